@@ -1,0 +1,158 @@
+// What views read: a copyable, self-contained picture of the state model.
+// Views (top, export, diagnose, trace) depend on this header only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fusescope/model/histogram.h"
+#include "fusescope/model/mounts.h"
+#include "fusescope/model/types.h"
+
+namespace fusescope {
+
+// The inode's IO mode (kernel fs/fuse/iomode.c), derived from the newest
+// (iocachectr, FUSE_I_CACHE_IO_MODE bit) observation.
+enum class ModeKind : uint8_t {
+    None,         // iocachectr == 0, bit clear: no cached user, no shared writer
+    Cached,       // bit set or iocachectr > 0: every DIO write takes the exclusive lock
+    Parallel,     // iocachectr < 0, no passthrough file known: -iocachectr DIO writers hold it shared
+    Passthrough,  // iocachectr < 0 and a passthrough (uncached) open is known
+    NotAvailable, // kernel has no io modes (< 6.9); model option io_modes_available=false
+};
+
+struct IoMode {
+    ModeKind kind = ModeKind::None;
+    uint32_t count = 0;      // Cached: iocachectr (caching files); Parallel/Passthrough: -iocachectr
+    int32_t iocachectr = 0;  // raw last value
+    bool cache_bit = false;  // raw FUSE_I_CACHE_IO_MODE
+    // Cached with iocachectr <= 0: a caching open/mmap is waiting for parallel
+    // writers to drain (or the mode is just being entered).
+    bool draining() const { return kind == ModeKind::Cached && iocachectr <= 0; }
+    bool operator==(const IoMode &) const = default;
+};
+
+// Pure derivation used by the model; exposed for tests and views.
+IoMode derive_io_mode(int32_t iocachectr, bool cache_bit, bool passthrough_known, bool io_modes_available);
+
+enum class HolderHow : uint8_t { Open, Mmap };
+
+// An open file that keeps the inode in cached mode.
+struct Holder {
+    uint64_t file_id = 0; // struct fuse_file address (identity of the open file)
+    uint64_t fh = 0;
+    uint32_t pid = 0;
+    std::string comm;
+    HolderHow how = HolderHow::Open;
+    uint64_t since_ns = 0;
+    // true: first seen by a census, so the real start is <= since_ns.
+    bool since_is_lower_bound = false;
+};
+
+enum class TransitionCause : uint8_t { Open, Mmap, Release, Census, WriteSeen, DrainWait, Counters };
+
+struct Transition {
+    uint64_t ts_ns = 0;
+    IoMode from, to;
+    TransitionCause cause = TransitionCause::Counters;
+    uint32_t pid = 0;
+    std::string comm;
+};
+
+struct DrainWaiter {
+    uint64_t ts_ns = 0; // when the wait ended (event time)
+    uint32_t pid = 0;
+    std::string comm;
+    uint64_t wait_ns = 0;
+};
+
+// Kernel counters, either totals since fusescope started or one interval's delta.
+struct WriteStats {
+    std::array<uint64_t, kWriteReasons> writes{};       // by WriteReason (index 0 = shared)
+    std::array<uint64_t, kLockModes> bytes{};           // by LockMode
+    std::array<uint64_t, kLockModes> wait_ns{};         // queued i_rwsem wait of writers
+    std::array<uint64_t, kLockModes> service_ns{};      // rest of the write's time
+    std::array<uint64_t, kLockModes> contentions{};
+    std::array<uint64_t, kLockModes> contention_ns{};
+    std::array<Histogram, kLockModes> contention_hist{}; // lock:contention_* waits
+    uint64_t drain_waits = 0, drain_wait_ns = 0;
+    uint64_t mode_changes = 0;
+
+    uint64_t total_writes() const;
+    uint64_t shared_writes() const { return writes[0]; }
+    uint64_t exclusive_writes() const { return total_writes() - writes[0]; }
+    uint64_t total_wait_ns() const { return wait_ns[0] + wait_ns[1]; }
+    Histogram wait_hist() const; // both lock modes merged
+    bool is_zero() const;
+    WriteStats &operator+=(const WriteStats &o);
+};
+
+struct InodeView {
+    InodeKey key;
+    uint64_t nodeid = 0;
+    std::string mount_point; // "" if the mount is unknown
+    std::string path;        // "" until resolved (set_path / resolve_paths_from_census)
+    IoMode mode;
+    uint64_t mode_observed_ns = 0; // when the mode's inputs were observed
+    std::vector<Holder> holders;
+    bool holders_unknown = false; // cached, but fewer holders known than the kernel counts
+    bool holders_stale = false;   // a release could not be matched: census pending
+    uint32_t passthrough_files = 0;
+
+    WriteStats total;    // since fusescope started (counter resets accounted for)
+    WriteStats interval; // last counters interval only (zero if absent from the last read)
+    uint64_t interval_ns = 0;
+    uint64_t counter_resets = 0; // kernel entry re-created (LRU) and re-based
+
+    uint64_t mmaps_shared = 0, mmaps_private = 0, mmaps_writable = 0; // from Mmap events
+    uint64_t drain_events = 0, drain_events_ns = 0; // from DrainWait events (may miss lost events)
+    std::vector<DrainWaiter> last_drain_waiters;    // oldest first, bounded
+    std::vector<Transition> transitions;            // oldest first, bounded
+    uint64_t first_seen_ns = 0, last_seen_ns = 0, last_write_ns = 0;
+
+    // exclusive / all writes; 0 without writes.
+    double exclusive_fraction(bool in_interval = false) const;
+    // The exclusive reason with most writes; nullopt without exclusive writes.
+    std::optional<WriteReason> top_exclusive_reason(bool in_interval = false) const;
+    // Writers' lock wait per wall second over the last interval (>1 = several waiting).
+    double wait_seconds_per_second() const;
+    double writes_per_second() const;
+    // Percentiles of lock contention waits (both modes), in ns; see Histogram::percentile.
+    double wait_p50_ns(bool in_interval = false) const;
+    double wait_p99_ns(bool in_interval = false) const;
+};
+
+struct ModelStats {
+    uint64_t inodes = 0;
+    uint64_t max_inodes = 0;
+    uint64_t evictions = 0;        // inodes dropped to stay within max_inodes
+    uint64_t forced_evictions = 0; // ... of which were in cached mode (nothing else to evict)
+    uint64_t counter_resets = 0;
+    uint64_t events = 0;
+    uint64_t events_filtered = 0;  // dropped by the mount filter
+    uint64_t census_runs = 0;
+    bool census_wanted = false;
+};
+
+struct Snapshot {
+    uint64_t now_ns = 0;      // newest timestamp the model has seen (CLOCK_MONOTONIC)
+    uint64_t interval_ns = 0; // length of the last counters interval
+    bool io_modes_available = true;
+    std::vector<InodeView> inodes; // sorted by key
+    Health health;
+    std::vector<Mount> mounts;
+    ModelStats stats;
+
+    const InodeView *find(const InodeKey &k) const;
+};
+
+std::string_view to_string(ModeKind k);       // "none", "cached", "parallel", "passthrough", "n/a"
+std::string to_string(const IoMode &m);       // "cached(2)", "parallel(4)", "cached(draining)", ...
+std::string_view to_string(HolderHow h);      // "open", "mmap"
+std::string_view to_string(TransitionCause c); // "open", "mmap", "release", "census", "write-seen", ...
+
+} // namespace fusescope

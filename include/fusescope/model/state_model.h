@@ -1,0 +1,74 @@
+// The per-inode state model: the one place where backend input (counters,
+// events, census, health) becomes per-inode state that every view reads.
+//
+// Threading: updated from one thread (the session loop), read from others
+// (exporter, tty UI). Every public method takes the internal mutex;
+// snapshot() copies under it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fusescope/model/mounts.h"
+#include "fusescope/model/snapshot.h"
+#include "fusescope/model/types.h"
+
+namespace fusescope {
+
+struct ModelOptions {
+    size_t max_inodes = 65536;       // hard bound; least recently active non-cached inodes go first
+    bool io_modes_available = true;  // false on kernels < 6.9: every mode is NotAvailable
+    std::vector<uint32_t> devs;      // mount filter (kernel s_dev); empty = all
+    // pid filter: snapshot() only lists inodes this pid touched (holder, writer,
+    // mmapper, drain waiter, census opener). The model still tracks every pid
+    // so holder bookkeeping stays right; counters are per inode, not per pid,
+    // so a listed inode's counters include every process's writes.
+    std::optional<uint32_t> pid;
+    size_t transitions_kept = 16;
+    size_t drain_waiters_kept = 8;
+};
+
+// readlink(/proc/pid/fd/fd); nullopt on error. Injectable for tests.
+using ReadlinkFn = std::function<std::optional<std::string>(uint32_t pid, uint32_t fd)>;
+std::optional<std::string> proc_fd_readlink(uint32_t pid, uint32_t fd);
+
+class StateModel {
+public:
+    explicit StateModel(ModelOptions opts = {});
+    ~StateModel();
+    StateModel(const StateModel &) = delete;
+    StateModel &operator=(const StateModel &) = delete;
+
+    // Cumulative kernel counters: a dump of ALL entries of the kernel map (an
+    // inode missing from the dump is taken as evicted from it). The first sighting of
+    // an inode counts in full (the kernel entries are created by fusescope's own
+    // programs); a counter going down, or a changed first_seen_ns, means the
+    // kernel LRU re-created the entry: the new values are the delta.
+    void on_counters(const std::vector<InodeCounters> &counters, uint64_t now_ns);
+    // One ring-buffer event: holders, mode transitions, drain waits, mmaps.
+    void on_event(const Event &ev);
+    // A full census of open FUSE files and shared mappings: rebuilds holders.
+    void on_census(const std::vector<CensusRecord> &records, uint64_t now_ns);
+    void on_health(const Health &h);
+    void set_mounts(const Mounts &m);
+    void set_path(const InodeKey &key, std::string path);
+    // Fill unknown paths from census File records via readlink (done outside the lock).
+    void resolve_paths_from_census(const std::vector<CensusRecord> &records,
+                                   const ReadlinkFn &readlink = proc_fd_readlink);
+
+    // True when some inode's holders became unknown/stale since the last census
+    // (or an event carried CensusHint): the caller should run a census.
+    bool needs_census() const;
+
+    Snapshot snapshot() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace fusescope

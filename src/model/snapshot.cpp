@@ -1,0 +1,147 @@
+// IoMode derivation and the InodeView/WriteStats helpers views use.
+#include "fusescope/model/snapshot.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace fusescope {
+
+IoMode derive_io_mode(int32_t ctr, bool bit, bool passthrough_known, bool io_modes_available) {
+    IoMode m;
+    m.iocachectr = ctr;
+    m.cache_bit = bit;
+    if (!io_modes_available) {
+        m.kind = ModeKind::NotAvailable;
+    } else if (bit || ctr > 0) {
+        // The bit alone (ctr <= 0) means a caching opener is waiting for the
+        // parallel writers to drain: new writers already go exclusive.
+        m.kind = ModeKind::Cached;
+        m.count = ctr > 0 ? static_cast<uint32_t>(ctr) : 0;
+    } else if (ctr < 0) {
+        // Negative refs are passthrough opens plus shared-lock writers in
+        // flight; they can only be told apart with per-file data.
+        m.kind = passthrough_known ? ModeKind::Passthrough : ModeKind::Parallel;
+        m.count = static_cast<uint32_t>(-static_cast<int64_t>(ctr));
+    }
+    return m;
+}
+
+uint64_t WriteStats::total_writes() const {
+    uint64_t n = 0;
+    for (auto w : writes)
+        n += w;
+    return n;
+}
+
+Histogram WriteStats::wait_hist() const {
+    Histogram h = contention_hist[0];
+    h.merge(contention_hist[1]);
+    return h;
+}
+
+bool WriteStats::is_zero() const {
+    WriteStats z;
+    return total_writes() == 0 && bytes == z.bytes && wait_ns == z.wait_ns && service_ns == z.service_ns &&
+           contentions == z.contentions && contention_ns == z.contention_ns &&
+           contention_hist == z.contention_hist && drain_waits == 0 && drain_wait_ns == 0 &&
+           mode_changes == 0;
+}
+
+WriteStats &WriteStats::operator+=(const WriteStats &o) {
+    for (size_t i = 0; i < writes.size(); ++i)
+        writes[i] += o.writes[i];
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
+        bytes[m] += o.bytes[m];
+        wait_ns[m] += o.wait_ns[m];
+        service_ns[m] += o.service_ns[m];
+        contentions[m] += o.contentions[m];
+        contention_ns[m] += o.contention_ns[m];
+        contention_hist[m].merge(o.contention_hist[m]);
+    }
+    drain_waits += o.drain_waits;
+    drain_wait_ns += o.drain_wait_ns;
+    mode_changes += o.mode_changes;
+    return *this;
+}
+
+double InodeView::exclusive_fraction(bool in_interval) const {
+    const WriteStats &s = in_interval ? interval : total;
+    const uint64_t n = s.total_writes();
+    return n == 0 ? 0.0 : static_cast<double>(s.exclusive_writes()) / static_cast<double>(n);
+}
+
+std::optional<WriteReason> InodeView::top_exclusive_reason(bool in_interval) const {
+    const WriteStats &s = in_interval ? interval : total;
+    std::optional<WriteReason> best;
+    uint64_t best_n = 0;
+    for (int r = 1; r < kWriteReasons; ++r) {
+        if (s.writes[static_cast<size_t>(r)] > best_n) {
+            best_n = s.writes[static_cast<size_t>(r)];
+            best = static_cast<WriteReason>(r);
+        }
+    }
+    return best;
+}
+
+double InodeView::wait_seconds_per_second() const {
+    return interval_ns == 0 ? 0.0 : static_cast<double>(interval.total_wait_ns()) / static_cast<double>(interval_ns);
+}
+
+double InodeView::writes_per_second() const {
+    return interval_ns == 0 ? 0.0 : static_cast<double>(interval.total_writes()) * 1e9 / static_cast<double>(interval_ns);
+}
+
+double InodeView::wait_p50_ns(bool in_interval) const {
+    return (in_interval ? interval : total).wait_hist().percentile(50);
+}
+
+double InodeView::wait_p99_ns(bool in_interval) const {
+    return (in_interval ? interval : total).wait_hist().percentile(99);
+}
+
+const InodeView *Snapshot::find(const InodeKey &k) const {
+    auto it = std::lower_bound(inodes.begin(), inodes.end(), k,
+                               [](const InodeView &v, const InodeKey &key) { return v.key < key; });
+    return it != inodes.end() && it->key == k ? &*it : nullptr;
+}
+
+std::string_view to_string(ModeKind k) {
+    switch (k) {
+    case ModeKind::None: return "none";
+    case ModeKind::Cached: return "cached";
+    case ModeKind::Parallel: return "parallel";
+    case ModeKind::Passthrough: return "passthrough";
+    case ModeKind::NotAvailable: return "n/a";
+    }
+    return "?";
+}
+
+std::string to_string(const IoMode &m) {
+    switch (m.kind) {
+    case ModeKind::Cached:
+        return m.draining() ? std::string("cached(draining)") : fmt::format("cached({})", m.count);
+    case ModeKind::Parallel:
+    case ModeKind::Passthrough:
+        return fmt::format("{}({})", to_string(m.kind), m.count);
+    default:
+        return std::string(to_string(m.kind));
+    }
+}
+
+std::string_view to_string(HolderHow h) { return h == HolderHow::Mmap ? "mmap" : "open"; }
+
+std::string_view to_string(TransitionCause c) {
+    switch (c) {
+    case TransitionCause::Open: return "open";
+    case TransitionCause::Mmap: return "mmap";
+    case TransitionCause::Release: return "release";
+    case TransitionCause::Census: return "census";
+    case TransitionCause::WriteSeen: return "write-seen";
+    case TransitionCause::DrainWait: return "drain-wait";
+    case TransitionCause::Counters: return "counters";
+    }
+    return "?";
+}
+
+} // namespace fusescope

@@ -1,0 +1,332 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "fusescope/model/state_model.h"
+#include "model_test_util.h"
+
+using namespace fusescope;
+using namespace fusescope::test;
+
+TEST(StateModelCounters, LruRecreationRebasesInsteadOfGoingNegative) {
+    StateModel model;
+    InodeCounters c = counters(key(1), 10, 20);
+    c.writes[0] = 500;
+    model.on_counters({c}, 1 * kSec);
+    c.writes[0] = 700;
+    model.on_counters({c}, 2 * kSec);
+    EXPECT_EQ(model.snapshot().find(key(1))->interval.writes[0], 200u);
+
+    // Kernel entry evicted and re-created: value went down.
+    c.writes[0] = 30;
+    model.on_counters({c}, 3 * kSec);
+    auto s = model.snapshot();
+    EXPECT_EQ(s.find(key(1))->interval.writes[0], 30u);
+    EXPECT_EQ(s.find(key(1))->total.writes[0], 730u);
+    EXPECT_EQ(s.find(key(1))->counter_resets, 1u);
+
+    // Re-created and already grown past the old value: first_seen_ns tells.
+    c.first_seen_ns = 5000;
+    c.writes[0] = 900;
+    model.on_counters({c}, 4 * kSec);
+    s = model.snapshot();
+    EXPECT_EQ(s.find(key(1))->interval.writes[0], 900u);
+    EXPECT_EQ(s.find(key(1))->total.writes[0], 1630u);
+    EXPECT_EQ(s.stats.counter_resets, 2u);
+
+    // Missing from a dump = kernel entry evicted; when it comes back (even with
+    // the same first_seen and a larger value) it is a fresh entry.
+    model.on_counters({}, 5 * kSec);
+    c.writes[0] = 950;
+    model.on_counters({c}, 6 * kSec);
+    s = model.snapshot();
+    EXPECT_EQ(s.find(key(1))->interval.writes[0], 950u);
+    EXPECT_EQ(s.find(key(1))->total.writes[0], 2580u);
+}
+
+TEST(StateModelCounters, HistogramsTotalAndInterval) {
+    StateModel model;
+    InodeCounters c = counters(key(1), 10, 20);
+    c.contention_hist[0][10] = 4;
+    model.on_counters({c}, 1 * kSec);
+    c.contention_hist[0][10] = 6;
+    c.contention_hist[1][12] = 1;
+    model.on_counters({c}, 2 * kSec);
+    auto v = *model.snapshot().find(key(1));
+    EXPECT_EQ(v.total.contention_hist[0].slots[10], 6u);
+    EXPECT_EQ(v.interval.contention_hist[0].slots[10], 2u);
+    EXPECT_EQ(v.interval.contention_hist[1].slots[12], 1u);
+    EXPECT_EQ(v.interval.wait_hist().count(), 3u);
+}
+
+TEST(StateModelCounters, AbsentFromLastReadMeansZeroInterval) {
+    StateModel model;
+    InodeCounters a = counters(key(1), 10, 20), b = counters(key(2), 10, 20);
+    a.writes[0] = b.writes[0] = 5;
+    model.on_counters({a, b}, 1 * kSec);
+    model.on_counters({b}, 2 * kSec);
+    auto s = model.snapshot();
+    EXPECT_TRUE(s.find(key(1))->interval.is_zero());
+    EXPECT_EQ(s.find(key(1))->total.writes[0], 5u);
+}
+
+TEST(StateModelEvents, OpenAndMmapHoldersAndRelease) {
+    StateModel model;
+    const InodeKey k = key(3);
+    model.on_event(event(EventType::Open, k, 100, evflag::Holder | evflag::EnteredCache, 1, 10, "cat", 0xf1, 1));
+    model.on_event(event(EventType::Mmap, k, 200, evflag::Holder | evflag::SharedMap | evflag::WritableMap, 2, 11,
+                         "idx", 0xf2, 2));
+    model.on_event(event(EventType::Mmap, k, 250, 0, 2, 12, "ro", 0xf3, 3)); // private map: no holder
+    auto v = *model.snapshot().find(k);
+    EXPECT_EQ(v.mode.kind, ModeKind::Cached);
+    EXPECT_EQ(v.mode.count, 2u);
+    ASSERT_EQ(v.holders.size(), 2u);
+    EXPECT_EQ(v.holders[0].how, HolderHow::Open);
+    EXPECT_EQ(v.holders[0].comm, "cat");
+    EXPECT_EQ(v.holders[0].since_ns, 100u);
+    EXPECT_FALSE(v.holders[0].since_is_lower_bound);
+    EXPECT_EQ(v.holders[1].how, HolderHow::Mmap);
+    EXPECT_EQ(v.mmaps_shared, 1u);
+    EXPECT_EQ(v.mmaps_private, 1u);
+    EXPECT_EQ(v.mmaps_writable, 1u);
+    EXPECT_FALSE(v.holders_unknown);
+    EXPECT_FALSE(model.needs_census());
+
+    // Release matched by fh when file_id is missing.
+    model.on_event(event(EventType::Release, k, 300, evflag::WasHolder, 1, 10, "cat", 0, 1));
+    v = *model.snapshot().find(k);
+    ASSERT_EQ(v.holders.size(), 1u);
+    EXPECT_EQ(v.holders[0].comm, "idx");
+    EXPECT_EQ(v.mode.count, 1u);
+}
+
+TEST(StateModelEvents, AmbiguousReleaseMarksStale) {
+    StateModel model;
+    const InodeKey k = key(4);
+    model.on_event(event(EventType::Open, k, 100, evflag::Holder, 1, 10, "a", 0xf1, 7));
+    model.on_event(event(EventType::Open, k, 110, evflag::Holder, 2, 11, "b", 0xf2, 7)); // same fh
+    model.on_event(event(EventType::Release, k, 120, evflag::WasHolder, 1, 0, "", 0, 7));
+    auto v = *model.snapshot().find(k);
+    EXPECT_EQ(v.holders.size(), 2u); // removed none
+    EXPECT_TRUE(v.holders_stale);
+    EXPECT_TRUE(model.needs_census());
+
+    // The census settles it, keeping the survivor's original since.
+    model.on_census({file_rec(k, 11, "b", 0xf2, FileIoMode::Cached, 1, true)}, 200);
+    v = *model.snapshot().find(k);
+    ASSERT_EQ(v.holders.size(), 1u);
+    EXPECT_EQ(v.holders[0].comm, "b");
+    EXPECT_EQ(v.holders[0].since_ns, 110u);
+    EXPECT_FALSE(v.holders[0].since_is_lower_bound);
+    EXPECT_FALSE(v.holders_stale);
+    EXPECT_FALSE(model.needs_census());
+}
+
+TEST(StateModelEvents, DrainWaitsAndCensusHint) {
+    StateModel model;
+    const InodeKey k = key(5);
+    for (int i = 0; i < 20; ++i)
+        model.on_event(event(EventType::DrainWait, k, 100 + static_cast<uint64_t>(i), 0, -2,
+                             static_cast<uint32_t>(i), "opener", 0, 0));
+    Event e = event(EventType::DrainWait, k, 500, evflag::CensusHint, -1, 99, "last");
+    e.wait_ns = 2 * kMs;
+    model.on_event(e);
+    auto v = *model.snapshot().find(k);
+    EXPECT_EQ(v.drain_events, 21u);
+    EXPECT_EQ(v.drain_events_ns, 2 * kMs);
+    ASSERT_EQ(v.last_drain_waiters.size(), 8u);
+    EXPECT_EQ(v.last_drain_waiters.back().comm, "last");
+    EXPECT_TRUE(model.needs_census());
+}
+
+TEST(StateModelEvents, WriteEventKeepsLastWriteAndTransitionsAreBounded) {
+    StateModel model;
+    const InodeKey k = key(6);
+    for (int i = 0; i < 40; ++i) {
+        const uint64_t t = 1000 * static_cast<uint64_t>(i + 1);
+        Event w = event(EventType::Write, k, t, 0, i % 2 ? 1 : -1);
+        w.reason = i % 2 ? WriteReason::CacheIoMode : WriteReason::Shared;
+        model.on_event(w);
+    }
+    auto v = *model.snapshot().find(k);
+    EXPECT_EQ(v.last_write_ns, 40000u);
+    EXPECT_EQ(v.transitions.size(), 16u);
+    EXPECT_EQ(v.transitions.back().cause, TransitionCause::WriteSeen);
+    EXPECT_TRUE(v.total.is_zero()); // events never feed counters
+}
+
+TEST(StateModelEvents, OlderObservationDoesNotOverrideNewer) {
+    StateModel model;
+    const InodeKey k = key(8);
+    model.on_event(event(EventType::Open, k, 500, evflag::Holder | evflag::EnteredCache, 1, 1, "a", 0xf1));
+    InodeCounters c = counters(k, 10, 400); // last write before the open
+    c.iocachectr = -3;
+    model.on_counters({c}, 600);
+    EXPECT_EQ(model.snapshot().find(k)->mode.kind, ModeKind::Cached);
+}
+
+TEST(StateModelCensus, RebuildsHoldersAndClearsAbsentInodes) {
+    StateModel model;
+    const InodeKey a = key(10), b = key(11);
+    model.on_event(event(EventType::Open, b, 50, evflag::Holder, 1, 1, "gone", 0xb1));
+    std::vector<CensusRecord> recs = {
+        file_rec(a, 300, "reader", 0xa1, FileIoMode::Cached, 2, true),
+        file_rec(a, 301, "writer", 0xa2, FileIoMode::None, 2, true),
+        file_rec(a, 302, "mapper", 0xa3, FileIoMode::Cached, 2, true),
+        vma_rec(a, 303, "child", 0xa3, 2, true), // mmapping process differs from the opener
+    };
+    model.on_census(recs, 1000);
+    auto s = model.snapshot();
+    const InodeView *va = s.find(a);
+    ASSERT_NE(va, nullptr);
+    EXPECT_EQ(va->mode.kind, ModeKind::Cached);
+    ASSERT_EQ(va->holders.size(), 2u);
+    EXPECT_EQ(va->holders[0].comm, "reader");
+    EXPECT_EQ(va->holders[0].how, HolderHow::Open);
+    EXPECT_EQ(va->holders[1].pid, 303u);
+    EXPECT_EQ(va->holders[1].how, HolderHow::Mmap);
+    EXPECT_TRUE(va->holders[1].since_is_lower_bound);
+    EXPECT_EQ(va->transitions.back().cause, TransitionCause::Census);
+    // b has no open file any more: its holder is gone and it is no longer cached.
+    const InodeView *vb = s.find(b);
+    ASSERT_NE(vb, nullptr);
+    EXPECT_TRUE(vb->holders.empty());
+    EXPECT_EQ(vb->mode.kind, ModeKind::None);
+    EXPECT_EQ(s.stats.census_runs, 1u);
+}
+
+TEST(StateModelCensus, PassthroughFromCensus) {
+    StateModel model;
+    const InodeKey k = key(12);
+    model.on_census({file_rec(k, 1, "pt", 0xc1, FileIoMode::Uncached, -1, false)}, 100);
+    auto v = *model.snapshot().find(k);
+    EXPECT_EQ(v.mode.kind, ModeKind::Passthrough);
+    EXPECT_EQ(v.passthrough_files, 1u);
+}
+
+TEST(StateModelOptions, NoIoModes) {
+    ModelOptions o;
+    o.io_modes_available = false;
+    StateModel model(o);
+    model.on_event(event(EventType::Open, key(1), 10, evflag::Holder, 1, 1, "x", 1));
+    auto v = *model.snapshot().find(key(1));
+    EXPECT_EQ(v.mode.kind, ModeKind::NotAvailable);
+    EXPECT_TRUE(v.holders.empty());
+    EXPECT_FALSE(model.needs_census());
+}
+
+TEST(StateModelOptions, DevFilter) {
+    ModelOptions o;
+    o.devs = {kDev};
+    StateModel model(o);
+    InodeCounters in = counters(key(1), 1, 2), out = counters(key(2, kernel_dev(0, 99)), 1, 2);
+    model.on_counters({in, out}, 10);
+    model.on_event(event(EventType::Open, key(3, kernel_dev(0, 99)), 10, evflag::Holder, 1));
+    model.on_census({file_rec(key(4, kernel_dev(0, 99)), 1, "x", 1, FileIoMode::Cached, 1, true)}, 20);
+    auto s = model.snapshot();
+    ASSERT_EQ(s.inodes.size(), 1u);
+    EXPECT_EQ(s.inodes[0].key, key(1));
+    EXPECT_EQ(s.stats.events_filtered, 1u);
+}
+
+TEST(StateModelOptions, PidFilterListsInodesThePidTouched) {
+    ModelOptions o;
+    o.pid = 4242;
+    StateModel model(o);
+    InodeCounters c1 = counters(key(1), 1, 2), c2 = counters(key(2), 1, 2);
+    c1.writes[0] = c2.writes[0] = 10;
+    model.on_counters({c1, c2}, 10);
+    model.on_event(event(EventType::Mmap, key(2), 20, evflag::Holder | evflag::SharedMap, 1, 4242, "indexer", 9));
+    model.on_event(event(EventType::Open, key(1), 30, evflag::Holder, 1, 77, "other", 8));
+    auto s = model.snapshot();
+    ASSERT_EQ(s.inodes.size(), 1u);
+    EXPECT_EQ(s.inodes[0].key, key(2));
+    EXPECT_EQ(s.inodes[0].total.writes[0], 10u); // counters are per inode, all pids
+    EXPECT_EQ(s.stats.inodes, 2u);                // still tracked
+}
+
+TEST(StateModelBounds, StaysBoundedUnderMillionInodeChurn) {
+    StateModel model; // default 65536
+    const InodeKey cached = key(1);
+    model.on_event(event(EventType::Open, cached, 1, evflag::Holder | evflag::EnteredCache, 1, 5, "holder", 0xaa));
+    std::vector<InodeCounters> batch;
+    uint64_t ino = 100;
+    for (int round = 0; round < 1000; ++round) {
+        batch.clear();
+        for (int i = 0; i < 1000; ++i) {
+            InodeCounters c = counters(key(ino++), 1, 2);
+            c.writes[1] = 1;
+            batch.push_back(c);
+        }
+        model.on_counters(batch, static_cast<uint64_t>(round + 1) * kSec);
+    }
+    auto s = model.snapshot();
+    EXPECT_EQ(s.stats.inodes, 65536u);
+    EXPECT_EQ(s.inodes.size(), 65536u);
+    EXPECT_EQ(s.stats.evictions, 1'000'001u - 65536u);
+    EXPECT_EQ(s.stats.forced_evictions, 0u);
+    ASSERT_NE(s.find(cached), nullptr); // the cached-mode inode survived
+    EXPECT_EQ(s.find(cached)->holders.size(), 1u);
+    EXPECT_NE(s.find(key(ino - 1)), nullptr); // newest kept
+    EXPECT_EQ(s.find(key(100)), nullptr);     // oldest gone
+}
+
+TEST(StateModelBounds, ForcedEvictionWhenEverythingIsCached) {
+    ModelOptions o;
+    o.max_inodes = 4;
+    StateModel model(o);
+    for (uint64_t i = 0; i < 10; ++i)
+        model.on_event(event(EventType::Open, key(i), i + 1, evflag::Holder, 1, 1, "h", 0x100 + i));
+    auto s = model.snapshot();
+    EXPECT_EQ(s.stats.inodes, 4u);
+    EXPECT_EQ(s.stats.forced_evictions, 6u);
+}
+
+TEST(StateModelThreads, SnapshotWhileUpdating) {
+    StateModel model;
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+        while (!stop.load()) {
+            auto s = model.snapshot();
+            for (const auto &v : s.inodes)
+                ASSERT_LE(v.holders.size(), 2u);
+        }
+    });
+    for (uint64_t i = 0; i < 20000; ++i) {
+        const InodeKey k = key(i % 50);
+        model.on_event(event(EventType::Open, k, i * 10 + 1, evflag::Holder, 1, 1, "h", 0x10));
+        model.on_event(event(EventType::Release, k, i * 10 + 2, evflag::WasHolder | evflag::LeftCache, 0, 1, "h",
+                             0x10));
+        if (i % 100 == 0) {
+            InodeCounters c = counters(k, 1, i * 10 + 3);
+            c.writes[0] = i;
+            model.on_counters({c}, i * 10 + 4);
+        }
+    }
+    stop = true;
+    reader.join();
+    EXPECT_EQ(model.snapshot().stats.inodes, 50u);
+}
+
+TEST(StateModelPaths, SetPathAndResolveOnlyUnknown) {
+    StateModel model;
+    model.on_census({file_rec(key(1), 10, "a", 1, FileIoMode::None, 0, false, 4),
+                     file_rec(key(2), 11, "b", 2, FileIoMode::None, 0, false, 5)},
+                    100);
+    model.set_path(key(1), "/known");
+    int calls = 0;
+    model.resolve_paths_from_census(
+        {file_rec(key(1), 10, "a", 1, FileIoMode::None, 0, false, 4),
+         file_rec(key(2), 11, "b", 2, FileIoMode::None, 0, false, 5),
+         file_rec(key(2), 12, "c", 3, FileIoMode::None, 0, false, 6),
+         file_rec(key(99), 13, "unknown-inode", 4, FileIoMode::None, 0, false, 7)},
+        [&](uint32_t pid, uint32_t fd) -> std::optional<std::string> {
+            ++calls;
+            return "/p/" + std::to_string(pid) + "/" + std::to_string(fd);
+        });
+    auto s = model.snapshot();
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(s.find(key(1))->path, "/known");
+    EXPECT_EQ(s.find(key(2))->path, "/p/11/5");
+}
