@@ -20,7 +20,10 @@
 namespace fusescope {
 
 struct ModelOptions {
-    size_t max_inodes = 65536;       // hard bound; least recently active non-cached inodes go first
+    // Hard bound; least recently active non-cached inodes go first. Keep it
+    // above the kernel map size (FS_MAX_INODES): an inode evicted here while
+    // its kernel entry lives would be counted again in full when seen next.
+    size_t max_inodes = 65536;
     bool io_modes_available = true;  // false on kernels < 6.9: every mode is NotAvailable
     std::vector<uint32_t> devs;      // mount filter (kernel s_dev); empty = all
     // pid filter: snapshot() only lists inodes this pid touched (holder, writer,
