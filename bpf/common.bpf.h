@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Shared by every fusescope BPF program: the maps, the load-time
+ * configuration, and small helpers. Each backend is one translation unit
+ * (backend_*.bpf.c) that includes its concern files, so these definitions
+ * exist once per BPF object. (Separate objects joined by bpftool's static
+ * linker would be neater, but Debian 12's libbpf 1.1 linker fails on a kfunc
+ * declared in more than one of them.)
+ */
+#ifndef FUSESCOPE_COMMON_BPF_H
+#define FUSESCOPE_COMMON_BPF_H
+
+#include "kernel_types.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "fusescope/abi.h"
+
+/* ---- map definitions (bodies shared by definition and declarations) --- */
+
+#define FS_MAP_INODE_STATS                                                                         \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                               \
+		__uint(max_entries, FS_MAX_INODES);                                                \
+		__type(key, struct fs_inode_key);                                                  \
+		__type(value, struct fs_inode_stats);                                              \
+	}
+
+#define FS_MAP_EVENTS                                                                              \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                                                \
+		__uint(max_entries, FS_RINGBUF_BYTES);                                             \
+	}
+
+#define FS_MAP_COUNTERS                                                                            \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, FS_CNT_COUNT);                                                 \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	}
+
+/* Zeroed template for new fs_inode_stats: too big for the 512-byte stack. */
+#define FS_MAP_ZERO_STATS                                                                          \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__type(value, struct fs_inode_stats);                                              \
+	}
+
+/*
+ * Per-thread state: a direct-IO write in flight (trampoline backend), the
+ * i_rwsem wait in progress, and waits not yet claimed by a write
+ * (tracepoint backend, where the write is seen only after the lock).
+ */
+struct fs_task {
+	/* write in flight (fentry fuse_file_write_iter .. fexit) */
+	__u64 w_start_ns;
+	__u64 w_inode;        /* struct inode *, as a number */
+	__u64 w_pos;
+	__u64 w_count;
+	__u64 w_isize;
+	__u64 w_wait_ns;
+	__u32 w_open_flags;
+	__u32 w_ki_flags;
+	__u8 w_active;
+	__u8 w_cache_bit;
+	__u8 w_mode_seen;
+	__u8 w_exclusive;
+	__u8 w_tried_shared;  /* fuse_inode_uncached_io_start(fi, NULL) was called */
+	__u8 w_decision_seen; /* fuse_dio_wr_exclusive_lock() returned */
+	__u8 w_decision_excl;
+	__u8 pad0;
+	__s32 w_uncached_ret;
+	__u32 pad1;
+	/* lock:contention in progress */
+	__u64 c_lock;
+	__u64 c_start_ns;
+	__u32 c_flags;
+	__u32 pad2;
+	/* finished waits on one i_rwsem, not yet claimed by a write */
+	__u64 p_lock;
+	__u64 p_wait_ns;
+	/* drain wait: uninterruptible sleep inside fuse_file_cached_io_open() */
+	__u64 d_sleep_start_ns;
+	__u64 d_wait_ns;
+	__u64 d_start_ns;    /* trampoline: fentry of fuse_file_cached_io_open */
+	__u8 d_may_wait;     /* iocachectr < 0 when it started */
+	__u8 d_in_mmap;      /* inside fuse_file_mmap() */
+	__u8 m_iomode_before;
+	__u8 pad3[5];
+	/* syscall in flight (tracepoint backend open/mmap) */
+	__u64 s_arg_fd;
+	__u64 s_arg_flags;
+	__u64 s_arg_prot;
+	__u32 s_nr;
+	__u32 pad4;
+};
+
+#define FS_MAP_TASKS                                                                               \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                               \
+		__uint(max_entries, FS_MAX_TASKS);                                                 \
+		__type(key, __u32);                                                                \
+		__type(value, struct fs_task);                                                     \
+	}
+
+FS_MAP_INODE_STATS inode_stats SEC(".maps");
+FS_MAP_EVENTS events SEC(".maps");
+FS_MAP_COUNTERS counters SEC(".maps");
+FS_MAP_ZERO_STATS zero_stats SEC(".maps");
+FS_MAP_TASKS tasks SEC(".maps");
+
+/* ---- configuration, set by userspace before load ----------------------- */
+
+const volatile __u32 cfg_filter_tgid = 0; /* 0: every process */
+const volatile __u32 cfg_filter_dev = 0;  /* 0: every FUSE mount (kernel s_dev) */
+const volatile __u8 cfg_emit_writes = 0;  /* per-write events, for `trace` only */
+const volatile __u8 cfg_emit_all_opens = 0;
+const volatile __u64 cfg_cached_io_open_start = 0; /* text range of fuse_file_cached_io_open */
+const volatile __u64 cfg_cached_io_open_end = 0;
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static __always_inline void fs_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline __u32 fs_tid(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
+}
+
+static __always_inline __u32 fs_tgid(void)
+{
+	return (__u32)(bpf_get_current_pid_tgid() >> 32);
+}
+
+static __always_inline bool fs_tgid_wanted(void)
+{
+	return !cfg_filter_tgid || cfg_filter_tgid == fs_tgid();
+}
+
+static __always_inline bool fs_dev_wanted(__u32 dev)
+{
+	return !cfg_filter_dev || cfg_filter_dev == dev;
+}
+
+static __always_inline __u32 fs_log2(__u64 v)
+{
+	__u32 r = 0;
+
+	/* branch-free enough and bounded: the verifier sees 6 steps */
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static __always_inline __u32 fs_hist_slot(__u64 ns)
+{
+	__u32 s = fs_log2(ns);
+
+	return s < FS_HIST_SLOTS ? s : FS_HIST_SLOTS - 1;
+}
+
+/* The per-inode stats entry, created on first use. NULL if the map is full. */
+static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode_key *key,
+							   __u64 nodeid)
+{
+	struct fs_inode_stats *st = bpf_map_lookup_elem(&inode_stats, key);
+	__u32 zero = 0;
+	void *tmpl;
+
+	if (st)
+		return st;
+	tmpl = bpf_map_lookup_elem(&zero_stats, &zero);
+	if (!tmpl)
+		return NULL;
+	/* -EEXIST from a racing CPU is fine: the lookup below finds its entry */
+	bpf_map_update_elem(&inode_stats, key, tmpl, BPF_NOEXIST);
+	st = bpf_map_lookup_elem(&inode_stats, key);
+	if (!st) {
+		fs_count(FS_CNT_INODE_MAP_FULL);
+		return NULL;
+	}
+	if (!st->first_seen_ns) {
+		st->nodeid = nodeid;
+		st->first_seen_ns = bpf_ktime_get_ns();
+	}
+	return st;
+}
+
+static const struct fs_task fs_zero_task;
+
+static __always_inline struct fs_task *fs_task_get(__u32 tid)
+{
+	struct fs_task *t = bpf_map_lookup_elem(&tasks, &tid);
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&tasks, &tid, &fs_zero_task, BPF_NOEXIST);
+	t = bpf_map_lookup_elem(&tasks, &tid);
+	if (!t)
+		fs_count(FS_CNT_TASK_MAP_FULL);
+	return t;
+}
+
+static __always_inline void fs_event_fill_task(struct fs_event *e, __u32 type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->pid = (__u32)(id >> 32);
+	e->tid = (__u32)id;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* Reserve a zeroed event; counts the drop when the ring buffer is full. */
+static __always_inline struct fs_event *fs_event_reserve(__u32 type)
+{
+	struct fs_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		fs_count(FS_CNT_EVENTS_LOST);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	fs_event_fill_task(e, type);
+	return e;
+}
+
+/*
+ * Record the io-mode state a hook saw on an inode; returns true when cache
+ * io mode flipped compared with the last observation (a state transition
+ * the userspace model should hear about).
+ */
+static __always_inline bool fs_stats_observe_mode(struct fs_inode_stats *st, __s32 iocachectr,
+						  __u32 cache_bit)
+{
+	bool flipped = st->cache_io_mode != cache_bit;
+
+	st->iocachectr = iocachectr;
+	st->cache_io_mode = cache_bit;
+	st->last_seen_ns = bpf_ktime_get_ns();
+	if (flipped)
+		__sync_fetch_and_add(&st->mode_changes, 1);
+	return flipped;
+}
+
+static __always_inline void fs_emit_mode_seen(const struct fs_inode_key *key, __u64 nodeid,
+					      __s32 iocachectr, __u32 cache_bit)
+{
+	struct fs_event *e = fs_event_reserve(FS_EV_MODE_SEEN);
+
+	if (!e)
+		return;
+	e->key = *key;
+	e->nodeid = nodeid;
+	e->iocachectr = iocachectr;
+	e->flags = cache_bit ? (FS_EVF_ENTERED_CACHE | FS_EVF_CENSUS_HINT) : FS_EVF_LEFT_CACHE;
+	bpf_ringbuf_submit(e, 0);
+}
+
+#endif /* FUSESCOPE_COMMON_BPF_H */

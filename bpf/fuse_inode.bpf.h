@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Reading FUSE inodes and files. VFS pointers handed to our hooks are
+ * BTF-typed, so their fields are plain CO-RE loads. Two steps are not:
+ * struct inode -> the struct fuse_inode around it, and file->private_data
+ * (a void *) -> struct fuse_file. FS_READ() does those: with
+ * bpf_rdonly_cast() (kfunc, 6.2+; no helper call, allowed under any
+ * lockdown) in the tracepoint backend, which needs 6.12+ anyway; with
+ * BPF_CORE_READ (bpf_probe_read_kernel) in the trampoline backend, which
+ * must also load on 6.1.
+ */
+#ifndef FUSESCOPE_FUSE_INODE_BPF_H
+#define FUSESCOPE_FUSE_INODE_BPF_H
+
+#include "common.bpf.h"
+
+#ifdef FS_HAVE_RDONLY_CAST
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
+#define fs_cast(ptr, type) ((type *)bpf_rdonly_cast((void *)(ptr), bpf_core_type_id_kernel(type)))
+#define FS_READ(ptr, type, field) (fs_cast(ptr, type)->field)
+#else
+#define FS_READ(ptr, type, field) BPF_CORE_READ((type *)(ptr), field)
+#endif
+
+/* container_of() with the running kernel's offset, never a compile-time one. */
+#define fs_container_of_addr(addr, type, member)                                                   \
+	((__u64)(addr) - bpf_core_field_offset(type, member))
+
+/* A regular file on a FUSE mount, and (if filters allow) its key. */
+static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_inode_key *key)
+{
+	struct super_block *sb;
+
+	if (!inode)
+		return false;
+	sb = inode->i_sb;
+	if (!sb || sb->s_magic != FUSE_SUPER_MAGIC)
+		return false;
+	if (!S_ISREG(inode->i_mode))
+		return false;
+	key->dev = sb->s_dev;
+	key->ino = inode->i_ino;
+	key->pad = 0;
+	return fs_dev_wanted(key->dev);
+}
+
+static __always_inline __u64 fs_fi_nodeid(struct inode *inode)
+{
+	/* struct inode is the first member of struct fuse_inode */
+	return FS_READ(inode, struct fuse_inode, nodeid);
+}
+
+static __always_inline bool fs_have_iomodes(void)
+{
+	return bpf_core_field_exists(struct fuse_inode, iocachectr);
+}
+
+static __always_inline __s32 fs_fi_iocachectr(struct inode *inode)
+{
+	if (!bpf_core_field_exists(struct fuse_inode, iocachectr))
+		return 0;
+	return FS_READ(inode, struct fuse_inode, iocachectr);
+}
+
+static __always_inline __u32 fs_fi_cache_bit(struct inode *inode)
+{
+	if (!bpf_core_field_exists(struct fuse_inode, iocachectr))
+		return 0;
+	return (FS_READ(inode, struct fuse_inode, state) >> FUSE_I_CACHE_IO_MODE) & 1;
+}
+
+static __always_inline __u8 fs_ff_iomode(struct fuse_file *ff)
+{
+	if (!ff)
+		return FS_IOM_NONE;
+	if (!bpf_core_field_exists(struct fuse_file, iomode))
+		return FS_IOM_NA;
+	return (__u8)FS_READ(ff, struct fuse_file, iomode);
+}
+
+/* Does the current task hold @sem for writing? (kernel/locking/rwsem.c encoding) */
+static __always_inline __u32 fs_ff_open_flags(struct fuse_file *ff)
+{
+	return ff ? FS_READ(ff, struct fuse_file, open_flags) : 0;
+}
+
+static __always_inline __u64 fs_ff_fh(struct fuse_file *ff)
+{
+	return ff ? FS_READ(ff, struct fuse_file, fh) : 0;
+}
+
+static __always_inline bool fs_rwsem_held_exclusive_by_current(struct rw_semaphore *sem)
+{
+	__u64 cur = (__u64)bpf_get_current_task();
+	__u64 count = sem->count.counter;
+	__u64 owner = sem->owner.counter;
+
+	return (count & RWSEM_WRITER_LOCKED) && ((owner & ~RWSEM_OWNER_FLAGS_MASK) == cur);
+}
+
+#endif /* FUSESCOPE_FUSE_INODE_BPF_H */

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The few kernel types fusescope's BPF programs read, written by hand.
+ *
+ * Why not a bpftool-generated vmlinux.h: the build must not depend on the
+ * kernel of the machine that builds it, and Debian 12's bpftool 7.1 writes a
+ * vmlinux.h for 6.18 whose layout is wrong (a 64-bit enum emitted as 4 bytes
+ * shifts struct inode by 8). So every struct here carries only the fields we
+ * use, in no particular order, and preserve_access_index makes clang emit a
+ * CO-RE relocation for every access: libbpf patches the real offset from the
+ * running kernel's (or the fuse module's) BTF at load time. Nothing here may
+ * be read with a compile-time offset; container_of goes through
+ * bpf_core_field_offset() (see fs_container_of in common.bpf.h).
+ */
+#ifndef FUSESCOPE_KERNEL_TYPES_H
+#define FUSESCOPE_KERNEL_TYPES_H
+
+typedef signed char __s8;
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef _Bool bool;
+#define true 1
+#define false 0
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef long long loff_t;
+typedef unsigned short umode_t;
+typedef __u32 dev_t;
+typedef unsigned long size_t;
+#define NULL ((void *)0)
+
+/* What bpf_helper_defs.h / bpf_tracing.h need from uapi/linux/bpf.h. */
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+enum {
+	BPF_ANY = 0,
+	BPF_NOEXIST = 1,
+	BPF_EXIST = 2,
+};
+enum {
+	BPF_F_NO_PREALLOC = 1U << 0,
+};
+struct bpf_map;
+struct pt_regs;
+struct sk_buff;
+struct xdp_md;
+struct __sk_buff;
+struct bpf_perf_event_data;
+struct bpf_perf_event_value;
+struct bpf_pidns_info;
+struct bpf_redir_neigh;
+struct bpf_sock;
+struct bpf_sock_addr;
+struct bpf_sock_ops;
+struct bpf_sock_tuple;
+struct bpf_spin_lock;
+struct bpf_sysctl;
+struct bpf_tcp_sock;
+struct bpf_tunnel_key;
+struct bpf_xfrm_state;
+struct linux_binprm;
+struct sk_msg_md;
+struct sk_reuseport_md;
+struct sockaddr;
+struct tcphdr;
+struct seq_file;
+struct tcp6_sock;
+struct tcp_sock;
+struct tcp_timewait_sock;
+struct tcp_request_sock;
+struct udp6_sock;
+struct unix_sock;
+struct task_struct;
+struct cgroup;
+struct path;
+struct btf_ptr;
+struct inode;
+struct socket;
+struct file;
+struct bpf_timer;
+struct mptcp_sock;
+struct bpf_dynptr;
+struct iphdr;
+struct ipv6hdr;
+struct user_namespace;
+
+/* ---- locking -------------------------------------------------------- */
+
+typedef struct {
+	s64 counter;
+} atomic64_t;
+typedef atomic64_t atomic_long_t;
+
+struct rw_semaphore {
+	atomic_long_t count;
+	atomic_long_t owner;
+} __attribute__((preserve_access_index));
+
+/* ---- VFS ------------------------------------------------------------ */
+
+struct super_block {
+	dev_t s_dev;
+	unsigned long s_magic;
+	void *s_fs_info;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	umode_t i_mode;
+	struct super_block *i_sb;
+	unsigned long i_ino;
+	loff_t i_size;
+	struct rw_semaphore i_rwsem;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+	unsigned int f_flags;
+} __attribute__((preserve_access_index));
+
+struct kiocb {
+	struct file *ki_filp;
+	loff_t ki_pos;
+	void *ki_complete; /* a function pointer: NULL means a sync kiocb */
+	int ki_flags;
+} __attribute__((preserve_access_index));
+
+struct iov_iter {
+	size_t count;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	char comm[16];
+	struct task_struct *group_leader;
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_end;
+	unsigned long vm_flags;
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
+/* ---- FUSE (fs/fuse/fuse_i.h; built in, or module BTF on 6.1) -------- */
+
+struct fuse_mount;
+struct fuse_backing;
+
+struct fuse_inode {
+	struct inode inode;
+	u64 nodeid;
+	int iocachectr; /* 6.9+; in a union the readdir cache also uses */
+	unsigned long state;
+	struct fuse_backing *fb; /* 6.9+, CONFIG_FUSE_PASSTHROUGH */
+} __attribute__((preserve_access_index));
+
+struct fuse_file {
+	struct fuse_mount *fm;
+	u64 fh;
+	u64 nodeid;
+	u32 open_flags;
+	enum {
+		FS_LOCAL_IOM_NONE = 0, /* anonymous in the kernel too: CO-RE matches it */
+	} iomode;                      /* 6.9+ */
+	struct file *passthrough;      /* 6.9+, CONFIG_FUSE_PASSTHROUGH */
+} __attribute__((preserve_access_index));
+
+struct fuse_in_header {
+	u32 len;
+	u32 opcode;
+	u64 unique;
+	u64 nodeid;
+	u32 uid;
+	u32 gid;
+	u32 pid;
+} __attribute__((preserve_access_index));
+
+struct fuse_args {
+	u64 nodeid;
+	u32 opcode;
+} __attribute__((preserve_access_index));
+
+struct fuse_args_pages {
+	struct fuse_args args;
+} __attribute__((preserve_access_index));
+
+struct fuse_write_in {
+	u64 fh;
+	u64 offset;
+	u32 size;
+	u32 write_flags;
+} __attribute__((preserve_access_index));
+
+struct fuse_io_priv {
+	int async;
+	bool write;
+	struct kiocb *iocb;
+	bool blocking;
+} __attribute__((preserve_access_index));
+
+struct fuse_io_args {
+	union {
+		struct {
+			struct fuse_write_in in;
+		} write;
+	};
+	struct fuse_args_pages ap;
+	struct fuse_io_priv *io;
+	struct fuse_file *ff;
+} __attribute__((preserve_access_index));
+
+struct fuse_release_in {
+	u64 fh;
+	u32 flags;
+	u32 release_flags;
+} __attribute__((preserve_access_index));
+
+struct fuse_release_args {
+	struct fuse_args args;
+	struct fuse_release_in inarg;
+	struct inode *inode;
+} __attribute__((preserve_access_index));
+
+struct fuse_req {
+	struct fuse_args *args;
+	unsigned long flags;
+	struct {
+		struct fuse_in_header h;
+	} in;
+	struct fuse_mount *fm;
+} __attribute__((preserve_access_index));
+
+enum fuse_req_flag {
+	FR_BACKGROUND = 2,
+};
+
+/* ---- BPF iterator contexts ------------------------------------------ */
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	u64 session_id;
+	u64 seq_num;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task_file {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	u32 fd;
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task_vma {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+	struct vm_area_struct *vma;
+} __attribute__((preserve_access_index));
+
+/* ---- constants that are #defines (not in BTF) ----------------------- */
+
+#define FUSE_SUPER_MAGIC 0x65735546UL
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define S_ISREG(m) (((m)&S_IFMT) == S_IFREG)
+
+#define FOPEN_DIRECT_IO (1U << 0)
+#define FOPEN_PARALLEL_DIRECT_WRITES (1U << 6)
+#define FOPEN_PASSTHROUGH (1U << 7)
+
+#define IOCB_APPEND 0x10 /* == RWF_APPEND since v5.10 */
+
+#define FUSE_READ 15
+#define FUSE_WRITE 16
+#define FUSE_RELEASE 18
+
+#define FUSE_DIO_WRITE (1 << 0)
+#define FUSE_DIO_CUSE (1 << 1)
+
+/*
+ * fuse_inode::state bit. The kernel's enum is anonymous, so CO-RE cannot
+ * look it up by name; 5 is its value from 6.9 through 6.18 (checked on
+ * 6.18 BTF; FUSE_I_EXCLUSIVE = 6 only appears in later trees).
+ */
+#define FUSE_I_CACHE_IO_MODE 5
+/* fuse_file::iomode values (also an anonymous enum): IOM_NONE/CACHED/UNCACHED */
+#define IOM_NONE 0
+#define IOM_CACHED 1
+#define IOM_UNCACHED 2
+
+#define VM_WRITE 0x00000002UL
+#define VM_SHARED 0x00000008UL
+#define VM_MAYSHARE 0x00000080UL
+
+#define TASK_UNINTERRUPTIBLE 0x0002
+
+/* lock:contention_begin flags (include/trace/events/lock.h) */
+#define LCB_F_SPIN (1U << 0)
+#define LCB_F_READ (1U << 1)
+#define LCB_F_WRITE (1U << 2)
+#define LCB_F_RT (1U << 3)
+#define LCB_F_PERCPU (1U << 4)
+#define LCB_F_MUTEX (1U << 5)
+
+#define RWSEM_WRITER_LOCKED (1UL << 0)
+#define RWSEM_OWNER_FLAGS_MASK 7UL
+
+#define MAP_SHARED 0x01
+#define MAP_SHARED_VALIDATE 0x03
+#define PROT_WRITE 0x2
+
+#endif /* FUSESCOPE_KERNEL_TYPES_H */

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ABI between fusescope's BPF programs and its userspace: map keys and
+ * values, ring-buffer event records, census records, counter indices.
+ * Included by every BPF program (bpf/) and by the C++ backends; nothing else in
+ * userspace should need it (views read the state model, not these structs).
+ *
+ * Layout rules: fixed-size fields only, naturally aligned, explicit padding,
+ * so that clang -target bpf and g++ on x86_64 agree byte for byte
+ * (static_asserts in src/backend/abi_check.cpp).
+ */
+#ifndef FUSESCOPE_ABI_H
+#define FUSESCOPE_ABI_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define FS_COMM_LEN 16
+/* log2 histogram of nanoseconds: slot 0 holds [0, 2), slot i holds [2^i, 2^(i+1)). */
+#define FS_HIST_SLOTS 36
+#define FS_MAX_INODES 16384
+#define FS_MAX_TASKS 16384
+#define FS_MAX_REQS 16384
+#define FS_RINGBUF_BYTES (1 << 20)
+
+/* The mode in which a direct-IO writer finally held inode->i_rwsem. */
+enum fs_lock_mode {
+	FS_LOCK_SHARED = 0,
+	FS_LOCK_EXCLUSIVE = 1,
+	FS_LOCK_MODES = 2,
+};
+
+/*
+ * Why a direct-IO write took the lock it took. Index 0 is "took it shared";
+ * the others are the kernel's reasons for the exclusive lock, in the order
+ * fuse_dio_wr_exclusive_lock() tests them.
+ */
+enum fs_write_reason {
+	FS_REASON_SHARED = 0,
+	FS_REASON_NO_PARALLEL_FLAG = 1, /* open lacks FOPEN_PARALLEL_DIRECT_WRITES */
+	FS_REASON_APPEND = 2,           /* IOCB_APPEND (O_APPEND / RWF_APPEND) */
+	FS_REASON_CACHE_IO_MODE = 3,    /* FUSE_I_CACHE_IO_MODE set on the inode */
+	FS_REASON_PAST_EOF = 4,         /* write ends past the kernel's i_size */
+	FS_REASON_FALLBACK = 5,         /* tried shared, re-check under the lock failed */
+	FS_REASON_COUNT = 6,
+};
+
+/* struct fuse_file::iomode, mirrored (kernel IOM_*), plus "kernel has none". */
+enum fs_file_iomode {
+	FS_IOM_NONE = 0,
+	FS_IOM_CACHED = 1,
+	FS_IOM_UNCACHED = 2,
+	FS_IOM_NA = 255,
+};
+
+struct fs_inode_key {
+	__u64 ino;
+	__u32 dev; /* super_block::s_dev, kernel encoding (major << 20 | minor) */
+	__u32 pad;
+};
+
+/* Per-inode aggregates, kept in the kernel (LRU hash keyed by fs_inode_key). */
+struct fs_inode_stats {
+	__u64 nodeid;
+	__u64 first_seen_ns; /* bpf_ktime_get_ns() == CLOCK_MONOTONIC */
+	__u64 last_seen_ns;
+	__u64 writes[FS_REASON_COUNT];
+	__u64 write_bytes[FS_LOCK_MODES];
+	__u64 write_wait_ns[FS_LOCK_MODES];    /* queued i_rwsem wait of writers */
+	__u64 write_service_ns[FS_LOCK_MODES]; /* the rest of the write's time */
+	__u64 contentions[FS_LOCK_MODES];      /* lock:contention_* on i_rwsem */
+	__u64 contention_ns[FS_LOCK_MODES];
+	__u32 contention_hist[FS_LOCK_MODES][FS_HIST_SLOTS];
+	__u64 drain_waits;
+	__u64 drain_wait_ns;
+	__s32 iocachectr;      /* last value seen (6.9+), 0 elsewhere */
+	__u32 cache_io_mode;   /* last FUSE_I_CACHE_IO_MODE bit seen */
+	__u64 mode_changes;    /* times the BPF side saw cache mode flip */
+};
+
+enum fs_event_type {
+	FS_EV_WRITE = 1,      /* one direct-IO write; only while trace asks */
+	FS_EV_OPEN = 2,       /* an open's resulting io mode */
+	FS_EV_MMAP = 3,       /* an mmap of a FUSE file */
+	FS_EV_RELEASE = 4,    /* the last reference to an open FUSE file went away */
+	FS_EV_DRAIN_WAIT = 5, /* a caching open/mmap waited for parallel writers */
+	FS_EV_MODE_SEEN = 6,  /* cache io mode flipped, seen from a write/lock path */
+	FS_EV_TYPE_COUNT = 7,
+};
+
+enum fs_event_flags {
+	FS_EVF_SHARED_MAP = 1 << 0,    /* mmap: VM_SHARED */
+	FS_EVF_WRITABLE_MAP = 1 << 1,  /* mmap: VM_WRITE */
+	FS_EVF_ENTERED_CACHE = 1 << 2, /* inode entered cache io mode */
+	FS_EVF_LEFT_CACHE = 1 << 3,    /* inode left cache io mode */
+	FS_EVF_HOLDER = 1 << 4,        /* this file now holds cache mode */
+	FS_EVF_WAS_HOLDER = 1 << 5,    /* release: this file held cache mode */
+	FS_EVF_PASSTHROUGH = 1 << 6,   /* file is a passthrough (uncached) open */
+	FS_EVF_CENSUS_HINT = 1 << 7,   /* holders unknown here: userspace should re-run the census */
+	FS_EVF_ASYNC = 1 << 8,         /* write: not a sync kiocb */
+};
+
+struct fs_event {
+	__u64 ts_ns;
+	__u32 type;  /* enum fs_event_type */
+	__u32 flags; /* enum fs_event_flags */
+	__u32 pid;   /* tgid */
+	__u32 tid;
+	char comm[FS_COMM_LEN];
+	struct fs_inode_key key;
+	__u64 nodeid;
+	__u64 file_id; /* address of struct fuse_file: identity of an open file */
+	__u64 fh;      /* server's file handle */
+	__s32 iocachectr;
+	__u32 open_flags; /* FOPEN_* of the file */
+	__s32 ret;        /* return value of the hooked function, when any */
+	__u8 iomode;      /* enum fs_file_iomode of the file after the event */
+	__u8 lock_mode;   /* enum fs_lock_mode (writes) */
+	__u8 reason;      /* enum fs_write_reason (writes) */
+	__u8 pad;
+	__u64 offset;
+	__u64 bytes;
+	__u64 wait_ns; /* lock wait (writes), drain wait (drain events) */
+	__u64 dur_ns;  /* the rest of the write's time */
+};
+
+enum fs_census_kind {
+	FS_CENSUS_FILE = 1, /* an open file descriptor on a FUSE regular file */
+	FS_CENSUS_VMA = 2,  /* a shared mapping of a FUSE regular file */
+};
+
+/* Written by the iter/task_file and iter/task_vma programs with bpf_seq_write(). */
+struct fs_census_rec {
+	__u32 kind; /* enum fs_census_kind */
+	__u32 pid;  /* tgid */
+	char comm[FS_COMM_LEN];
+	struct fs_inode_key key;
+	__u64 nodeid;
+	__u64 file_id;
+	__u64 fh;
+	__u64 inode_state; /* fuse_inode::state */
+	__u64 vm_start;
+	__u64 vm_end;
+	__s32 iocachectr;
+	__u32 open_flags;
+	__u32 fd;
+	__u32 vm_flags_shared_write; /* bit0 VM_SHARED, bit1 VM_WRITE */
+	__u8 iomode;
+	__u8 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit */
+	__u8 pad[6];
+};
+
+/* Indices of the per-CPU health counters array. */
+enum fs_counter {
+	FS_CNT_EVENTS_LOST = 0,   /* ring buffer full: event dropped */
+	FS_CNT_INODE_MAP_FULL,    /* per-inode stats insert failed */
+	FS_CNT_TASK_MAP_FULL,     /* per-task in-flight insert failed */
+	FS_CNT_REQ_MAP_FULL,      /* per-request in-flight insert failed */
+	FS_CNT_WRITES_UNRESOLVED, /* write seen but its lock mode could not be read */
+	FS_CNT_COUNT,
+};
+
+#endif /* FUSESCOPE_ABI_H */

@@ -1,0 +1,48 @@
+// A loaded and attached set of fusescope BPF programs, behind one interface
+// for both backends. The session drives it; nothing past the session (no
+// view) touches it. Every method is called from the session thread.
+#pragma once
+
+#include "fusescope/backend/hook_plan.h"
+#include "fusescope/backend/kernel_probe.h"
+#include "fusescope/model/types.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fusescope {
+
+struct BackendOptions {
+    uint32_t filter_tgid = 0; // 0: all processes
+    uint32_t filter_dev = 0;  // 0: all FUSE mounts (kernel s_dev encoding)
+    bool emit_writes = false; // per-write events: only `trace` pays for them
+    bool emit_all_opens = false;
+    bool verbose = false;     // libbpf's own messages on stderr
+};
+
+struct AttachedProgram {
+    std::string program;
+    std::string target;
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+
+    // Opens, configures, loads and attaches per @plan. nullptr + *error on failure
+    // (nothing stays loaded then).
+    static std::unique_ptr<Backend> create(const HookPlan &plan, const KernelFacts &facts,
+                                           const BackendOptions &opts, std::string *error);
+
+    virtual BackendKind kind() const = 0;
+    virtual const std::vector<AttachedProgram> &attached() const = 0;
+    // Waits up to timeout_ms for ring-buffer events; returns how many were handled, <0 on error.
+    virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
+    virtual std::vector<InodeCounters> read_counters() = 0;
+    virtual Health read_health() = 0;
+    virtual std::vector<CensusRecord> census(std::string *error) = 0;
+};
+
+} // namespace fusescope

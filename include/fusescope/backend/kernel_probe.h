@@ -1,0 +1,33 @@
+// What the running kernel offers fusescope, found by looking (BTF, tracefs,
+// kallsyms, lockdown) and by trying (does a minimal fentry program load?).
+#pragma once
+
+#include "fusescope/backend/hook_plan.h"
+
+#include <cstdint>
+#include <string>
+
+namespace fusescope {
+
+struct KernelFacts {
+    std::string release;         // uname -r
+    bool vmlinux_btf = false;    // /sys/kernel/btf/vmlinux
+    bool fuse_module_btf = false; // /sys/kernel/btf/fuse (FUSE built as a module)
+    bool fuse_registered = false; // "fuse" in /proc/filesystems
+    std::string lockdown;         // "none", "integrity", "confidentiality", or "unknown"
+    std::string tracefs;          // mount point used, "" if none
+    bool tracefs_mounted_by_us = false;
+    uint64_t cached_io_open_start = 0, cached_io_open_end = 0;
+    KernelOffer offer;
+};
+
+// Mounts tracefs when it is missing (we are root). Never throws; fields
+// that could not be learnt stay at their "unknown" values.
+KernelFacts probe_kernel();
+
+// /proc/kallsyms text: the [start, end) range of @name, end = next symbol.
+// Pure, for tests. Returns false when absent or addresses are hidden (0).
+bool kallsyms_range(std::string_view kallsyms, std::string_view name, uint64_t *start,
+                    uint64_t *end);
+
+} // namespace fusescope

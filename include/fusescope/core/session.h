@@ -1,0 +1,75 @@
+// A running fusescope: the probed kernel, the hook plan, the attached
+// backend and the state model, with the loop that moves data from the
+// backend into the model. Views (top, export, diagnose, trace) take a
+// Session and read session.model(); none of them touches the backend.
+#pragma once
+
+#include "fusescope/backend/backend.h"
+#include "fusescope/backend/hook_plan.h"
+#include "fusescope/backend/kernel_probe.h"
+#include "fusescope/model/mounts.h"
+#include "fusescope/model/state_model.h"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace fusescope {
+
+struct SessionOptions {
+    std::optional<BackendKind> backend;   // nullopt: auto
+    std::optional<std::string> mount;     // --mount PATH
+    std::optional<uint32_t> pid;          // --pid PID
+    bool emit_writes = false;             // trace only
+    bool emit_all_opens = false;          // trace only
+    bool verbose = false;
+    double interval_s = 1.0;              // counters refresh
+    double census_interval_s = -1;        // <0: backend default (tracepoint 2 s, trampoline: on hints only)
+};
+
+class Session {
+  public:
+    // nullptr on failure with *error (one line) and *exit_code set.
+    static std::unique_ptr<Session> open(const SessionOptions &opts, std::string *error,
+                                         int *exit_code);
+    ~Session();
+
+    const KernelFacts &facts() const { return facts_; }
+    const HookPlan &plan() const { return plan_; }
+    const Backend &backend() const { return *backend_; }
+    StateModel &model() { return *model_; }
+    const Mounts &mounts() const { return mounts_; }
+    uint64_t start_ns() const { return start_ns_; }
+
+    // Moves data until @keep_going returns false or stop() is called.
+    // on_event sees every ring-buffer event (after the model did); on_tick
+    // runs after each counters refresh.
+    void run(const std::function<bool()> &keep_going,
+             const std::function<void(const Event &)> &on_event = {},
+             const std::function<void()> &on_tick = {});
+    void refresh();          // counters + health + mounts into the model
+    void census();           // run the iterators now, feed the model
+    void stop() { stop_ = true; }
+
+  private:
+    Session() = default;
+    SessionOptions opts_;
+    KernelFacts facts_;
+    HookPlan plan_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<StateModel> model_;
+    Mounts mounts_;
+    uint64_t start_ns_ = 0;
+    uint64_t last_census_ns_ = 0;
+    std::atomic<bool> stop_{false};
+};
+
+uint64_t monotonic_ns();
+
+// SIGINT/SIGTERM set this (installed by install_stop_signals()); loops poll it.
+extern std::atomic<bool> g_stop_requested;
+void install_stop_signals();
+
+} // namespace fusescope

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package fusescope needs to build and test. Run as root.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-deps.sh: run as root (it installs Debian packages with apt-get)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  # build
+  build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
+  libgtest-dev linux-libc-dev clang-format clang-tidy
+  # tests
+  tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

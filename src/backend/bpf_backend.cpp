@@ -1,0 +1,263 @@
+// The one Backend implementation, instantiated for each skeleton. The two
+// BPF objects share maps, configuration and census programs (bpf/maps.bpf.c,
+// census.bpf.c, contention.bpf.c); they differ in the hooks, which the
+// HookPlan selects by program name.
+#include "fusescope/backend/backend.h"
+
+#include "decode.h"
+#include "skeleton.h"
+
+#include "fusescope_tracepoint.skel.h"
+#include "fusescope_trampoline.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+
+namespace fusescope {
+namespace {
+
+bool g_verbose = false;
+std::string g_last_libbpf_error;
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    if (g_verbose)
+        vfprintf(stderr, fmt, copy); // verifier logs are long: no truncation here
+    va_end(copy);
+    if (level == LIBBPF_WARN) {
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        g_last_libbpf_error = buf;
+    }
+    return 0;
+}
+
+std::string errno_text(int err) {
+    err = err < 0 ? -err : err;
+    return std::string(strerrorname_np(err) ? strerrorname_np(err) : "?") + " (" + strerror(err) +
+           ")";
+}
+
+template <typename Skel> struct SkelTraits;
+template <> struct SkelTraits<fusescope_trampoline> {
+    static constexpr BackendKind kind = BackendKind::Trampoline;
+    static fusescope_trampoline *open() { return fusescope_trampoline__open(); }
+    static int load(fusescope_trampoline *s) { return fusescope_trampoline__load(s); }
+    static void destroy(fusescope_trampoline *s) { fusescope_trampoline__destroy(s); }
+};
+template <> struct SkelTraits<fusescope_tracepoint> {
+    static constexpr BackendKind kind = BackendKind::Tracepoint;
+    static fusescope_tracepoint *open() { return fusescope_tracepoint__open(); }
+    static int load(fusescope_tracepoint *s) { return fusescope_tracepoint__load(s); }
+    static void destroy(fusescope_tracepoint *s) { fusescope_tracepoint__destroy(s); }
+};
+
+template <typename Skel> class BpfBackend final : public Backend {
+    using T = SkelTraits<Skel>;
+
+  public:
+    bool start(const HookPlan &plan, const KernelFacts &facts, const BackendOptions &o,
+               std::string *error) {
+        skel_ = SkeletonPtr<Skel, T::destroy>(T::open());
+        if (!skel_) {
+            *error = "cannot open the BPF object: " + errno_text(errno);
+            return false;
+        }
+        auto *ro = skel_->rodata;
+        ro->cfg_filter_tgid = o.filter_tgid;
+        ro->cfg_filter_dev = o.filter_dev;
+        ro->cfg_emit_writes = o.emit_writes;
+        ro->cfg_emit_all_opens = o.emit_all_opens;
+        ro->cfg_cached_io_open_start = facts.cached_io_open_start;
+        ro->cfg_cached_io_open_end = facts.cached_io_open_end;
+
+        bpf_object *obj = skel_->obj;
+        bpf_program *prog;
+        bpf_object__for_each_program(prog, obj) {
+            bpf_program__set_autoload(prog, plan.loads(bpf_program__name(prog)));
+        }
+        for (const ProgramChoice &c : plan.programs) {
+            prog = bpf_object__find_program_by_name(obj, c.program.c_str());
+            if (!prog) {
+                *error = "internal: BPF program " + c.program + " missing from the object";
+                return false;
+            }
+            if (!c.target.empty()) {
+                int err = bpf_program__set_attach_target(prog, 0, c.target.c_str());
+                if (err) {
+                    *error = "cannot target " + c.program + " at " + c.target + ": " + errno_text(err);
+                    return false;
+                }
+            }
+        }
+        int err = T::load(skel_.get());
+        if (err) {
+            *error = "loading the " + std::string(to_string(T::kind)) +
+                     " BPF programs failed: " + errno_text(err) +
+                     (g_last_libbpf_error.empty() ? "" : "; libbpf: " + g_last_libbpf_error) +
+                     " (run `fusescope doctor -v` for the verifier log)";
+            while (!error->empty() && error->back() == '\n')
+                error->pop_back();
+            return false;
+        }
+        for (const ProgramChoice &c : plan.programs) {
+            prog = bpf_object__find_program_by_name(obj, c.program.c_str());
+            if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING &&
+                bpf_program__expected_attach_type(prog) == BPF_TRACE_ITER)
+                continue; // census iterators are attached per run
+            bpf_link *link = bpf_program__attach(prog);
+            if (!link) {
+                *error = "attaching " + c.program + " failed: " + errno_text(errno);
+                return false;
+            }
+            links_.emplace_back(link);
+            attached_.push_back({c.program, c.target});
+        }
+        ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &BpfBackend::on_ring, this, nullptr);
+        if (!ring_) {
+            *error = "cannot open the event ring buffer: " + errno_text(errno);
+            return false;
+        }
+        census_files_ = skel_->progs.fs_census_files;
+        census_vmas_ = skel_->progs.fs_census_vmas;
+        ncpus_ = libbpf_num_possible_cpus();
+        return true;
+    }
+
+    ~BpfBackend() override {
+        if (ring_)
+            ring_buffer__free(ring_);
+        links_.clear(); // before the skeleton: links first, then programs
+    }
+
+    BackendKind kind() const override { return T::kind; }
+    const std::vector<AttachedProgram> &attached() const override { return attached_; }
+
+    int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) override {
+        cb_ = &on_event;
+        int n = ring_buffer__poll(ring_, timeout_ms);
+        cb_ = nullptr;
+        if (n == -EINTR)
+            return 0;
+        return n;
+    }
+
+    std::vector<InodeCounters> read_counters() override {
+        std::vector<InodeCounters> out;
+        int fd = bpf_map__fd(skel_->maps.inode_stats);
+        struct fs_inode_key key {}, next {};
+        struct fs_inode_stats st {};
+        bool first = true;
+        while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+            first = false;
+            if (bpf_map_lookup_elem(fd, &next, &st) == 0)
+                out.push_back(decode_counters(next, st));
+            key = next;
+        }
+        return out;
+    }
+
+    Health read_health() override {
+        Health h;
+        int fd = bpf_map__fd(skel_->maps.counters);
+        std::vector<__u64> vals(static_cast<size_t>(ncpus_ > 0 ? ncpus_ : 1));
+        auto sum = [&](__u32 idx) {
+            uint64_t s = 0;
+            if (bpf_map_lookup_elem(fd, &idx, vals.data()) == 0)
+                for (__u64 v : vals)
+                    s += v;
+            return s;
+        };
+        h.events_lost = sum(FS_CNT_EVENTS_LOST);
+        h.inode_map_full = sum(FS_CNT_INODE_MAP_FULL);
+        h.task_map_full = sum(FS_CNT_TASK_MAP_FULL);
+        h.req_map_full = sum(FS_CNT_REQ_MAP_FULL);
+        h.writes_unresolved = sum(FS_CNT_WRITES_UNRESOLVED);
+        h.events_received = events_received_;
+        h.census_runs = census_runs_;
+        return h;
+    }
+
+    std::vector<CensusRecord> census(std::string *error) override {
+        std::vector<CensusRecord> out;
+        for (bpf_program *p : {census_files_, census_vmas_}) {
+            LinkPtr link(bpf_program__attach_iter(p, nullptr));
+            if (!link.get()) {
+                *error = std::string("census iterator ") + bpf_program__name(p) +
+                         " failed: " + errno_text(errno);
+                return out;
+            }
+            int fd = bpf_iter_create(bpf_link__fd(link.get()));
+            if (fd < 0) {
+                *error = "census iterator create failed: " + errno_text(errno);
+                return out;
+            }
+            std::string buf;
+            char chunk[8192];
+            ssize_t n;
+            while ((n = ::read(fd, chunk, sizeof(chunk))) > 0)
+                buf.append(chunk, static_cast<size_t>(n));
+            ::close(fd);
+            for (size_t off = 0; off + sizeof(fs_census_rec) <= buf.size(); off += sizeof(fs_census_rec)) {
+                fs_census_rec r;
+                std::memcpy(&r, buf.data() + off, sizeof(r));
+                out.push_back(decode_census(r));
+            }
+        }
+        census_runs_++;
+        return out;
+    }
+
+  private:
+    static int on_ring(void *ctx, void *data, size_t size) {
+        auto *self = static_cast<BpfBackend *>(ctx);
+        if (size < sizeof(fs_event) || !self->cb_)
+            return 0;
+        fs_event e;
+        std::memcpy(&e, data, sizeof(e));
+        self->events_received_++;
+        (*self->cb_)(decode_event(e));
+        return 0;
+    }
+
+    SkeletonPtr<Skel, T::destroy> skel_;
+    std::vector<LinkPtr> links_;
+    std::vector<AttachedProgram> attached_;
+    ring_buffer *ring_ = nullptr;
+    bpf_program *census_files_ = nullptr;
+    bpf_program *census_vmas_ = nullptr;
+    const std::function<void(const Event &)> *cb_ = nullptr;
+    uint64_t events_received_ = 0;
+    uint64_t census_runs_ = 0;
+    int ncpus_ = 1;
+};
+
+template <typename Skel>
+std::unique_ptr<Backend> make(const HookPlan &plan, const KernelFacts &facts,
+                              const BackendOptions &opts, std::string *error) {
+    auto b = std::make_unique<BpfBackend<Skel>>();
+    if (!b->start(plan, facts, opts, error))
+        return nullptr;
+    return b;
+}
+
+} // namespace
+
+std::unique_ptr<Backend> Backend::create(const HookPlan &plan, const KernelFacts &facts,
+                                         const BackendOptions &opts, std::string *error) {
+    g_verbose = opts.verbose;
+    g_last_libbpf_error.clear();
+    libbpf_set_print(libbpf_print);
+    if (plan.backend == BackendKind::Trampoline)
+        return make<fusescope_trampoline>(plan, facts, opts, error);
+    return make<fusescope_tracepoint>(plan, facts, opts, error);
+}
+
+} // namespace fusescope

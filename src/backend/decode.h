@@ -1,0 +1,13 @@
+// ABI records (include/fusescope/abi.h) to the model's C++ records.
+#pragma once
+
+#include "fusescope/abi.h"
+#include "fusescope/model/types.h"
+
+namespace fusescope {
+
+Event decode_event(const struct fs_event &e);
+CensusRecord decode_census(const struct fs_census_rec &r);
+InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inode_stats &s);
+
+} // namespace fusescope

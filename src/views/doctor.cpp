@@ -1,0 +1,93 @@
+// `fusescope doctor`: what the kernel offers, which backend was chosen and
+// why, and for every role the hook that fills it or why none can. It then
+// loads and attaches the plan for real (and detaches), so "attaches" means
+// it did. Exit 0 when at least the lock roles work.
+#include "fusescope/core/exit_codes.h"
+#include "fusescope/views/views.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+namespace fusescope {
+
+int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
+    if (::geteuid() != 0) {
+        fmt::print(stderr, "fusescope doctor: needs root to probe BPF support; run it with sudo\n");
+        return exit_code::kEnvironment;
+    }
+    KernelFacts k = probe_kernel();
+    std::string plan_err;
+    auto plan = plan_hooks(k.offer, so.backend, &plan_err);
+
+    std::string load_err;
+    int load_code = exit_code::kOk;
+    std::vector<AttachedProgram> attached;
+    if (plan) {
+        auto s = Session::open(so, &load_err, &load_code);
+        if (s)
+            attached = s->backend().attached();
+    }
+    bool ok = plan && load_err.empty() && plan->lock_roles_ok();
+
+    if (d.json) {
+        nlohmann::ordered_json j;
+        j["kernel"] = k.release;
+        j["btf"] = {{"vmlinux", k.vmlinux_btf}, {"fuse_module", k.fuse_module_btf}};
+        j["fuse_registered"] = k.fuse_registered;
+        j["lockdown"] = k.lockdown;
+        j["tracefs"] = k.tracefs;
+        j["io_modes"] = k.offer.has_iomodes;
+        j["trampolines"] = {{"allowed", k.offer.trampolines_allowed}, {"error", k.offer.trampoline_error}};
+        j["backend"] = plan ? nlohmann::ordered_json(to_string(plan->backend)) : nlohmann::ordered_json(nullptr);
+        j["why"] = plan ? plan->why : plan_err;
+        nlohmann::ordered_json roles = nlohmann::ordered_json::array();
+        if (plan)
+            for (const auto &r : plan->roles)
+                roles.push_back({{"role", r.role}, {"available", r.available}, {"hooks", r.hooks}, {"note", r.note}});
+        j["roles"] = roles;
+        nlohmann::ordered_json progs = nlohmann::ordered_json::array();
+        for (const auto &a : attached)
+            progs.push_back({{"program", a.program}, {"target", a.target}});
+        j["attached"] = progs;
+        j["load_error"] = load_err;
+        j["ok"] = ok;
+        fmt::print("{}\n", j.dump(2));
+    } else {
+        fmt::print("kernel        {}\n", k.release);
+        fmt::print("BTF           vmlinux: {}, fuse module: {}\n", k.vmlinux_btf ? "yes" : "NO",
+                   k.fuse_module_btf ? "yes" : "no (built in or not loaded)");
+        fmt::print("FUSE          {}\n", k.fuse_registered ? "registered" : "NOT registered");
+        fmt::print("lockdown      {}\n", k.lockdown);
+        fmt::print("tracefs       {}{}\n", k.tracefs.empty() ? "not mounted" : k.tracefs,
+                   k.tracefs_mounted_by_us ? " (mounted by fusescope)" : "");
+        fmt::print("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)" : "n/a (kernel has no IO modes)");
+        fmt::print("trampolines   {}\n", k.offer.trampolines_allowed
+                                             ? "fentry/fexit load"
+                                             : "refused: " + k.offer.trampoline_error);
+        if (!plan) {
+            fmt::print("backend       NONE: {}\n", plan_err);
+        } else {
+            fmt::print("backend       {}: {}\n", to_string(plan->backend), plan->why);
+            fmt::print("\n{:<11} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
+            for (const auto &r : plan->roles) {
+                std::string text = r.available ? r.hooks : "-";
+                if (!r.note.empty())
+                    text += (r.available ? "  (" + r.note + ")" : "  " + r.note);
+                fmt::print("{:<11} {:<4} {}\n", r.role, r.available ? "yes" : "no", text);
+            }
+            if (!load_err.empty())
+                fmt::print("\nload/attach FAILED: {}\n", load_err);
+            else
+                fmt::print("\nloaded and attached {} programs, then detached them\n", attached.size());
+        }
+    }
+    if (!plan)
+        return exit_code::kNoBackend;
+    if (!load_err.empty())
+        return load_code;
+    return ok ? exit_code::kOk : exit_code::kNoBackend;
+}
+
+} // namespace fusescope

@@ -1,0 +1,150 @@
+// `fusescope trace`: one line per event, text or JSON lines. The only view
+// that asks the BPF side for per-write events (SessionOptions::emit_writes).
+#include "fusescope/core/exit_codes.h"
+#include "fusescope/views/views.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <unordered_map>
+
+namespace fusescope {
+
+std::string dev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
+
+namespace {
+
+std::string_view how_of(const Event &e) { return e.type == EventType::Mmap ? "mmap" : "open"; }
+
+nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
+    nlohmann::ordered_json j;
+    j["ts_ns"] = e.ts_ns;
+    j["event"] = to_string(e.type);
+    j["pid"] = e.pid;
+    j["tid"] = e.tid;
+    j["comm"] = e.comm;
+    j["dev"] = dev_string(e.key.dev);
+    j["ino"] = e.key.ino;
+    j["nodeid"] = e.nodeid;
+    if (!path.empty())
+        j["path"] = path;
+    switch (e.type) {
+    case EventType::Write:
+        j["lock"] = to_string(e.lock_mode);
+        j["reason"] = to_string(e.reason);
+        j["offset"] = e.offset;
+        j["bytes"] = e.bytes;
+        j["wait_ns"] = e.wait_ns;
+        j["rest_ns"] = e.dur_ns;
+        j["async"] = (e.flags & evflag::Async) != 0;
+        break;
+    case EventType::Open:
+    case EventType::Mmap:
+        j["iomode"] = to_string(e.iomode);
+        j["open_flags"] = e.open_flags;
+        j["ret"] = e.ret;
+        if (e.type == EventType::Mmap) {
+            j["shared"] = (e.flags & evflag::SharedMap) != 0;
+            j["writable"] = (e.flags & evflag::WritableMap) != 0;
+        }
+        if (e.flags & evflag::Holder) {
+            j["mode"] = "cached";
+            j["holder"] = {{"pid", e.pid}, {"comm", e.comm}, {"how", how_of(e)}};
+        }
+        j["entered_cache"] = (e.flags & evflag::EnteredCache) != 0;
+        break;
+    case EventType::Release:
+        j["fh"] = e.fh;
+        j["was_holder"] = (e.flags & evflag::WasHolder) != 0;
+        j["left_cache"] = (e.flags & evflag::LeftCache) != 0;
+        if (e.flags & evflag::LeftCache)
+            j["mode"] = "none";
+        j["iocachectr"] = e.iocachectr;
+        break;
+    case EventType::DrainWait:
+        j["wait_ns"] = e.wait_ns;
+        j["via"] = (e.flags & evflag::SharedMap) ? "mmap" : "open";
+        break;
+    case EventType::ModeSeen:
+        j["mode"] = (e.flags & evflag::EnteredCache) ? "cached" : "none";
+        j["iocachectr"] = e.iocachectr;
+        break;
+    }
+    return j;
+}
+
+std::string event_text(const Event &e, const std::string &path) {
+    std::string where = path.empty() ? fmt::format("{} ino {}", dev_string(e.key.dev), e.key.ino) : path;
+    std::string head = fmt::format("{:>14.6f} {:<10} {:>7} {:<16} ", static_cast<double>(e.ts_ns) / 1e9,
+                                   to_string(e.type), e.pid, e.comm);
+    switch (e.type) {
+    case EventType::Write:
+        return head + fmt::format("{} {}{} off={} bytes={} wait={}us", where, to_string(e.lock_mode),
+                                  e.reason == WriteReason::Shared ? "" : fmt::format(" ({})", to_string(e.reason)),
+                                  e.offset, e.bytes, e.wait_ns / 1000);
+    case EventType::Open:
+        return head + fmt::format("{} iomode={}{}{}", where, to_string(e.iomode),
+                                  (e.flags & evflag::Holder) ? " -> holds cache mode" : "",
+                                  e.ret ? fmt::format(" ret={}", e.ret) : "");
+    case EventType::Mmap:
+        return head + fmt::format("{} {}{} iomode={}{}", where,
+                                  (e.flags & evflag::SharedMap) ? "shared" : "private",
+                                  (e.flags & evflag::WritableMap) ? ",writable" : "", to_string(e.iomode),
+                                  (e.flags & evflag::Holder) ? " -> holds cache mode" : "");
+    case EventType::Release:
+        return head + fmt::format("{} fh={}{}", where, e.fh,
+                                  (e.flags & evflag::LeftCache) ? " -> inode left cache mode" : "");
+    case EventType::DrainWait:
+        return head + fmt::format("{} waited {}us for parallel writers to drain ({})", where,
+                                  e.wait_ns / 1000, (e.flags & evflag::SharedMap) ? "mmap" : "open");
+    case EventType::ModeSeen:
+        return head + fmt::format("{} cache io mode {} (iocachectr={})", where,
+                                  (e.flags & evflag::EnteredCache) ? "on" : "off", e.iocachectr);
+    }
+    return head;
+}
+
+} // namespace
+
+int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
+    SessionOptions so = so_in;
+    so.emit_writes = true;
+    so.emit_all_opens = true;
+    std::string err;
+    int code = exit_code::kFailure;
+    auto s = Session::open(so, &err, &code);
+    if (!s) {
+        fmt::print(stderr, "fusescope trace: {}\n", err);
+        return code;
+    }
+    std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
+    auto refresh_paths = [&] {
+        for (const auto &iv : s->model().snapshot().inodes)
+            if (!iv.path.empty())
+                paths[iv.key] = iv.path;
+    };
+    refresh_paths();
+    if (!to.json)
+        fmt::print("{:>14} {:<10} {:>7} {:<16} {}\n", "TIME(s)", "EVENT", "PID", "COMM", "DETAIL");
+    std::fflush(stdout);
+    const uint64_t deadline = to.duration_s > 0 ? monotonic_ns() + static_cast<uint64_t>(to.duration_s * 1e9) : 0;
+    s->run([&] { return !deadline || monotonic_ns() < deadline; },
+           [&](const Event &e) {
+               auto it = paths.find(e.key);
+               const std::string &p = it == paths.end() ? std::string() : it->second;
+               if (to.json)
+                   fmt::print("{}\n", event_json(e, p).dump());
+               else
+                   fmt::print("{}\n", event_text(e, p));
+               std::fflush(stdout);
+           },
+           refresh_paths);
+    auto snap = s->model().snapshot();
+    const Health &h = snap.health;
+    if (h.events_lost)
+        fmt::print(stderr, "fusescope trace: {} events lost (ring buffer full)\n", h.events_lost);
+    return exit_code::kOk;
+}
+
+} // namespace fusescope
