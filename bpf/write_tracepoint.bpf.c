@@ -147,6 +147,7 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	struct inode *inode;
 	struct fs_event *e;
 	struct fs_inode_stats *st;
+	bool was_cached;
 	__s32 ctr;
 	__u32 bit;
 
@@ -158,9 +159,9 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
 	st = bpf_map_lookup_elem(&inode_stats, &key);
+	was_cached = st && (st->cache_io_mode || st->iocachectr > 0);
 	/* only releases that can matter to io mode, unless trace asks for all */
-	if (!cfg_emit_all_opens && !(st && (st->cache_io_mode || st->iocachectr > 0)) && ctr <= 0 &&
-	    !bit)
+	if (!cfg_emit_all_opens && !was_cached && ctr <= 0 && !bit)
 		return;
 	if (st)
 		fs_stats_observe_mode(st, ctr, bit);
@@ -172,8 +173,16 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	e->fh = ra->inarg.fh;
 	e->iocachectr = ctr;
 	e->iomode = FS_IOM_NA; /* the file's mode is gone by now */
-	if (ctr <= 0 && !bit)
-		e->flags |= FS_EVF_LEFT_CACHE;
+	/*
+	 * Which file held cache mode is not visible here: while the inode was
+	 * cached, any release may have been a holder's; userspace matches the
+	 * server's fh against the holders it knows.
+	 */
+	if (was_cached) {
+		e->flags |= FS_EVF_WAS_HOLDER;
+		if (ctr <= 0 && !bit)
+			e->flags |= FS_EVF_LEFT_CACHE;
+	}
 	bpf_ringbuf_submit(e, 0);
 }
 

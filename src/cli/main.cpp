@@ -57,6 +57,36 @@ int main(int argc, char **argv) {
         ->check(CLI::NonNegativeNumber);
     add_filters(c_trace, f);
 
+    TopOptions top;
+    auto *c_top = app.add_subcommand("top", "live view of FUSE inodes: io mode, holders, lock modes, waits");
+    c_top->add_option("--interval", top.interval_s, "seconds between refreshes")->check(CLI::Range(0.1, 3600.0));
+    c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
+    c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")->check(CLI::NonNegativeNumber);
+    c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
+    add_filters(c_top, f);
+
+    ExportOptions exp;
+    auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
+    c_export->add_option("--listen", exp.listen, "ADDR:PORT to listen on (default 127.0.0.1 only)");
+    c_export->add_option("--per-inode-top", exp.per_inode_top, "per-inode series for the K inodes with most wait")
+        ->check(CLI::Range(0, 1000));
+    add_filters(c_export, f);
+
+    DiagnoseOptions diag;
+    auto *c_diag = app.add_subcommand("diagnose", "one-shot report: why are direct-IO writes on this mount slow?");
+    c_diag->add_option("--duration", diag.duration_s, "seconds to watch (0: census only)")
+        ->check(CLI::Range(0.0, 86400.0));
+    c_diag->add_option("--path", diag.path, "only this file");
+    c_diag->add_flag("--json", diag.json, "machine-readable report");
+    add_filters(c_diag, f);
+
+    DemoOptions demo;
+    auto *c_demo = app.add_subcommand("demo", "mount the built-in test filesystem, run a database and an indexer on it, "
+                                              "and watch with top");
+    c_demo->add_option("--duration", demo.duration_s, "seconds (default: until q or Ctrl-C)")
+        ->check(CLI::NonNegativeNumber);
+    c_demo->add_flag("-b,--batch", demo.batch, "print snapshots instead of the live view");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -75,5 +105,13 @@ int main(int argc, char **argv) {
         return run_doctor(so, doctor);
     if (c_trace->parsed())
         return run_trace(so, trace);
+    if (c_top->parsed())
+        return run_top(so, top);
+    if (c_export->parsed())
+        return run_export(so, exp);
+    if (c_diag->parsed())
+        return run_diagnose(so, diag);
+    if (c_demo->parsed())
+        return run_demo(argv[0], so, demo);
     return exit_code::kUsage;
 }
