@@ -32,7 +32,9 @@ Scenarios:
                   maps the file MAP_SHARED for --indexer-hold s; its pid is in the JSON
   mixed           for --duration s (3): K O_DIRECT writers, an O_DIRECT reader, a buffered writer
                   (with fdatasync) and reader, an mmap writer and reader, a cached opener, all on
-                  one --file-size (8 MiB) file; then checks every page is zero or the right pattern
+                  one --file-size (8 MiB) file; then checks every page is zero or the right pattern.
+                  EIO from O_DIRECT/fsync (backing fs DIO-vs-mmap collisions, seen with
+                  --passthrough) is counted as collision_eio and is not a failure
 Data: block b holds the 16-byte record {u64 b, u64 0x706f637365737566 ^ seed} (little-endian)
 repeated. --verify reads the file back after the run and counts differing bytes.
 Exit status: 0 ok, 1 IO errors or bad data (see JSON), 2 usage error, 3 file cannot be prepared.)";
