@@ -29,8 +29,11 @@ namespace {
 
 std::string canonical_dir(const std::string &path, const char *what) {
     char buf[PATH_MAX];
-    if (!::realpath(path.c_str(), buf))
-        die(kExitUsage, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+    if (!::realpath(path.c_str(), buf)) {
+        const int e = errno;
+        die(kExitUsage, fmt::format("{} {}: {}{}", what, path, std::strerror(e),
+                                    e == ENOENT ? " (create it first)" : ""));
+    }
     struct stat st {};
     if (::stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
         die(kExitUsage, fmt::format("{} {} is not a directory", what, path));

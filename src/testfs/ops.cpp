@@ -74,6 +74,19 @@ int stat_node(int path_fd, struct stat &st) {
 
 void reply_err(const Request &r, int err) { send_reply(r.fd, r.h->unique, err); }
 
+// A file handle from GETATTR/SETATTR, trusted only if it is an fd on this very inode: the kernel
+// sends handles for regular files only, but a directory's handle is a pointer, and a stale or
+// foreign number must never make us touch some other file. Returns the fd or -1.
+int fh_for_node(const Node &node, uint64_t fh) {
+    if (fh > static_cast<uint64_t>(INT32_MAX))
+        return -1;
+    struct stat st {};
+    const int fd = static_cast<int>(fh);
+    if (::fstat(fd, &st) != 0 || st.st_dev != node.dev || st.st_ino != node.ino)
+        return -1;
+    return fd;
+}
+
 // Directory handle: a snapshot of the entries, refreshed when the kernel starts over at offset 0
 // (opendir or rewinddir). Offsets handed to the kernel are snapshot indexes + 1.
 struct DirHandle {
@@ -303,11 +316,12 @@ void Filesystem::op_getattr(const Request &r) {
     if (!node)
         return reply_err(r, ESTALE);
     auto in = arg_as<fuse_getattr_in>(r);
+    // Prefer the open file's fd: it also works after the file was unlinked.
+    const int fh = (in && (in->getattr_flags & FUSE_GETATTR_FH)) ? fh_for_node(*node, in->fh) : -1;
     struct stat st {};
-    int rc = (in && (in->getattr_flags & FUSE_GETATTR_FH)) ? ::fstat(static_cast<int>(in->fh), &st)
-                                                           : stat_node(node->fd, st);
+    const int rc = fh >= 0 ? (::fstat(fh, &st) == 0 ? 0 : errno) : stat_node(node->fd, st);
     if (rc != 0)
-        return reply_err(r, rc < 0 ? errno : rc);
+        return reply_err(r, rc);
     fuse_attr_out out{};
     out.attr_valid = kAttrTimeoutSec;
     fill_attr(out.attr, st);
@@ -322,7 +336,7 @@ void Filesystem::op_setattr(const Request &r) {
     const uint32_t v = in->valid;
     // With an open file (ftruncate, fchmod, futimens) the kernel passes its handle: use the real
     // fd, which also works for unlinked files. Otherwise go through /proc/self/fd/N.
-    const int fh = (v & FATTR_FH) ? static_cast<int>(in->fh) : -1;
+    const int fh = (v & FATTR_FH) ? fh_for_node(*node, in->fh) : -1;
     const std::string proc = node->proc_path();
     if (v & FATTR_MODE) {
         int rc = fh >= 0 ? ::fchmod(fh, in->mode) : ::chmod(proc.c_str(), in->mode);
