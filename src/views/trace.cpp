@@ -125,6 +125,32 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
                 paths[iv.key] = iv.path;
     };
     refresh_paths();
+    // Where trace starts matters: the census tells who already holds cache mode.
+    for (const auto &iv : s->model().snapshot().inodes) {
+        for (const auto &h : iv.holders) {
+            if (to.json) {
+                nlohmann::ordered_json j;
+                j["ts_ns"] = h.since_ns;
+                j["event"] = "census";
+                j["pid"] = h.pid;
+                j["comm"] = h.comm;
+                j["dev"] = dev_string(iv.key.dev);
+                j["ino"] = iv.key.ino;
+                j["nodeid"] = iv.nodeid;
+                if (!iv.path.empty())
+                    j["path"] = iv.path;
+                j["mode"] = to_string(iv.mode.kind);
+                j["holder"] = {{"pid", h.pid}, {"comm", h.comm}, {"how", to_string(h.how)}};
+                fmt::print("{}\n", j.dump());
+            } else {
+                fmt::print("{:>14} {:<10} {:>7} {:<16} {} {} (already held when fusescope started)\n", "-", "census",
+                           h.pid, h.comm, iv.path.empty() ? fmt::format("{} ino {}", dev_string(iv.key.dev), iv.key.ino) : iv.path,
+                           to_string(iv.mode));
+            }
+        }
+    }
+    fmt::print(stderr, "fusescope trace: watching ({} backend)\n", to_string(s->plan().backend));
+    std::fflush(stderr);
     if (!to.json)
         fmt::print("{:>14} {:<10} {:>7} {:<16} {}\n", "TIME(s)", "EVENT", "PID", "COMM", "DETAIL");
     std::fflush(stdout);

@@ -1,0 +1,157 @@
+"""fusescope's core on the running kernel: lock mode and reason of every
+direct-IO write, the holder of cache IO mode (by event and by census), and
+the return to parallel writes. Deterministic workloads, exact counts.
+
+Runs on the host (tracepoint backend) and inside the VMs (trampoline
+backend) with the same assertions; FUSESCOPE_BACKEND forces a backend.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from fusemount import LOAD, run_load, testfs_mount
+from fusescope_run import Trace, run_fusescope, writes
+
+PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
+            "--write-delay-us", "200")
+BACKEND = os.environ.get("FUSESCOPE_BACKEND")
+EXTRA = ("--backend", BACKEND) if BACKEND else ()
+IO_MODES = os.environ.get("FUSESCOPE_EXPECT_IOMODES", "1") == "1"
+
+
+def parallel(m, threads, writes_per_thread, name="db"):
+    return run_load("parallel", "--file", m.path(name), "--threads", str(threads),
+                    "--writes", str(writes_per_thread), "--size", "65536", "--sync-start")
+
+
+class Holder:
+    """fusescope-load mmap-holder, held until we signal it."""
+
+    def __init__(self, path, comm="indexer"):
+        self.proc = subprocess.Popen([LOAD, "mmap-holder", "--file", path, "--size", "65536",
+                                      "--hold-until-signal", "--comm", comm],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        if not line.startswith("holding "):
+            self.proc.kill()
+            raise RuntimeError("mmap-holder did not start: " + line + self.proc.stderr.read())
+        self.pid = int(line.split()[1])
+
+    def release(self):
+        self.proc.send_signal(signal.SIGUSR1)
+        self.proc.communicate(timeout=30)
+        return self.proc.returncode
+
+
+class CoreTest(unittest.TestCase):
+    def test_parallel_writes_are_shared(self):
+        with testfs_mount(*PARALLEL) as m:
+            with Trace(m.mountpoint, *EXTRA) as t:
+                parallel(m, 4, 50)
+            self.assertEqual(writes(t.stop()), {("shared", "shared"): 200}, t.stderr)
+
+    def test_append_is_exclusive_append(self):
+        with testfs_mount(*PARALLEL) as m:
+            with Trace(m.mountpoint, *EXTRA) as t:
+                run_load("append", "--file", m.path("log"), "--threads", "2", "--writes", "20",
+                         "--size", "4096")
+            self.assertEqual(writes(t.stop()), {("exclusive", "append"): 40})
+
+    def test_without_flag_is_no_parallel_flag(self):
+        with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
+            with Trace(m.mountpoint, *EXTRA) as t:
+                parallel(m, 4, 25)
+            self.assertEqual(writes(t.stop()), {("exclusive", "no_parallel_flag"): 100})
+
+    def test_extend_is_past_eof(self):
+        with testfs_mount(*PARALLEL) as m:
+            with Trace(m.mountpoint, *EXTRA) as t:
+                run_load("extend", "--file", m.path("grow"), "--threads", "1", "--writes", "30",
+                         "--size", "4096")
+            self.assertEqual(writes(t.stop()), {("exclusive", "past_eof"): 30})
+
+    @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
+    def test_mmap_holder_taints_then_release_restores(self):
+        with testfs_mount(*PARALLEL) as m:
+            parallel(m, 1, 1)  # create and size the file before watching
+            with Trace(m.mountpoint, *EXTRA) as t:
+                h = Holder(m.path("db"))
+                parallel(m, 4, 25)
+                self.assertEqual(h.release(), 0)
+                time.sleep(0.5)
+                parallel(m, 4, 25)
+            ev = t.stop()
+            w = writes(ev)
+            self.assertEqual(w, {("exclusive", "cache_io_mode"): 100, ("shared", "shared"): 100}, w)
+            holders = [e for e in ev if e["event"] == "mmap" and "holder" in e]
+            self.assertEqual(len(holders), 1, ev)
+            self.assertEqual(holders[0]["holder"], {"pid": h.pid, "comm": "indexer", "how": "mmap"})
+            self.assertTrue(holders[0]["entered_cache"])
+            left = [e for e in ev if e["event"] == "release" and e.get("left_cache")]
+            self.assertEqual(len(left), 1, [e for e in ev if e["event"] == "release"])
+            # order: mmap holder, then the cached writes, then release, then shared writes
+            seq = [e for e in ev if e["event"] in ("write", "mmap", "release") and
+                   (e["event"] != "release" or e.get("left_cache"))]
+            kinds = [e["event"] if e["event"] != "write" else e["reason"] for e in seq]
+            first_shared = kinds.index("shared")
+            self.assertLess(kinds.index("mmap"), kinds.index("cache_io_mode"))
+            self.assertLess(kinds.index("release"), first_shared)
+            self.assertNotIn("cache_io_mode", kinds[first_shared:])
+
+    @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
+    def test_census_names_holder_mapped_before_start(self):
+        with testfs_mount(*PARALLEL) as m:
+            parallel(m, 1, 1)
+            h = Holder(m.path("db"), comm="scanner")
+            try:
+                with Trace(m.mountpoint, *EXTRA) as t:
+                    parallel(m, 2, 10)
+                ev = t.stop()
+            finally:
+                h.release()
+            census = [e for e in ev if e["event"] == "census"]
+            self.assertEqual(len(census), 1, ev)
+            self.assertEqual(census[0]["holder"], {"pid": h.pid, "comm": "scanner", "how": "mmap"})
+            self.assertEqual(census[0]["mode"], "cached")
+            self.assertTrue(census[0]["path"].endswith("/db"), census[0])
+            self.assertEqual(writes(ev), {("exclusive", "cache_io_mode"): 20})
+
+    def test_doctor_names_backend(self):
+        r = run_fusescope(*EXTRA, "doctor")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        want = BACKEND or os.environ.get("FUSESCOPE_EXPECT_BACKEND")
+        if want:
+            self.assertIn(f"backend       {want}:", r.stdout)
+        if want == "tracepoint" and "refuses fentry" in r.stdout:
+            self.assertIn("EPERM", r.stdout)
+        self.assertIn("loaded and attached", r.stdout)
+
+
+class BadInputTest(unittest.TestCase):
+    def test_bad_backend(self):
+        r = run_fusescope("--backend", "magic", "doctor")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_mount_not_fuse(self):
+        r = run_fusescope("trace", "--mount", "/", "--duration", "1")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("not on a FUSE mount", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_negative_duration(self):
+        r = run_fusescope("trace", "--duration", "-1")
+        self.assertEqual(r.returncode, 2)
+
+    def test_no_such_pid(self):
+        r = run_fusescope("trace", "--pid", "999999999", "--duration", "1")
+        self.assertIn(r.returncode, (2, 3))
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,76 @@
+"""Run fusescope for a test. Standard library only.
+
+    FUSESCOPE  path of the fusescope binary (ctest sets it)
+
+    with Trace(mountpoint) as t:      # `fusescope trace --json --mount M`, returns once attached
+        ...workload...
+    t.events                          # list of dicts, every JSON line it printed
+    t.backend                         # "tracepoint" / "trampoline"
+    writes(events) -> Counter of (lock, reason)
+    run_fusescope(*args) -> CompletedProcess
+"""
+
+import collections
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+
+FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
+
+
+def run_fusescope(*args, timeout=120, check=False):
+    return subprocess.run([FUSESCOPE, *args], capture_output=True, text=True, timeout=timeout,
+                          check=check)
+
+
+class Trace:
+    def __init__(self, mountpoint, *extra, ready_timeout=60):
+        self.args = [FUSESCOPE, *extra, "trace", "--json", "--mount", mountpoint]
+        self.ready_timeout = ready_timeout
+        self.events = []
+        self.stderr = ""
+        self.backend = None
+        self.returncode = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        deadline = time.monotonic() + self.ready_timeout
+        line = ""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stderr], [], [], 0.5)
+            if r:
+                line = self.proc.stderr.readline()
+                self.stderr += line
+                if "watching (" in line:
+                    self.backend = line.split("watching (")[1].split()[0]
+                    return self
+                if not line:
+                    break
+            if self.proc.poll() is not None:
+                break
+        self.proc.kill()
+        out, err = self.proc.communicate()
+        raise RuntimeError(f"fusescope trace did not attach: {self.stderr}{err}")
+
+    def stop(self):
+        if self.returncode is None:
+            time.sleep(0.3)  # let the last events reach the ring buffer reader
+            self.proc.send_signal(signal.SIGINT)
+            out, err = self.proc.communicate(timeout=30)
+            self.stderr += err
+            self.returncode = self.proc.returncode
+            self.events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+        return self.events
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.stop()
+        return False
+
+
+def writes(events):
+    return collections.Counter((e["lock"], e["reason"]) for e in events if e["event"] == "write")
