@@ -133,5 +133,6 @@ int main(int argc, char **argv) {
     Filesystem fs(cfg, root_fd);
     if (int e = mount_fuse(fuse_fd, cfg.mountpoint))
         die(kExitMount, fmt::format("mount on {} failed: {}", cfg.mountpoint, std::strerror(e)));
+    unmount_on_crash(cfg.mountpoint);
     return serve(cfg, fuse_fd, fs);
 }

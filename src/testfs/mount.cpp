@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -102,6 +103,29 @@ bool unmount_fuse(const std::string &mountpoint, std::string &err) {
         return false;
     }
     return true;
+}
+
+namespace {
+char crash_mountpoint[4096];
+
+void crash_handler(int sig) {
+    // Only async-signal-safe calls: umount2 and re-raising with the default action.
+    ::umount2(crash_mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW);
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+} // namespace
+
+void unmount_on_crash(const std::string &mountpoint) {
+    if (mountpoint.size() >= sizeof(crash_mountpoint))
+        return;
+    std::memcpy(crash_mountpoint, mountpoint.c_str(), mountpoint.size() + 1);
+    struct sigaction sa {};
+    sa.sa_handler = crash_handler;
+    sa.sa_flags = static_cast<int>(SA_RESETHAND);
+    sigemptyset(&sa.sa_mask);
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGQUIT})
+        ::sigaction(sig, &sa, nullptr);
 }
 
 } // namespace testfs

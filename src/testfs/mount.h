@@ -27,4 +27,8 @@ bool is_our_mount(const std::string &mountpoint);
 // the superblock at once), MNT_DETACH if it is busy. Returns false if it is still listed.
 bool unmount_fuse(const std::string &mountpoint, std::string &err);
 
+// If the server itself crashes (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGQUIT), detach the
+// mount before dying so that no dead ENOTCONN mount is left behind. Call after mounting.
+void unmount_on_crash(const std::string &mountpoint);
+
 } // namespace testfs

@@ -72,6 +72,12 @@ class Lifecycle(unittest.TestCase):
                     holder.kill()
                     holder.wait()
 
+    def test_crash_detaches_mount(self):
+        # Even a crashing server (here: SIGSEGV from outside) must not leave a dead mount.
+        with testfs_mount() as m:
+            self.assertEqual(m.stop(signal.SIGSEGV), -signal.SIGSEGV)
+            self.assertFalse(is_mounted(m.mountpoint))
+
     def test_external_unmount(self):
         with testfs_mount() as m:
             subprocess.run(["umount", m.mountpoint], check=True)
