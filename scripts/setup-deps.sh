@@ -12,7 +12,7 @@ PKGS=(
   libcli11-dev libfmt-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
   libgtest-dev linux-libc-dev clang-format clang-tidy
   # tests
-  tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
+  python3 tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
 )
 missing=()
 for p in "${PKGS[@]}"; do
