@@ -1,0 +1,122 @@
+# shellcheck shell=sh
+# guest-core.sh: fusescope's core scenarios inside a QEMU guest (busybox sh), the same
+# workloads and exact counts as tests/core/test_core.py on the host:
+#   parallel 4x50 in-EOF writes    -> 200 shared
+#   O_APPEND 2x20                  -> 40 exclusive append
+#   no FOPEN_PARALLEL_DIRECT_WRITES -> 100 exclusive no_parallel_flag
+#   extend 1x30                    -> 30 exclusive past_eof
+#   shared mmap by "indexer"       -> 100 exclusive cache_io_mode, mmap event names the holder,
+#   after unmap+close              -> 100 shared, a release that leaves cache mode   (6.9+)
+#   census of a mapping made before fusescope started                              (6.9+)
+# Expected backend: trampoline (these kernels allow fentry). Kernels without IO modes
+# (6.1) must say so in doctor and still count lock modes and reasons exactly.
+# shellcheck source=tests/vm/guest-lib.sh
+. /lib/guest-lib.sh
+
+result "uname=$(uname -r)"
+B=/tmp/b M=/tmp/m
+mkdir -p $B $M
+PAR="--direct-io --parallel-direct-writes --direct-io-allow-mmap --write-delay-us 200"
+
+mount_testfs() { # options...
+  fusescope-testfs "$@" $B $M > /tmp/tfs.out 2>/tmp/tfs.err &
+  TFS=$!
+  i=0
+  while ! grep -q ready /tmp/tfs.out 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 100 ] && { fail mount "$(cat /tmp/tfs.err)"; return 1; }
+    sleep 0.1
+  done
+}
+umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
+
+trace_start() {
+  fusescope trace --json --mount $M > /tmp/trace.json 2>/tmp/trace.err &
+  TR=$!
+  i=0
+  while ! grep -q watching /tmp/trace.err 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 600 ] && { fail trace_start "$(tail -n1 /tmp/trace.err)"; return 1; }
+    sleep 0.1
+  done
+}
+trace_stop() { sleep 0.3; kill -INT $TR; wait $TR; }
+count() { grep -c "$1" /tmp/trace.json; }
+expect() { # name got want
+  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got_$2_want_$3"; fi
+  result "$1=$2"
+}
+W='"event":"write"'
+writes() { grep "$W" /tmp/trace.json | grep -c "\"lock\":\"$1\",\"reason\":\"$2\""; }
+all_writes() { count "$W"; }
+
+fusescope doctor > /tmp/doctor.txt 2>&1; rc=$?
+cat /tmp/doctor.txt
+expect doctor_rc $rc 0
+backend=$(sed -n 's/^backend  *\([a-z]*\):.*/\1/p' /tmp/doctor.txt)
+expect backend "$backend" trampoline
+if grep -q '^IO modes *yes' /tmp/doctor.txt; then IOMODES=1; else IOMODES=0; fi
+result "iomodes=$IOMODES"
+case "$(uname -r)" in
+  6.1.*) expect no_iomodes_reported "$(grep -c 'n/a (kernel has no IO modes)' /tmp/doctor.txt | grep -qv '^0$' && echo yes)" yes ;;
+esac
+
+mount_testfs $PAR
+trace_start
+fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
+trace_stop
+expect parallel_shared "$(writes shared shared)" 200
+expect parallel_all "$(all_writes)" 200
+
+trace_start
+fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
+trace_stop
+expect append_exclusive "$(writes exclusive append)" 40
+expect append_all "$(all_writes)" 40
+
+trace_start
+fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
+trace_stop
+expect extend_past_eof "$(writes exclusive past_eof)" 30
+expect extend_all "$(all_writes)" 30
+
+if [ $IOMODES = 1 ]; then
+  fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
+  trace_start
+  fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm indexer \
+    > /dev/null 2>/tmp/holder.err &
+  H=$!
+  while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+  kill -USR1 $H; wait $H
+  sleep 0.5
+  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+  trace_stop
+  expect mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
+  expect mmap_then_shared "$(writes shared shared)" 100
+  expect mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
+  expect release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+
+  fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm scanner \
+    > /dev/null 2>/tmp/holder.err &
+  H=$!
+  while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+  trace_start
+  fusescope-load parallel --file $M/db --threads 2 --writes 10 --size 65536 > /dev/null
+  trace_stop
+  kill -USR1 $H; wait $H
+  expect census_holder "$(grep '"event":"census"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"scanner\",\"how\":\"mmap\"}")" 1
+  expect census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
+fi
+umount_testfs
+
+mount_testfs --direct-io --write-delay-us 200
+trace_start
+fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+trace_stop
+expect no_flag_exclusive "$(writes exclusive no_parallel_flag)" 100
+umount_testfs
+
+expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0
+if [ $GUEST_FAILED != 0 ]; then
+  echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err
+fi
+guest_finish
