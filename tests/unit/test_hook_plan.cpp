@@ -1,0 +1,168 @@
+// Hook selection on recorded kernel offers: the Debian kernels of the VM
+// matrix, the locked-down 6.18 host, and kernels we cannot boot here (one
+// whose lock helper is out of line, one without trampolines or FUSE
+// tracepoints, a confidentiality-locked one).
+#include "fusescope/backend/hook_plan.h"
+
+#include <gtest/gtest.h>
+
+using namespace fusescope;
+
+namespace {
+
+const RolePlan &role(const HookPlan &p, const std::string &name) {
+    for (const auto &r : p.roles)
+        if (r.role == name)
+            return r;
+    static RolePlan none;
+    ADD_FAILURE() << "no role " << name;
+    return none;
+}
+
+std::string target_of(const HookPlan &p, const std::string &prog) {
+    for (const auto &c : p.programs)
+        if (c.program == prog)
+            return c.target;
+    return "<not loaded>";
+}
+
+KernelOffer common_tps(KernelOffer k) {
+    k.tracepoints.insert({"lock/contention_begin", "lock/contention_end", "sched/sched_switch",
+                          "syscalls/sys_enter_openat", "syscalls/sys_exit_openat",
+                          "syscalls/sys_enter_mmap", "syscalls/sys_exit_mmap"});
+    return k;
+}
+
+// Debian 12's 6.1: FUSE module, no io modes, no fuse tracepoints, trampolines allowed.
+KernelOffer debian_61() {
+    KernelOffer k;
+    k.btf_funcs = {"fuse_file_write_iter", "fuse_direct_io", "fuse_file_mmap", "fuse_simple_request"};
+    k.trampolines_allowed = true;
+    return common_tps(k);
+}
+
+// 6.12 / 7.2 as Debian builds them.
+KernelOffer debian_612() {
+    KernelOffer k;
+    k.btf_funcs = {"fuse_file_write_iter", "fuse_direct_io", "fuse_inode_uncached_io_start",
+                   "fuse_inode_uncached_io_end", "fuse_file_io_open", "fuse_file_cached_io_open",
+                   "fuse_file_io_release", "fuse_file_mmap", "__fuse_simple_request"};
+    k.tracepoints = {"fuse/fuse_request_send", "fuse/fuse_request_end"};
+    k.trampolines_allowed = true;
+    k.has_iomodes = true;
+    k.have_cached_io_open_range = true;
+    return common_tps(k);
+}
+
+// The project host: 6.18 refusing fentry with EPERM.
+KernelOffer host_618() {
+    KernelOffer k = debian_612();
+    k.trampolines_allowed = false;
+    k.trampoline_probe_done = true;
+    k.trampoline_error = "EPERM";
+    return k;
+}
+
+} // namespace
+
+TEST(HookPlan, Debian61UsesTrampolinesWithoutIoModes) {
+    std::string err;
+    auto p = plan_hooks(debian_61(), std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(p->backend, BackendKind::Trampoline);
+    EXPECT_TRUE(p->lock_roles_ok());
+    EXPECT_TRUE(p->loads("fs_write_enter"));
+    EXPECT_FALSE(p->loads("fs_uncached_io_start_exit"));
+    EXPECT_FALSE(p->loads("fs_io_open_exit"));
+    EXPECT_FALSE(role(*p, "open").available);
+    EXPECT_EQ(role(*p, "open").note, "n/a (kernel has no IO modes)");
+    EXPECT_EQ(target_of(*p, "fs_dio_decision"), "<not loaded>");
+}
+
+TEST(HookPlan, Debian612FillsEveryRoleWithTrampolines) {
+    std::string err;
+    auto p = plan_hooks(debian_612(), std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(p->backend, BackendKind::Trampoline);
+    for (const auto &r : p->roles)
+        EXPECT_TRUE(r.available) << r.role << ": " << r.note;
+    EXPECT_TRUE(p->loads("fs_uncached_io_start_exit"));
+    EXPECT_FALSE(p->loads("fs_request_send"));
+}
+
+TEST(HookPlan, LockedDownHostFallsBackToTracepoints) {
+    std::string err;
+    auto p = plan_hooks(host_618(), std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(p->backend, BackendKind::Tracepoint);
+    EXPECT_NE(p->why.find("EPERM"), std::string::npos) << p->why;
+    EXPECT_TRUE(p->lock_roles_ok());
+    EXPECT_TRUE(p->loads("fs_request_send"));
+    EXPECT_TRUE(p->loads("fs_sched_switch"));
+    EXPECT_FALSE(p->loads("fs_write_enter"));
+    for (const auto &r : p->roles)
+        EXPECT_TRUE(r.available) << r.role;
+}
+
+TEST(HookPlan, PatchedKernelWithOutOfLineLockHelperAttachesToIt) {
+    KernelOffer k = debian_612();
+    k.btf_funcs.insert({"fuse_dio_wr_exclusive_lock", "fuse_dio_lock", "fuse_dio_unlock"});
+    std::string err;
+    auto p = plan_hooks(k, std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(target_of(*p, "fs_dio_decision"), "fuse_dio_wr_exclusive_lock");
+    EXPECT_NE(role(*p, "write-lock").hooks.find("fexit fuse_dio_wr_exclusive_lock"), std::string::npos);
+}
+
+TEST(HookPlan, OlderPatchNameIsUsedWhenItIsTheOnlyOne) {
+    KernelOffer k = debian_612();
+    k.btf_funcs.insert("fuse_dio_wr_needs_exclusive_lock");
+    std::string err;
+    auto p = plan_hooks(k, std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(target_of(*p, "fs_dio_decision"), "fuse_dio_wr_needs_exclusive_lock");
+}
+
+TEST(HookPlan, ForcedBackendThatCannotRunIsAnError) {
+    std::string err;
+    EXPECT_FALSE(plan_hooks(host_618(), BackendKind::Trampoline, &err));
+    EXPECT_NE(err.find("EPERM"), std::string::npos) << err;
+    EXPECT_FALSE(plan_hooks(debian_61(), BackendKind::Tracepoint, &err));
+    EXPECT_NE(err.find("fuse_request_send"), std::string::npos) << err;
+}
+
+TEST(HookPlan, ForcedTracepointOnAKernelThatAllowsBoth) {
+    std::string err;
+    auto p = plan_hooks(debian_612(), BackendKind::Tracepoint, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_EQ(p->backend, BackendKind::Tracepoint);
+    EXPECT_EQ(p->why, "forced by --backend");
+}
+
+TEST(HookPlan, NoTrampolinesNoFuseTracepointsMeansNoBackend) {
+    KernelOffer k = debian_61();
+    k.trampolines_allowed = false;
+    std::string err;
+    EXPECT_FALSE(plan_hooks(k, std::nullopt, &err));
+    EXPECT_NE(err.find("no usable backend"), std::string::npos) << err;
+}
+
+TEST(HookPlan, ConfidentialityLockdownLosesProbeReadRolesOnly) {
+    KernelOffer k = host_618();
+    k.probe_read_allowed = false;
+    std::string err;
+    auto p = plan_hooks(k, std::nullopt, &err);
+    ASSERT_TRUE(p) << err;
+    EXPECT_TRUE(p->lock_roles_ok()); // tracepoint backend reads through bpf_rdonly_cast
+    EXPECT_FALSE(role(*p, "open").available);
+    EXPECT_FALSE(role(*p, "mmap").available);
+    EXPECT_FALSE(p->loads("fs_sys_exit_openat"));
+    EXPECT_TRUE(role(*p, "census").available);
+}
+
+TEST(HookPlan, BackendNames) {
+    EXPECT_EQ(backend_from_string("trampoline"), BackendKind::Trampoline);
+    EXPECT_EQ(backend_from_string("tracepoint"), BackendKind::Tracepoint);
+    EXPECT_FALSE(backend_from_string("auto"));
+    EXPECT_EQ(to_string(BackendKind::Tracepoint), "tracepoint");
+}
