@@ -1,0 +1,434 @@
+// Metric families of `fusescope export`, built from a state-model snapshot.
+//
+// Naming follows Prometheus conventions: prefix fusescope_, base units
+// (seconds, bytes), counters end in _total and come from the model's
+// cumulative totals (never re-derived from rates). Label cardinality is
+// bounded by design: mount, lock (2), reason (6), io_mode (5), cause (7), role,
+// map; per-inode series only for the top-K inodes by wait (path + ino labels)
+// and they vanish when the inode drops out of the top-K. No pid labels.
+#include "export_collector.h"
+
+#include "fusescope/views/views.h"
+
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_type.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <set>
+
+namespace fusescope {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr double kNsPerS = 1e9;
+constexpr int kFirstBucketSlot = 9; // slot 9 ends at 2^10 ns ~ 1 us: everything below is merged
+
+double secs(uint64_t ns) { return static_cast<double>(ns) / kNsPerS; }
+
+std::string_view lock_label(int lock) { return lock == 0 ? "shared" : "exclusive"; }
+
+std::string_view mode_label(ModeKind k) {
+    switch (k) {
+    case ModeKind::None:
+        return "none";
+    case ModeKind::Cached:
+        return "cached";
+    case ModeKind::Parallel:
+        return "parallel";
+    case ModeKind::Passthrough:
+        return "passthrough";
+    case ModeKind::NotAvailable:
+        return "not_available";
+    }
+    return "none";
+}
+constexpr ModeKind kModes[] = {ModeKind::None, ModeKind::Cached, ModeKind::Parallel,
+                               ModeKind::Passthrough, ModeKind::NotAvailable};
+
+// Label values in snake_case ("write-seen" -> "write_seen").
+std::string snake(std::string_view s) {
+    std::string r(s);
+    std::replace(r.begin(), r.end(), '-', '_');
+    return r;
+}
+
+class Builder {
+  public:
+    MetricFamily &family(std::string name, std::string help, MetricType type) {
+        fams_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+        return fams_.back();
+    }
+    static void counter(MetricFamily &f, Labels l, double v) {
+        ClientMetric m;
+        m.label = std::move(l);
+        m.counter.value = v;
+        f.metric.push_back(std::move(m));
+    }
+    static void gauge(MetricFamily &f, Labels l, double v) {
+        ClientMetric m;
+        m.label = std::move(l);
+        m.gauge.value = v;
+        f.metric.push_back(std::move(m));
+    }
+    static void histogram(MetricFamily &f, Labels l, const Histogram &h, double sum_s) {
+        ClientMetric m;
+        m.label = std::move(l);
+        for (const auto &b : seconds_buckets(h))
+            m.histogram.bucket.push_back(ClientMetric::Bucket{b.cumulative, b.le});
+        m.histogram.sample_count = h.count();
+        m.histogram.sample_sum = sum_s;
+        f.metric.push_back(std::move(m));
+    }
+    std::vector<MetricFamily> take() {
+        std::vector<MetricFamily> out;
+        for (auto &f : fams_)
+            if (!f.metric.empty()) // families without samples would only print HELP/TYPE lines
+                out.push_back(std::move(f));
+        fams_.clear();
+        return out;
+    }
+
+  private:
+    std::deque<MetricFamily> fams_; // stable references while families are filled
+};
+
+} // namespace
+
+std::vector<SecondsBucket> seconds_buckets(const Histogram &h) {
+    std::vector<SecondsBucket> out;
+    uint64_t cum = 0;
+    for (int i = 0; i < kHistSlots; ++i) {
+        cum += h.slots[static_cast<size_t>(i)];
+        if (i < kFirstBucketSlot || i == kHistSlots - 1)
+            continue;
+        out.push_back({static_cast<double>(Histogram::slot_high(i)) / kNsPerS, cum});
+    }
+    out.push_back({std::numeric_limits<double>::infinity(), cum});
+    return out;
+}
+
+ExportCollector::ExportCollector(std::function<Snapshot()> snapshot, ExporterSelfInfo self,
+                                 int per_inode_top)
+    : snapshot_(std::move(snapshot)), self_(std::move(self)),
+      per_inode_top_(per_inode_top > 0 ? static_cast<size_t>(per_inode_top) : 0) {}
+
+void ExportCollector::observe(const Snapshot &s) const {
+    std::lock_guard lk(mu_);
+    fold_locked(s);
+}
+
+void ExportCollector::fold_locked(const Snapshot &s) const {
+    std::set<InodeKey> present;
+    for (const auto &iv : s.inodes) {
+        present.insert(iv.key);
+        auto [it, fresh] = seen_.try_emplace(iv.key);
+        InodeSeen &st = it->second;
+        DevAcc &acc = devs_[iv.key.dev];
+        if (!iv.mount_point.empty())
+            acc.label = iv.mount_point;
+        if (fresh) {
+            st.dev = iv.key.dev;
+        } else if (iv.total.total_writes() < st.total.total_writes() ||
+                   iv.total.total_wait_ns() < st.total.total_wait_ns() ||
+                   iv.total.drain_waits < st.total.drain_waits) {
+            // The model re-created the inode between two looks: keep what the old one counted.
+            acc.retired += st.total;
+        }
+        st.total = iv.total;
+        // Mode transitions: a bounded history, oldest first; count the ones not seen yet.
+        size_t at_last = 0;
+        uint64_t newest = st.last_transition_ts;
+        size_t newest_count = st.transitions_at_last_ts;
+        for (const auto &t : iv.transitions) {
+            bool is_new = false;
+            if (t.ts_ns > st.last_transition_ts)
+                is_new = true;
+            else if (t.ts_ns == st.last_transition_ts && ++at_last > st.transitions_at_last_ts)
+                is_new = true;
+            if (!is_new)
+                continue;
+            ++acc.transitions[{snake(to_string(t.cause)), std::string(mode_label(t.to.kind))}];
+            if (t.ts_ns > newest) {
+                newest = t.ts_ns;
+                newest_count = 1;
+            } else if (t.ts_ns == newest) {
+                ++newest_count;
+            }
+        }
+        st.last_transition_ts = newest;
+        st.transitions_at_last_ts = newest_count;
+    }
+    // Inodes the model dropped: their totals stay in their device's sum.
+    for (auto it = seen_.begin(); it != seen_.end();) {
+        if (present.count(it->first)) {
+            ++it;
+            continue;
+        }
+        devs_[it->second.dev].retired += it->second.total;
+        it = seen_.erase(it);
+    }
+    // Labels from the mount table; forget devices that are gone and have no inode left.
+    std::set<uint32_t> mounted, with_inodes;
+    for (const auto &m : s.mounts) {
+        mounted.insert(m.kdev);
+        if (auto it = devs_.find(m.kdev); it != devs_.end())
+            it->second.label = m.mount_point;
+    }
+    for (const auto &[k, st] : seen_)
+        with_inodes.insert(st.dev);
+    if (!s.mounts.empty())
+        std::erase_if(devs_, [&](const auto &kv) {
+            return !mounted.count(kv.first) && !with_inodes.count(kv.first);
+        });
+}
+
+std::vector<MetricFamily> ExportCollector::Collect() const {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fams = families(snapshot_());
+    const double took =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    MetricFamily f{"fusescope_scrape_duration_seconds",
+                   "Time fusescope took to snapshot the model and build this scrape's metrics",
+                   MetricType::Gauge,
+                   {}};
+    ClientMetric m;
+    m.gauge.value = took;
+    f.metric.push_back(m);
+    fams.push_back(std::move(f));
+    return fams;
+}
+
+std::vector<MetricFamily> ExportCollector::families(const Snapshot &s) const {
+    std::lock_guard lk(mu_);
+    fold_locked(s);
+
+    // Per mount label: live inodes + retired, several devices may share a label (remounts).
+    struct MountView {
+        WriteStats total;
+        std::array<uint64_t, std::size(kModes)> modes{};
+        uint64_t draining = 0, holders_open = 0, holders_mmap = 0;
+        std::map<std::pair<std::string, std::string>, uint64_t> transitions;
+    };
+    auto label_of = [&](uint32_t dev) {
+        auto it = devs_.find(dev);
+        if (it != devs_.end() && !it->second.label.empty())
+            return it->second.label;
+        return "dev:" + dev_string(dev);
+    };
+    std::map<std::string, MountView> mounts;
+    for (const auto &[dev, acc] : devs_) {
+        auto &mv = mounts[label_of(dev)];
+        mv.total += acc.retired;
+        for (const auto &[k, n] : acc.transitions)
+            mv.transitions[k] += n;
+    }
+    for (const auto &iv : s.inodes) {
+        auto &mv = mounts[label_of(iv.key.dev)];
+        mv.total += iv.total;
+        for (size_t i = 0; i < std::size(kModes); ++i)
+            if (kModes[i] == iv.mode.kind)
+                ++mv.modes[i];
+        if (iv.mode.draining())
+            ++mv.draining;
+        for (const auto &h : iv.holders)
+            ++(h.how == HolderHow::Mmap ? mv.holders_mmap : mv.holders_open);
+    }
+
+    Builder b;
+    auto L = [](std::initializer_list<std::pair<const char *, std::string>> kv) {
+        Labels l;
+        for (const auto &[k, v] : kv)
+            l.push_back({k, v});
+        return l;
+    };
+
+    auto &writes =
+        b.family("fusescope_writes_total",
+                 "Direct-IO writes by i_rwsem mode and reason (reason=shared for the shared lock; "
+                 "otherwise why the kernel took it exclusively)",
+                 MetricType::Counter);
+    auto &bytes = b.family("fusescope_write_bytes_total",
+                           "Bytes written by direct-IO writes, by lock mode", MetricType::Counter);
+    auto &wwait =
+        b.family("fusescope_write_lock_wait_seconds_total",
+                 "Time direct-IO writers spent queued for the inode's i_rwsem, by lock mode",
+                 MetricType::Counter);
+    auto &wserv = b.family("fusescope_write_service_seconds_total",
+                           "Time direct-IO writes spent after getting the lock, by lock mode",
+                           MetricType::Counter);
+    auto &cont = b.family(
+        "fusescope_lock_contentions_total",
+        "Contended i_rwsem acquisitions by writers (lock:contention_* tracepoints), by lock mode",
+        MetricType::Counter);
+    auto &whist = b.family("fusescope_lock_wait_seconds",
+                           "Distribution of contended i_rwsem waits of writers, by lock mode",
+                           MetricType::Histogram);
+    auto &drains =
+        b.family("fusescope_drain_waits_total",
+                 "Caching opens/mmaps that waited for parallel direct-IO writers to drain",
+                 MetricType::Counter);
+    auto &drain_s =
+        b.family("fusescope_drain_wait_seconds_total",
+                 "Time caching opens/mmaps waited for parallel direct-IO writers to drain",
+                 MetricType::Counter);
+    auto &mchanges = b.family("fusescope_io_mode_changes_total",
+                              "IO mode changes of the mount's inodes counted by the kernel probes",
+                              MetricType::Counter);
+    auto &trans = b.family("fusescope_io_mode_transitions_total",
+                           "IO mode transitions the model observed, by cause and new mode",
+                           MetricType::Counter);
+    auto &inodes =
+        b.family("fusescope_inodes",
+                 "Inodes fusescope tracks (bounded, see fusescope_model_inodes_limit), by IO mode",
+                 MetricType::Gauge);
+    auto &draining =
+        b.family("fusescope_inodes_draining",
+                 "Inodes entering cache mode while parallel writers drain", MetricType::Gauge);
+    auto &holders = b.family("fusescope_cache_mode_holders",
+                             "Open files / shared mappings keeping inodes in cache IO mode, by how",
+                             MetricType::Gauge);
+
+    for (const auto &[mount, mv] : mounts) {
+        const WriteStats &t = mv.total;
+        for (int r = 0; r < kWriteReasons; ++r)
+            Builder::counter(writes,
+                             L({{"mount", mount},
+                                {"lock", std::string(lock_label(r == 0 ? 0 : 1))},
+                                {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
+                             static_cast<double>(t.writes[static_cast<size_t>(r)]));
+        for (int lk2 = 0; lk2 < kLockModes; ++lk2) {
+            const auto i = static_cast<size_t>(lk2);
+            auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
+            Builder::counter(bytes, ml, static_cast<double>(t.bytes[i]));
+            Builder::counter(wwait, ml, secs(t.wait_ns[i]));
+            Builder::counter(wserv, ml, secs(t.service_ns[i]));
+            Builder::counter(cont, ml, static_cast<double>(t.contentions[i]));
+            Builder::histogram(whist, ml, t.contention_hist[i], secs(t.contention_ns[i]));
+        }
+        Builder::counter(drains, L({{"mount", mount}}), static_cast<double>(t.drain_waits));
+        Builder::counter(drain_s, L({{"mount", mount}}), secs(t.drain_wait_ns));
+        Builder::counter(mchanges, L({{"mount", mount}}), static_cast<double>(t.mode_changes));
+        for (const auto &[k, n] : mv.transitions)
+            Builder::counter(trans, L({{"mount", mount}, {"cause", k.first}, {"to", k.second}}),
+                             static_cast<double>(n));
+        for (size_t i = 0; i < std::size(kModes); ++i)
+            Builder::gauge(inodes,
+                           L({{"mount", mount}, {"io_mode", std::string(mode_label(kModes[i]))}}),
+                           static_cast<double>(mv.modes[i]));
+        Builder::gauge(draining, L({{"mount", mount}}), static_cast<double>(mv.draining));
+        Builder::gauge(holders, L({{"mount", mount}, {"how", "open"}}),
+                       static_cast<double>(mv.holders_open));
+        Builder::gauge(holders, L({{"mount", mount}, {"how", "mmap"}}),
+                       static_cast<double>(mv.holders_mmap));
+    }
+
+    // Per-inode series: the top-K inodes by writers' lock wait (last interval first,
+    // then since start), only inodes that wrote at all.
+    std::vector<const InodeView *> ranked;
+    for (const auto &iv : s.inodes)
+        if (iv.total.total_writes() > 0 || iv.total.total_wait_ns() > 0)
+            ranked.push_back(&iv);
+    std::sort(ranked.begin(), ranked.end(), [](const InodeView *a, const InodeView *c) {
+        auto ka = std::make_tuple(a->interval.total_wait_ns(), a->total.total_wait_ns(), a->key);
+        auto kc = std::make_tuple(c->interval.total_wait_ns(), c->total.total_wait_ns(), c->key);
+        return ka > kc;
+    });
+    if (ranked.size() > per_inode_top_)
+        ranked.resize(per_inode_top_);
+    auto &iwait =
+        b.family("fusescope_inode_write_lock_wait_seconds_total",
+                 "Top-K inodes by wait: time writers spent queued for the i_rwsem, by lock mode",
+                 MetricType::Counter);
+    auto &iwrites = b.family("fusescope_inode_writes_total",
+                             "Top-K inodes by wait: direct-IO writes by lock mode and reason",
+                             MetricType::Counter);
+    auto &imode =
+        b.family("fusescope_inode_io_mode",
+                 "Top-K inodes by wait: 1 for the inode's current IO mode", MetricType::Gauge);
+    auto &iholders = b.family("fusescope_inode_cache_mode_holders",
+                              "Top-K inodes by wait: open files / mappings holding cache IO mode",
+                              MetricType::Gauge);
+    for (const InodeView *iv : ranked) {
+        const std::string mount = label_of(iv->key.dev);
+        const std::string ino = std::to_string(iv->key.ino);
+        for (int lk2 = 0; lk2 < kLockModes; ++lk2)
+            Builder::counter(iwait,
+                             L({{"mount", mount},
+                                {"path", iv->path},
+                                {"ino", ino},
+                                {"lock", std::string(lock_label(lk2))}}),
+                             secs(iv->total.wait_ns[static_cast<size_t>(lk2)]));
+        for (int r = 0; r < kWriteReasons; ++r)
+            Builder::counter(iwrites,
+                             L({{"mount", mount},
+                                {"path", iv->path},
+                                {"ino", ino},
+                                {"lock", std::string(lock_label(r == 0 ? 0 : 1))},
+                                {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
+                             static_cast<double>(iv->total.writes[static_cast<size_t>(r)]));
+        Builder::gauge(imode,
+                       L({{"mount", mount},
+                          {"path", iv->path},
+                          {"ino", ino},
+                          {"io_mode", std::string(mode_label(iv->mode.kind))}}),
+                       1);
+        Builder::gauge(iholders, L({{"mount", mount}, {"path", iv->path}, {"ino", ino}}),
+                       static_cast<double>(iv->holders.size()));
+    }
+
+    // fusescope itself.
+    const Health &h = s.health;
+    Builder::gauge(b.family("fusescope_backend_info",
+                            "The BPF backend fusescope runs (value is always 1)",
+                            MetricType::Gauge),
+                   L({{"backend", self_.backend}}), 1);
+    auto &roles = b.family("fusescope_probes_attached",
+                           "1 if a probe fills this role on this kernel (hook plan), else 0",
+                           MetricType::Gauge);
+    for (const auto &[role, ok] : self_.roles)
+        Builder::gauge(roles, L({{"role", snake(role)}}), ok ? 1 : 0);
+    Builder::gauge(b.family("fusescope_bpf_programs_attached", "BPF programs loaded and attached",
+                            MetricType::Gauge),
+                   {}, static_cast<double>(self_.programs_attached));
+    Builder::counter(b.family("fusescope_events_lost_total",
+                              "Ring-buffer events lost (buffer full)", MetricType::Counter),
+                     {}, static_cast<double>(h.events_lost));
+    Builder::counter(b.family("fusescope_events_received_total", "Ring-buffer events received",
+                              MetricType::Counter),
+                     {}, static_cast<double>(h.events_received));
+    auto &mapfull =
+        b.family("fusescope_map_full_total", "BPF map updates that failed because the map was full",
+                 MetricType::Counter);
+    Builder::counter(mapfull, L({{"map", "inode"}}), static_cast<double>(h.inode_map_full));
+    Builder::counter(mapfull, L({{"map", "task"}}), static_cast<double>(h.task_map_full));
+    Builder::counter(mapfull, L({{"map", "req"}}), static_cast<double>(h.req_map_full));
+    Builder::counter(b.family("fusescope_writes_unresolved_total",
+                              "Writes whose lock mode or reason the probes could not resolve",
+                              MetricType::Counter),
+                     {}, static_cast<double>(h.writes_unresolved));
+    Builder::counter(b.family("fusescope_census_runs_total",
+                              "Census runs (open files and mappings walked)", MetricType::Counter),
+                     {}, static_cast<double>(s.stats.census_runs));
+    Builder::gauge(
+        b.family("fusescope_model_inodes", "Inodes the state model holds", MetricType::Gauge), {},
+        static_cast<double>(s.stats.inodes));
+    Builder::gauge(b.family("fusescope_model_inodes_limit",
+                            "Bound on the inodes the state model holds", MetricType::Gauge),
+                   {}, static_cast<double>(s.stats.max_inodes));
+    Builder::counter(b.family("fusescope_model_evictions_total",
+                              "Inodes the state model dropped to stay within its bound",
+                              MetricType::Counter),
+                     {}, static_cast<double>(s.stats.evictions));
+    return b.take();
+}
+
+} // namespace fusescope
