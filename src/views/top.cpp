@@ -1,12 +1,98 @@
-// fusescope top (placeholder until the view lands)
+// `fusescope top`: options, the shared data helpers and batch mode (-b).
+// The interactive screen is in top_tty.cpp, the text in top_render.cpp.
+#include "top_internal.h"
+
 #include "fusescope/core/exit_codes.h"
-#include "fusescope/views/views.h"
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
 namespace fusescope {
-int run_top(const SessionOptions &, const TopOptions &) {
-    fmt::print(stderr, "fusescope top: not implemented yet\n");
-    return exit_code::kFailure;
+
+namespace top {
+
+Snapshot take_snapshot(Session &s, uint64_t *last_census_ns) {
+    Snapshot snap = s.model().snapshot();
+    bool unknown = false;
+    for (const auto &iv : snap.inodes)
+        if (iv.path.empty()) {
+            unknown = true;
+            break;
+        }
+    const uint64_t now = monotonic_ns();
+    constexpr uint64_t kCensusEvery = 2'000'000'000ull;
+    if (unknown && now - *last_census_ns >= kCensusEvery) {
+        *last_census_ns = now;
+        s.census(); // resolves paths of open files (readlink of their fds)
+        snap = s.model().snapshot();
+    }
+    return snap;
 }
+
+std::string wall_clock() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return buf;
+}
+
+} // namespace top
+
+namespace {
+
+constexpr size_t kBatchWidth = 160;
+
+int run_batch(Session &s, const TopOptions &t, const top::HeaderInfo &base) {
+    int printed = 0;
+    uint64_t last_census = monotonic_ns();
+    s.run([&] { return t.iterations <= 0 || printed < t.iterations; }, {},
+          [&] {
+              top::HeaderInfo h = base;
+              h.time = top::wall_clock();
+              Snapshot snap = top::take_snapshot(s, &last_census);
+              std::string text = top::batch_text(snap, h, h.filter, kBatchWidth);
+              fmt::print("{}{}", printed ? "\n" : "", text);
+              std::fflush(stdout);
+              ++printed;
+          });
+    return exit_code::kOk;
+}
+
+} // namespace
+
+int run_top(const SessionOptions &so_in, const TopOptions &t) {
+    auto key = top::parse_sort_key(t.sort);
+    if (!key) {
+        fmt::print(stderr, "fusescope top: unknown sort key '{}' (use {})\n", t.sort,
+                   top::sort_keys_list());
+        return exit_code::kUsage;
+    }
+    SessionOptions so = so_in;
+    so.interval_s = t.interval_s;
+    std::string err;
+    int code = exit_code::kFailure;
+    auto s = Session::open(so, &err, &code);
+    if (!s) {
+        fmt::print(stderr, "fusescope top: {}\n", err);
+        return code;
+    }
+    top::HeaderInfo base;
+    base.backend = std::string(to_string(s->plan().backend));
+    base.kernel = s->facts().release;
+    base.watched = so.mount ? *so.mount : fmt::format("all FUSE ({})", s->mounts().all().size());
+    if (so.pid)
+        base.watched += fmt::format("  pid {}", *so.pid);
+    base.sort = *key;
+    const bool batch = t.batch || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO);
+    if (batch)
+        return run_batch(*s, t, base);
+    return top::run_tty(*s, t, base);
+}
+
 } // namespace fusescope

@@ -1,0 +1,99 @@
+// `fusescope top`: the pure part (sorting, filtering, column layout, text of
+// rows, header, detail pane and batch snapshots). No terminal, no session:
+// unit-tested in tests/unit/test_top_render.cpp. The ncurses screen and the
+// batch loop live in src/views/top.cpp and src/views/top_tty.cpp.
+#pragma once
+
+#include "fusescope/model/snapshot.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fusescope::top {
+
+enum class SortKey : uint8_t { Wait, Writes, Excl, P99, Drain, Path, Mode };
+inline constexpr int kSortKeys = 7;
+
+std::optional<SortKey> parse_sort_key(std::string_view s); // "wait", "writes", "excl", ...
+std::string_view to_string(SortKey k);
+SortKey next_sort_key(SortKey k, int dir); // dir +1 / -1, wraps
+std::string sort_keys_list();              // "wait | writes | ..."
+
+struct Filter {
+    std::string path;  // substring of the displayed path ("" = any)
+    std::string mount; // substring of the mount point ("" = any)
+    bool empty() const { return path.empty() && mount.empty(); }
+};
+
+// "maj:min" of a kernel s_dev.
+std::string kdev_string(uint32_t kdev);
+// The inode's path, or "ino N (maj:min)" while unresolved.
+std::string display_path(const InodeView &iv);
+bool matches(const InodeView &iv, const Filter &f);
+
+// Fits a path into width columns, keeping the file name: "/tmp/.../mnt/db".
+std::string shorten_path(std::string_view path, size_t width);
+// Fits text into width columns (cut at the end with "~").
+std::string fit(std::string_view s, size_t width);
+
+// "comm:pid +k more" for the holders of cached mode, fitted into width
+// (width 0: no limit). "-" if no holder, "?" if cached with holders unknown.
+std::string format_holders(const InodeView &iv, size_t width = 0);
+std::string format_ns(double ns);                          // "-", "850ns", "12us", "3.4ms", "1.20s"
+std::string format_rate(double v);                         // "0", "12", "1.2k", "3.4M"
+std::string format_age(uint64_t now_ns, uint64_t then_ns); // "3.2s ago", "5m ago"
+std::string_view short_reason(WriteReason r); // "cache-io", "no-flag", ... (<= 8 chars)
+
+// Rows to show: filtered, then sorted by key (biggest first for numbers,
+// A-Z for path), ties by total wait then key; reverse flips the order.
+std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool reverse,
+                                          const Filter &f);
+
+enum class Col : uint8_t { Path, Mount, Mode, Holders, Wps, Excl, Reason, P50, P99, WaitSs, Drain };
+struct Column {
+    Col id;
+    size_t width;
+};
+// Columns for a screen width: drops the least important ones (mount, p50,
+// drain, reason, p99) when narrow, gives spare room to path/holders/mode.
+std::vector<Column> layout_columns(size_t width);
+std::string_view column_title(Col c);
+// The column header line, and one inode's row, exactly as wide as the columns.
+std::string format_table_header(const std::vector<Column> &cols, SortKey key, bool reverse);
+std::string format_row(const InodeView &iv, const std::vector<Column> &cols);
+
+struct Totals {
+    double shared_wps = 0, exclusive_wps = 0, wait_ss = 0;
+    uint64_t inodes = 0, cached = 0;
+};
+Totals totals(const Snapshot &s);
+uint64_t drops(const Health &h); // events lost + map-full counts
+
+struct HeaderInfo {
+    std::string time;    // wall clock "HH:MM:SS"
+    std::string backend; // session.plan().backend
+    std::string kernel;  // session.facts().release
+    std::string watched; // "--mount" path or "all FUSE mounts"
+    bool paused = false;
+    SortKey sort = SortKey::Wait;
+    bool reverse = false;
+    Filter filter;
+};
+// Two or three lines: identity, totals per second, drops (line index of the
+// drops text in *drops_line if any, for highlighting).
+std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
+                                      int *drops_line = nullptr);
+
+// The detail pane of one inode: holders (how, since when), reasons, wait
+// histogram, drain waiters, recent mode transitions.
+std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size_t width);
+std::vector<std::string> help_lines();
+
+// One batch (-b) snapshot: header lines, a blank line, the table. Ends with "\n".
+std::string batch_text(const Snapshot &s, const HeaderInfo &h, const Filter &f, size_t width);
+
+} // namespace fusescope::top

@@ -1,0 +1,20 @@
+// Shared by top.cpp (options, batch mode) and top_tty.cpp (the ncurses screen).
+#pragma once
+
+#include "fusescope/core/session.h"
+#include "fusescope/views/top_render.h"
+#include "fusescope/views/views.h"
+
+#include <cstdint>
+
+namespace fusescope::top {
+
+// A snapshot for display; runs a census first (on the session's thread) when
+// some inode's path is still unknown and the last such census is old enough.
+Snapshot take_snapshot(Session &s, uint64_t *last_census_ns);
+std::string wall_clock(); // "HH:MM:SS"
+
+// The interactive screen; returns an exit status.
+int run_tty(Session &s, const TopOptions &t, const HeaderInfo &base);
+
+} // namespace fusescope::top

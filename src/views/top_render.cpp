@@ -1,0 +1,605 @@
+// `fusescope top`: sorting, filtering, layout and text (no terminal; see top_render.h).
+#include "fusescope/views/top_render.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace fusescope::top {
+
+namespace {
+
+constexpr std::array<std::string_view, kSortKeys> kSortNames = {"wait",  "writes", "excl", "p99",
+                                                                "drain", "path",   "mode"};
+
+int mode_rank(const IoMode &m) {
+    switch (m.kind) {
+    case ModeKind::Cached:
+        return 4;
+    case ModeKind::Parallel:
+        return 3;
+    case ModeKind::Passthrough:
+        return 2;
+    case ModeKind::None:
+        return 1;
+    case ModeKind::NotAvailable:
+        return 0;
+    }
+    return 0;
+}
+
+// <0: a before b, 0: tie, >0: b before a (in the natural order of the key).
+template <class T> int cmp_desc(T a, T b) { return a > b ? -1 : (a < b ? 1 : 0); }
+
+int compare(const InodeView &a, const InodeView &b, SortKey key) {
+    switch (key) {
+    case SortKey::Wait:
+        return cmp_desc(a.interval.total_wait_ns(), b.interval.total_wait_ns());
+    case SortKey::Writes:
+        return cmp_desc(a.interval.total_writes(), b.interval.total_writes());
+    case SortKey::Excl: {
+        int c = cmp_desc(a.exclusive_fraction(true), b.exclusive_fraction(true));
+        return c ? c : cmp_desc(a.interval.exclusive_writes(), b.interval.exclusive_writes());
+    }
+    case SortKey::P99:
+        return cmp_desc(a.wait_p99_ns(true), b.wait_p99_ns(true));
+    case SortKey::Drain:
+        return cmp_desc(a.interval.drain_waits, b.interval.drain_waits);
+    case SortKey::Path: {
+        int c = display_path(a).compare(display_path(b));
+        return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+    case SortKey::Mode: {
+        int c = cmp_desc(mode_rank(a.mode), mode_rank(b.mode));
+        return c ? c : cmp_desc(a.mode.count, b.mode.count);
+    }
+    }
+    return 0;
+}
+
+std::string pad(std::string_view s, size_t width, bool left) {
+    std::string f = fit(s, width);
+    std::string sp(width - f.size(), ' ');
+    return left ? f + sp : sp + f;
+}
+
+bool left_aligned(Col c) {
+    return c == Col::Path || c == Col::Mount || c == Col::Mode || c == Col::Holders ||
+           c == Col::Reason;
+}
+
+struct ColSpec {
+    Col id;
+    size_t min, pref;
+    int drop; // 0: never; higher goes first
+};
+constexpr std::array<ColSpec, 11> kCols = {{
+    {Col::Path, 9, 40, 0},
+    {Col::Mount, 10, 24, 5},
+    {Col::Mode, 10, 16, 0},
+    {Col::Holders, 14, 28, 0},
+    {Col::Wps, 6, 6, 0},
+    {Col::Excl, 6, 6, 0},
+    {Col::Reason, 8, 16, 2},
+    {Col::P50, 6, 6, 4},
+    {Col::P99, 6, 6, 1},
+    {Col::WaitSs, 7, 7, 0},
+    {Col::Drain, 6, 6, 3},
+}};
+
+size_t total_width(const std::vector<Column> &cols) {
+    size_t w = 0;
+    for (const auto &c : cols)
+        w += c.width;
+    return cols.empty() ? 0 : w + cols.size() - 1;
+}
+
+} // namespace
+
+std::optional<SortKey> parse_sort_key(std::string_view s) {
+    for (int i = 0; i < kSortKeys; ++i)
+        if (kSortNames[static_cast<size_t>(i)] == s)
+            return static_cast<SortKey>(i);
+    return std::nullopt;
+}
+
+std::string_view to_string(SortKey k) { return kSortNames[static_cast<size_t>(k)]; }
+
+SortKey next_sort_key(SortKey k, int dir) {
+    int i = (static_cast<int>(k) + dir % kSortKeys + kSortKeys) % kSortKeys;
+    return static_cast<SortKey>(i);
+}
+
+std::string sort_keys_list() {
+    std::string out;
+    for (auto n : kSortNames)
+        out += (out.empty() ? "" : " | ") + std::string(n);
+    return out;
+}
+
+std::string kdev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
+
+std::string display_path(const InodeView &iv) {
+    if (!iv.path.empty())
+        return iv.path;
+    return fmt::format("ino {} ({})", iv.key.ino, kdev_string(iv.key.dev));
+}
+
+bool matches(const InodeView &iv, const Filter &f) {
+    if (!f.path.empty() && display_path(iv).find(f.path) == std::string::npos)
+        return false;
+    if (!f.mount.empty() && iv.mount_point.find(f.mount) == std::string::npos)
+        return false;
+    return true;
+}
+
+std::string fit(std::string_view s, size_t width) {
+    if (s.size() <= width)
+        return std::string(s);
+    if (width == 0)
+        return {};
+    return std::string(s.substr(0, width - 1)) + "~";
+}
+
+std::string shorten_path(std::string_view path, size_t width) {
+    if (path.size() <= width)
+        return std::string(path);
+    constexpr std::string_view dots = "...";
+    if (width <= dots.size())
+        return std::string(path.substr(path.size() - width));
+    // Candidate suffixes start at a '/': "/mnt/db", "/db".
+    std::vector<size_t> cuts;
+    for (size_t i = path.size(); i-- > 1;)
+        if (path[i] == '/')
+            cuts.push_back(i);
+    // The longest tail of whole components that fits after "...".
+    std::string_view tail;
+    for (size_t cut : cuts) {
+        if (dots.size() + path.size() - cut > width)
+            break;
+        tail = path.substr(cut);
+    }
+    if (!tail.empty()) {
+        // Keep the first component too if there is room: "/tmp/.../mnt/db".
+        size_t head_end = path.find('/', path[0] == '/' ? 1 : 0);
+        if (head_end != std::string_view::npos && head_end > 0 &&
+            head_end < path.size() - tail.size()) {
+            std::string cand = fmt::format("{}/{}{}", path.substr(0, head_end), dots, tail);
+            if (cand.size() <= width)
+                return cand;
+        }
+        return fmt::format("{}{}", dots, tail);
+    }
+    return fmt::format("{}{}", dots, path.substr(path.size() - (width - dots.size())));
+}
+
+std::string format_holders(const InodeView &iv, size_t width) {
+    if (iv.holders.empty())
+        return iv.mode.kind == ModeKind::Cached ? "?" : "-";
+    const Holder &h = iv.holders.front();
+    const size_t more = iv.holders.size() - 1;
+    std::string id = fmt::format(":{}", h.pid);
+    std::string tail = iv.holders_unknown ? "+?" : "";
+    if (more)
+        tail = fmt::format(" +{} more{}", more, iv.holders_unknown ? "?" : "");
+    std::string full = h.comm + id + tail;
+    if (width == 0 || full.size() <= width)
+        return full;
+    if (more)
+        tail = fmt::format(" +{}", more);
+    if (h.comm.size() + id.size() + tail.size() <= width)
+        return h.comm + id + tail;
+    size_t room = width > id.size() + tail.size() + 1 ? width - id.size() - tail.size() : 0;
+    if (room == 0)
+        return fit(h.comm + id + tail, width);
+    return fit(h.comm, room) + id + tail;
+}
+
+std::string format_ns(double ns) {
+    if (!(ns > 0))
+        return "-";
+    if (ns < 1e3)
+        return fmt::format("{:.0f}ns", ns);
+    if (ns < 1e6)
+        return ns < 1e4 ? fmt::format("{:.1f}us", ns / 1e3) : fmt::format("{:.0f}us", ns / 1e3);
+    if (ns < 1e9)
+        return ns < 1e7 ? fmt::format("{:.1f}ms", ns / 1e6) : fmt::format("{:.0f}ms", ns / 1e6);
+    return fmt::format("{:.2f}s", ns / 1e9);
+}
+
+std::string format_rate(double v) {
+    if (!(v > 0))
+        return "0";
+    if (v < 10)
+        return v < 0.05 ? "<0.1" : fmt::format("{:.1f}", v);
+    if (v < 1e4)
+        return fmt::format("{:.0f}", v);
+    if (v < 1e6)
+        return fmt::format("{:.1f}k", v / 1e3);
+    return fmt::format("{:.1f}M", v / 1e6);
+}
+
+std::string format_age(uint64_t now_ns, uint64_t then_ns) {
+    if (then_ns == 0)
+        return "?";
+    double s = now_ns > then_ns ? static_cast<double>(now_ns - then_ns) / 1e9 : 0.0;
+    if (s < 60)
+        return fmt::format("{:.1f}s ago", s);
+    if (s < 3600)
+        return fmt::format("{:.0f}m ago", s / 60);
+    return fmt::format("{:.1f}h ago", s / 3600);
+}
+
+std::string_view short_reason(WriteReason r) {
+    switch (r) {
+    case WriteReason::Shared:
+        return "shared";
+    case WriteReason::NoParallelFlag:
+        return "no-flag";
+    case WriteReason::Append:
+        return "append";
+    case WriteReason::CacheIoMode:
+        return "cache-io";
+    case WriteReason::PastEof:
+        return "past-eof";
+    case WriteReason::Fallback:
+        return "fallback";
+    }
+    return "?";
+}
+
+std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool reverse,
+                                          const Filter &f) {
+    std::vector<const InodeView *> rows;
+    rows.reserve(s.inodes.size());
+    for (const auto &iv : s.inodes)
+        if (matches(iv, f))
+            rows.push_back(&iv);
+    std::stable_sort(rows.begin(), rows.end(), [&](const InodeView *a, const InodeView *b) {
+        int c = compare(*a, *b, key);
+        if (c == 0)
+            c = cmp_desc(a->total.total_wait_ns(), b->total.total_wait_ns());
+        if (c == 0)
+            c = a->key < b->key ? -1 : (b->key < a->key ? 1 : 0);
+        return reverse ? c > 0 : c < 0;
+    });
+    return rows;
+}
+
+std::string_view column_title(Col c) {
+    switch (c) {
+    case Col::Path:
+        return "PATH";
+    case Col::Mount:
+        return "MOUNT";
+    case Col::Mode:
+        return "MODE";
+    case Col::Holders:
+        return "HOLDERS";
+    case Col::Wps:
+        return "WR/s";
+    case Col::Excl:
+        return "EXCL%";
+    case Col::Reason:
+        return "REASON";
+    case Col::P50:
+        return "P50";
+    case Col::P99:
+        return "P99";
+    case Col::WaitSs:
+        return "WAIT/s";
+    case Col::Drain:
+        return "DRAIN";
+    }
+    return "?";
+}
+
+std::vector<Column> layout_columns(size_t width) {
+    std::vector<Column> cols;
+    for (const auto &c : kCols)
+        cols.push_back({c.id, c.min});
+    auto spec = [](Col id) -> const ColSpec & {
+        for (const auto &c : kCols)
+            if (c.id == id)
+                return c;
+        return kCols[0];
+    };
+    // Drop columns, least important first, until the minimum widths fit.
+    while (total_width(cols) > width) {
+        auto victim = cols.end();
+        for (auto it = cols.begin(); it != cols.end(); ++it)
+            if (spec(it->id).drop > 0 &&
+                (victim == cols.end() || spec(it->id).drop > spec(victim->id).drop))
+                victim = it;
+        if (victim == cols.end())
+            break; // narrower than the essential columns: caller shows "too small"
+        cols.erase(victim);
+    }
+    size_t used = total_width(cols);
+    size_t spare = width > used ? width - used : 0;
+    // Grow in steps: mode, holders and path first, then reason and mount.
+    constexpr std::array<std::pair<Col, size_t>, 8> steps = {{{Col::Mode, 16},
+                                                              {Col::Holders, 20},
+                                                              {Col::Path, 30},
+                                                              {Col::Reason, 16},
+                                                              {Col::Mount, 16},
+                                                              {Col::Holders, 28},
+                                                              {Col::Mount, 24},
+                                                              {Col::Path, 40}}};
+    for (const auto &[id, to] : steps) {
+        for (auto &c : cols)
+            if (c.id == id && c.width < to) {
+                size_t grow = std::min(spare, to - c.width);
+                c.width += grow;
+                spare -= grow;
+            }
+    }
+    for (auto &c : cols) // the rest goes to the path
+        if (c.id == Col::Path)
+            c.width += spare;
+    return cols;
+}
+
+std::string format_table_header(const std::vector<Column> &cols, SortKey key, bool reverse) {
+    std::string out;
+    for (const auto &c : cols) {
+        std::string title(column_title(c.id));
+        bool sorted = (key == SortKey::Path && c.id == Col::Path) ||
+                      (key == SortKey::Mode && c.id == Col::Mode) ||
+                      (key == SortKey::Wait && c.id == Col::WaitSs) ||
+                      (key == SortKey::Writes && c.id == Col::Wps) ||
+                      (key == SortKey::Excl && c.id == Col::Excl) ||
+                      (key == SortKey::P99 && c.id == Col::P99) ||
+                      (key == SortKey::Drain && c.id == Col::Drain);
+        if (sorted)
+            title += reverse ? "^" : "v";
+        if (!out.empty())
+            out += ' ';
+        out += pad(title, c.width, left_aligned(c.id));
+    }
+    return out;
+}
+
+std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
+    std::string out;
+    for (const auto &c : cols) {
+        std::string v;
+        switch (c.id) {
+        case Col::Path:
+            v = shorten_path(display_path(iv), c.width);
+            break;
+        case Col::Mount:
+            v = iv.mount_point.empty() ? kdev_string(iv.key.dev)
+                                       : shorten_path(iv.mount_point, c.width);
+            break;
+        case Col::Mode:
+            v = to_string(iv.mode);
+            break;
+        case Col::Holders:
+            v = format_holders(iv, c.width);
+            break;
+        case Col::Wps:
+            v = format_rate(iv.writes_per_second());
+            break;
+        case Col::Excl:
+            v = iv.interval.total_writes() == 0
+                    ? "-"
+                    : fmt::format("{:.0f}", 100.0 * iv.exclusive_fraction(true));
+            break;
+        case Col::Reason:
+            if (auto r = iv.top_exclusive_reason(true))
+                v = c.width >= 16 ? std::string(to_string(*r)) : std::string(short_reason(*r));
+            else
+                v = "-";
+            break;
+        case Col::P50:
+            v = format_ns(iv.wait_p50_ns(true));
+            break;
+        case Col::P99:
+            v = format_ns(iv.wait_p99_ns(true));
+            break;
+        case Col::WaitSs:
+            v = iv.interval.total_wait_ns() == 0
+                    ? "0"
+                    : fmt::format("{:.2f}", iv.wait_seconds_per_second());
+            break;
+        case Col::Drain:
+            v = fmt::format("{}", iv.interval.drain_waits);
+            break;
+        }
+        if (!out.empty())
+            out += ' ';
+        out += pad(v, c.width, left_aligned(c.id));
+    }
+    return out;
+}
+
+Totals totals(const Snapshot &s) {
+    Totals t;
+    const double secs = s.interval_ns ? static_cast<double>(s.interval_ns) / 1e9 : 0.0;
+    for (const auto &iv : s.inodes) {
+        ++t.inodes;
+        if (iv.mode.kind == ModeKind::Cached)
+            ++t.cached;
+        // Each inode's interval may differ slightly (absent = zero); use its own length.
+        const double is = iv.interval_ns ? static_cast<double>(iv.interval_ns) / 1e9 : secs;
+        if (is > 0) {
+            t.shared_wps += static_cast<double>(iv.interval.shared_writes()) / is;
+            t.exclusive_wps += static_cast<double>(iv.interval.exclusive_writes()) / is;
+            t.wait_ss += static_cast<double>(iv.interval.total_wait_ns()) / 1e9 / is;
+        }
+    }
+    return t;
+}
+
+uint64_t drops(const Health &h) {
+    return h.events_lost + h.inode_map_full + h.task_map_full + h.req_map_full;
+}
+
+std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
+                                      int *drops_line) {
+    std::vector<std::string> out;
+    out.push_back(fit(fmt::format("fusescope top - {}  backend: {}  kernel: {}  mounts: {}", h.time,
+                                  h.backend, h.kernel, h.watched),
+                      width));
+    Totals t = totals(s);
+    out.push_back(fit(fmt::format("writes/s: {} shared, {} exclusive   lock wait: {:.2f} s/s   "
+                                  "inodes: {} ({} cached)",
+                                  format_rate(t.shared_wps), format_rate(t.exclusive_wps),
+                                  t.wait_ss, t.inodes, t.cached),
+                      width));
+    std::string third = fmt::format("{}sort: {}{}", h.paused ? "[PAUSED]  " : "", to_string(h.sort),
+                                    h.reverse ? " (reversed)" : "");
+    if (!h.filter.path.empty())
+        third += fmt::format("  path~ \"{}\"", h.filter.path);
+    if (!h.filter.mount.empty())
+        third += fmt::format("  mount~ \"{}\"", h.filter.mount);
+    const Health &hl = s.health;
+    if (drops(hl)) {
+        third += fmt::format("  DROPPED: {} events lost, map full {}/{}/{} (inode/task/req)",
+                             hl.events_lost, hl.inode_map_full, hl.task_map_full, hl.req_map_full);
+        if (drops_line)
+            *drops_line = static_cast<int>(out.size());
+    } else {
+        third += "  drops: 0";
+        if (drops_line)
+            *drops_line = -1;
+    }
+    out.push_back(fit(third, width));
+    return out;
+}
+
+std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size_t width) {
+    std::vector<std::string> out;
+    auto add = [&](std::string s) { out.push_back(fit(s, width)); };
+    add(fmt::format("{}  (dev {} ino {} nodeid {}) mount {}", display_path(iv),
+                    kdev_string(iv.key.dev), iv.key.ino, iv.nodeid,
+                    iv.mount_point.empty() ? "?" : iv.mount_point));
+    add(fmt::format(
+        "mode: {} (iocachectr {}, cache bit {}){}  mmaps shared {} private {} "
+        "writable {}{}",
+        to_string(iv.mode), iv.mode.iocachectr, iv.mode.cache_bit ? "set" : "clear",
+        iv.mode.draining() ? " draining parallel writers" : "", iv.mmaps_shared, iv.mmaps_private,
+        iv.mmaps_writable,
+        iv.passthrough_files ? fmt::format("  passthrough files {}", iv.passthrough_files) : ""));
+    if (iv.holders.empty()) {
+        add(fmt::format("holders: {}",
+                        iv.mode.kind == ModeKind::Cached ? "unknown (census pending)" : "none"));
+    } else {
+        add(fmt::format("holders ({}){}:", iv.holders.size(),
+                        iv.holders_unknown ? ", more the kernel counts but not known"
+                        : iv.holders_stale ? ", stale (census pending)"
+                                           : ""));
+        for (const auto &h : iv.holders)
+            add(fmt::format("  {}:{}  {}  since {}{}", h.comm, h.pid, to_string(h.how),
+                            h.since_is_lower_bound ? "before " : "",
+                            format_age(now_ns, h.since_ns)));
+    }
+    const WriteStats &ws = iv.interval.total_writes() ? iv.interval : iv.total;
+    const char *which = iv.interval.total_writes() ? "last interval" : "since start";
+    std::string reasons;
+    for (int r = 0; r < kWriteReasons; ++r) {
+        uint64_t n = ws.writes[static_cast<size_t>(r)];
+        if (!n)
+            continue;
+        reasons +=
+            fmt::format("  {} {:.0f}%", to_string(static_cast<WriteReason>(r)),
+                        100.0 * static_cast<double>(n) / static_cast<double>(ws.total_writes()));
+    }
+    add(fmt::format("writes ({}): {}{}", which, ws.total_writes(),
+                    reasons.empty() ? "" : "  by reason:" + reasons));
+    add(fmt::format("since start: {} writes, {} exclusive, wait {}, drain waits {} ({})",
+                    iv.total.total_writes(), iv.total.exclusive_writes(),
+                    format_ns(static_cast<double>(iv.total.total_wait_ns())), iv.total.drain_waits,
+                    format_ns(static_cast<double>(iv.total.drain_wait_ns))));
+    if (iv.transitions.empty()) {
+        add("mode transitions: none seen");
+    } else {
+        add("mode transitions (newest first):");
+        size_t shown = 0;
+        for (auto it = iv.transitions.rbegin(); it != iv.transitions.rend() && shown++ < 6; ++it)
+            add(fmt::format("  {:>10}  {} -> {}  ({}{})", format_age(now_ns, it->ts_ns),
+                            to_string(it->from), to_string(it->to), to_string(it->cause),
+                            it->pid ? fmt::format(" by {}:{}", it->comm, it->pid) : ""));
+    }
+    if (!iv.last_drain_waiters.empty()) {
+        add(fmt::format("drain waiters ({} events, {}):", iv.drain_events,
+                        format_ns(static_cast<double>(iv.drain_events_ns))));
+        size_t shown = 0;
+        for (auto it = iv.last_drain_waiters.rbegin();
+             it != iv.last_drain_waiters.rend() && shown++ < 4; ++it)
+            add(fmt::format("  {}:{} waited {}  {}", it->comm, it->pid,
+                            format_ns(static_cast<double>(it->wait_ns)),
+                            format_age(now_ns, it->ts_ns)));
+    }
+    Histogram hist = iv.interval.wait_hist();
+    const char *hwhich = "last interval";
+    if (hist.empty()) {
+        hist = iv.total.wait_hist();
+        hwhich = "since start";
+    }
+    if (hist.empty()) {
+        add("lock wait histogram: no contention");
+    } else {
+        add(fmt::format("lock wait histogram ({}):", hwhich));
+        uint64_t maxc = 0;
+        for (auto c : hist.slots)
+            maxc = std::max(maxc, c);
+        const size_t barw = width > 40 ? std::min<size_t>(width - 34, 40) : 4;
+        for (int i = 0; i < kHistSlots; ++i) {
+            uint64_t c = hist.slots[static_cast<size_t>(i)];
+            if (!c)
+                continue;
+            size_t n = static_cast<size_t>(std::ceil(
+                static_cast<double>(c) * static_cast<double>(barw) / static_cast<double>(maxc)));
+            add(fmt::format(
+                "  {:>7} - {:<7} {:>8} {}", format_ns(static_cast<double>(Histogram::slot_low(i))),
+                format_ns(static_cast<double>(Histogram::slot_high(i))), c, std::string(n, '#')));
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> help_lines() {
+    return {
+        "fusescope top - keys",
+        "",
+        "  Up/Down, j/k     move the selection (it follows the inode)",
+        "  PgUp/PgDn, g/G   page up/down, first/last",
+        "  Enter            show/hide the detail pane of the selected inode",
+        "  s, >             next sort column     <  previous sort column",
+        "  r                reverse the sort order",
+        "  /                filter by path substring (empty: clear)",
+        "  m                filter by mount substring (empty: clear)",
+        "  c                clear both filters",
+        "  p                pause/resume (the data keeps being collected)",
+        "  q                quit            h, ?  this help",
+        "",
+        "Columns: MODE = inode IO mode (cached n = n caching opens/maps; parallel n = n",
+        "shared-lock writers), HOLDERS = who keeps it cached, EXCL% = exclusive writes",
+        "in the last interval, REASON = top exclusive reason, P50/P99 = lock wait,",
+        "WAIT/s = writers' lock wait seconds per second, DRAIN = drain waits.",
+        "",
+        "Press any key to go back.",
+    };
+}
+
+std::string batch_text(const Snapshot &s, const HeaderInfo &h, const Filter &f, size_t width) {
+    std::string out;
+    for (const auto &l : header_lines(s, h, width))
+        out += l + "\n";
+    out += "\n";
+    auto cols = layout_columns(width);
+    out += format_table_header(cols, h.sort, h.reverse) + "\n";
+    for (const InodeView *iv : order_rows(s, h.sort, h.reverse, f)) {
+        std::string row = format_row(*iv, cols);
+        while (!row.empty() && row.back() == ' ')
+            row.pop_back();
+        out += row + "\n";
+    }
+    return out;
+}
+
+} // namespace fusescope::top

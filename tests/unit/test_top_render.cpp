@@ -1,0 +1,211 @@
+// fusescope top's pure logic: sorting, filtering, path shortening, holder
+// formatting, column layout, batch text.
+#include "fusescope/views/top_render.h"
+
+#include <gtest/gtest.h>
+
+using namespace fusescope;
+using namespace fusescope::top;
+
+namespace {
+
+InodeView inode(uint64_t ino, std::string path, uint64_t wait_ns, uint64_t writes = 0) {
+    InodeView iv;
+    iv.key = {(0u << 20) | 53u, ino};
+    iv.path = std::move(path);
+    iv.mount_point = "/mnt/fuse";
+    iv.interval_ns = 1'000'000'000;
+    iv.interval.wait_ns[1] = wait_ns;
+    iv.interval.writes[0] = writes;
+    iv.total = iv.interval;
+    return iv;
+}
+
+Holder holder(uint32_t pid, std::string comm, HolderHow how = HolderHow::Mmap) {
+    Holder h;
+    h.pid = pid;
+    h.comm = std::move(comm);
+    h.how = how;
+    h.since_ns = 1;
+    return h;
+}
+
+std::vector<uint64_t> inos(const std::vector<const InodeView *> &rows) {
+    std::vector<uint64_t> out;
+    for (auto *r : rows)
+        out.push_back(r->key.ino);
+    return out;
+}
+
+} // namespace
+
+TEST(TopRender, SortKeysParseAndCycle) {
+    EXPECT_EQ(parse_sort_key("wait"), SortKey::Wait);
+    EXPECT_EQ(parse_sort_key("path"), SortKey::Path);
+    EXPECT_FALSE(parse_sort_key("bogus"));
+    for (int i = 0; i < kSortKeys; ++i) {
+        auto k = static_cast<SortKey>(i);
+        EXPECT_EQ(parse_sort_key(to_string(k)), k);
+        EXPECT_EQ(next_sort_key(next_sort_key(k, 1), -1), k);
+    }
+    EXPECT_EQ(next_sort_key(SortKey::Mode, 1), SortKey::Wait);
+    EXPECT_EQ(next_sort_key(SortKey::Wait, -1), SortKey::Mode);
+}
+
+TEST(TopRender, SortsByWaitThenTotalThenKey) {
+    Snapshot s;
+    s.inodes = {inode(1, "/mnt/fuse/a", 10), inode(2, "/mnt/fuse/b", 500),
+                inode(3, "/mnt/fuse/c", 0), inode(4, "/mnt/fuse/d", 0)};
+    s.inodes[3].total.wait_ns[0] = 99; // idle now, but waited before: above the never-waited
+    EXPECT_EQ(inos(order_rows(s, SortKey::Wait, false, {})), (std::vector<uint64_t>{2, 1, 4, 3}));
+    EXPECT_EQ(inos(order_rows(s, SortKey::Wait, true, {})), (std::vector<uint64_t>{3, 4, 1, 2}));
+    EXPECT_EQ(inos(order_rows(s, SortKey::Path, false, {})), (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
+TEST(TopRender, SortsByModeAndExcl) {
+    Snapshot s;
+    s.inodes = {inode(1, "/a", 0, 10), inode(2, "/b", 0, 10), inode(3, "/c", 0, 10)};
+    s.inodes[1].mode = {ModeKind::Cached, 1, 1, true};
+    s.inodes[2].mode = {ModeKind::Parallel, 2, -2, false};
+    EXPECT_EQ(inos(order_rows(s, SortKey::Mode, false, {})), (std::vector<uint64_t>{2, 3, 1}));
+    s.inodes[2].interval.writes[3] = 30; // 75% exclusive
+    EXPECT_EQ(order_rows(s, SortKey::Excl, false, {}).front()->key.ino, 3u);
+}
+
+TEST(TopRender, FiltersByPathAndMount) {
+    Snapshot s;
+    s.inodes = {inode(1, "/mnt/fuse/db", 1), inode(2, "/mnt/fuse/log", 2)};
+    s.inodes[1].mount_point = "/srv/other";
+    EXPECT_EQ(inos(order_rows(s, SortKey::Wait, false, {"db", ""})), (std::vector<uint64_t>{1}));
+    EXPECT_EQ(inos(order_rows(s, SortKey::Wait, false, {"", "other"})), (std::vector<uint64_t>{2}));
+    EXPECT_TRUE(order_rows(s, SortKey::Wait, false, {"db", "other"}).empty());
+}
+
+TEST(TopRender, DisplayPathFallsBackToInode) {
+    InodeView iv = inode(42, "", 0);
+    iv.key.dev = (1u << 20) | 7u;
+    EXPECT_EQ(display_path(iv), "ino 42 (1:7)");
+}
+
+TEST(TopRender, ShortenPathKeepsFileName) {
+    EXPECT_EQ(shorten_path("/a/b", 10), "/a/b");
+    const std::string p = "/tmp/fusescope-testfs-abcdef/mnt/db";
+    EXPECT_EQ(shorten_path(p, 16), "/tmp/.../mnt/db");
+    EXPECT_EQ(shorten_path(p, 12), ".../mnt/db");
+    EXPECT_EQ(shorten_path(p, 8), ".../db");
+    EXPECT_EQ(shorten_path("/x/averyveryverylongfilename", 10), "...ilename");
+    for (size_t w = 3; w < p.size() + 2; ++w)
+        EXPECT_LE(shorten_path(p, w).size(), w) << w;
+}
+
+TEST(TopRender, HolderFormatting) {
+    InodeView iv = inode(1, "/db", 0);
+    EXPECT_EQ(format_holders(iv), "-");
+    iv.mode = {ModeKind::Cached, 1, 1, true};
+    EXPECT_EQ(format_holders(iv), "?");
+    iv.holders = {holder(1234, "indexer")};
+    EXPECT_EQ(format_holders(iv), "indexer:1234");
+    iv.holders.push_back(holder(5, "cat", HolderHow::Open));
+    iv.holders.push_back(holder(6, "less", HolderHow::Open));
+    EXPECT_EQ(format_holders(iv), "indexer:1234 +2 more");
+    EXPECT_EQ(format_holders(iv, 15), "indexer:1234 +2");
+    EXPECT_EQ(format_holders(iv, 14), "index~:1234 +2");
+    for (size_t w = 1; w < 25; ++w)
+        EXPECT_LE(format_holders(iv, w).size(), w) << w;
+}
+
+TEST(TopRender, NumberFormatting) {
+    EXPECT_EQ(format_ns(0), "-");
+    EXPECT_EQ(format_ns(850), "850ns");
+    EXPECT_EQ(format_ns(1500), "1.5us");
+    EXPECT_EQ(format_ns(2.5e6), "2.5ms");
+    EXPECT_EQ(format_ns(3e9), "3.00s");
+    EXPECT_EQ(format_rate(0), "0");
+    EXPECT_EQ(format_rate(1234), "1234");
+    EXPECT_EQ(format_rate(12345), "12.3k");
+}
+
+TEST(TopRender, LayoutFitsEveryWidth) {
+    for (size_t w = 60; w <= 300; ++w) {
+        auto cols = layout_columns(w);
+        size_t total = 0;
+        for (auto &c : cols)
+            total += c.width;
+        total += cols.size() - 1;
+        EXPECT_EQ(total, w) << w;
+        EXPECT_EQ(format_table_header(cols, SortKey::Wait, false).size(), w);
+    }
+    auto has = [](const std::vector<Column> &cols, Col id) {
+        for (auto &c : cols)
+            if (c.id == id)
+                return true;
+        return false;
+    };
+    auto narrow = layout_columns(80);
+    for (Col c : {Col::Path, Col::Mode, Col::Holders, Col::Wps, Col::Excl, Col::WaitSs})
+        EXPECT_TRUE(has(narrow, c));
+    auto wide = layout_columns(160);
+    for (Col c : {Col::Mount, Col::Reason, Col::P50, Col::P99, Col::Drain})
+        EXPECT_TRUE(has(wide, c));
+}
+
+TEST(TopRender, RowShowsModeHoldersAndExclusive) {
+    InodeView iv = inode(7, "/mnt/fuse/db", 2'000'000'000, 10);
+    iv.interval.writes[3] = 90; // cache_io_mode
+    iv.mode = {ModeKind::Cached, 1, 1, true};
+    iv.holders = {holder(4321, "indexer")};
+    for (size_t w : {80u, 120u, 160u}) {
+        auto cols = layout_columns(w);
+        std::string row = format_row(iv, cols);
+        EXPECT_EQ(row.size(), w);
+        EXPECT_NE(row.find("cached(1)"), std::string::npos) << row;
+        EXPECT_NE(row.find("indexer:4321"), std::string::npos) << row;
+        EXPECT_NE(row.find(" 90 "), std::string::npos) << row;
+        EXPECT_NE(row.find("2.00"), std::string::npos) << row;
+    }
+}
+
+TEST(TopRender, BatchTextStartsWithHeaderAndListsRows) {
+    Snapshot s;
+    s.interval_ns = 1'000'000'000;
+    s.inodes = {inode(1, "/mnt/fuse/a", 10, 5), inode(2, "/mnt/fuse/b", 500, 5)};
+    s.health.events_lost = 3;
+    HeaderInfo h;
+    h.time = "12:00:00";
+    h.backend = "trampoline";
+    h.kernel = "6.9.0";
+    h.watched = "/mnt/fuse";
+    std::string t = batch_text(s, h, {}, 160);
+    EXPECT_EQ(t.rfind("fusescope top - 12:00:00", 0), 0u) << t;
+    EXPECT_NE(t.find("DROPPED: 3 events lost"), std::string::npos) << t;
+    auto a = t.find("/mnt/fuse/a"), b = t.find("/mnt/fuse/b");
+    ASSERT_NE(a, std::string::npos);
+    ASSERT_NE(b, std::string::npos);
+    EXPECT_LT(b, a); // more wait first
+    EXPECT_EQ(t.back(), '\n');
+}
+
+TEST(TopRender, DetailPaneNamesHoldersAndTransitions) {
+    InodeView iv = inode(7, "/mnt/fuse/db", 2000, 10);
+    iv.mode = {ModeKind::Cached, 1, 1, true};
+    iv.holders = {holder(4321, "indexer")};
+    iv.holders[0].since_ns = 1'000'000'000;
+    iv.interval.contention_hist[1].add(5000, 3);
+    Transition tr;
+    tr.ts_ns = 1'000'000'000;
+    tr.from = {};
+    tr.to = iv.mode;
+    tr.cause = TransitionCause::Mmap;
+    tr.pid = 4321;
+    tr.comm = "indexer";
+    iv.transitions = {tr};
+    auto lines = detail_lines(iv, 3'500'000'000, 100);
+    std::string all;
+    for (auto &l : lines) {
+        EXPECT_LE(l.size(), 100u);
+        all += l + "\n";
+    }
+    EXPECT_NE(all.find("indexer:4321  mmap  since 2.5s ago"), std::string::npos) << all;
+    EXPECT_NE(all.find("none -> cached(1)"), std::string::npos) << all;
+    EXPECT_NE(all.find("lock wait histogram"), std::string::npos) << all;
+}
