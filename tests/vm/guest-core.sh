@@ -16,7 +16,7 @@
 result "uname=$(uname -r)"
 B=/tmp/b M=/tmp/m
 mkdir -p $B $M
-PAR="--direct-io --parallel-direct-writes --direct-io-allow-mmap --write-delay-us 200"
+PAR="--direct-io --parallel-direct-writes --write-delay-us 200"
 
 mount_testfs() { # options...
   fusescope-testfs "$@" $B $M > /tmp/tfs.out 2>/tmp/tfs.err &
@@ -55,6 +55,8 @@ backend=$(sed -n 's/^backend  *\([a-z]*\):.*/\1/p' /tmp/doctor.txt)
 expect backend "$backend" trampoline
 if grep -q '^IO modes *yes' /tmp/doctor.txt; then IOMODES=1; else IOMODES=0; fi
 result "iomodes=$IOMODES"
+# FUSE_DIRECT_IO_ALLOW_MMAP (6.6+) is needed for shared mmaps of direct-io files
+[ $IOMODES = 1 ] && PAR="$PAR --direct-io-allow-mmap"
 case "$(uname -r)" in
   6.1.*) expect no_iomodes_reported "$(grep -c 'n/a (kernel has no IO modes)' /tmp/doctor.txt | grep -qv '^0$' && echo yes)" yes ;;
 esac
