@@ -50,6 +50,7 @@ struct ListenAddr {
 };
 
 // ADDR:PORT with ADDR an IPv4 literal, [IPv6 literal] or "localhost"; PORT 1..65535.
+// (Debian's civetweb is built without IPv6: run_export refuses [IPv6] then.)
 std::optional<ListenAddr> parse_listen(const std::string &s, std::string *why) {
     if (s.empty())
         return ListenAddr{"127.0.0.1", false, kDefaultPort};
@@ -150,6 +151,12 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     if (!addr) {
         fmt::print(stderr, "fusescope export: bad --listen '{}': {}\n", e.listen, why);
         return exit_code::kUsage;
+    }
+    if (addr->v6 && !mg_check_feature(8)) { // 8: IPv6 (civetweb.h)
+        fmt::print(stderr,
+                   "fusescope export: cannot listen on {}: this civetweb has no IPv6 support\n",
+                   addr->civet());
+        return exit_code::kEnvironment;
     }
     if (int err = try_bind(*addr)) {
         fmt::print(stderr, "fusescope export: cannot listen on {}: {}\n", addr->civet(),

@@ -6,6 +6,20 @@
 // bounded by design: mount, lock (2), reason (6), io_mode (5), cause (7), role,
 // map; per-inode series only for the top-K inodes by wait (path + ino labels)
 // and they vanish when the inode drops out of the top-K. No pid labels.
+//
+// What the numbers cover:
+// - Mount-level counters sum the model's per-inode totals plus, per device, the
+//   last totals of inodes the model has evicted (so they never go down). An
+//   inode that appears and is evicted between two folds (folds run after every
+//   model refresh, 1 s by default, and at every scrape) is missed.
+// - fusescope_io_mode_transitions_total counts InodeView::transitions, a bounded
+//   history: each fold counts the entries newer than the last one it saw, so
+//   more transitions of one inode between two folds than the history holds are
+//   undercounted. fusescope_io_mode_changes_total is the kernel probes' own
+//   count (exact, no cause).
+// - Gauges by IO mode count the inodes the model tracks (bounded by
+//   fusescope_model_inodes_limit), not every inode of the mount.
+// - prometheus-cpp's Exposer adds its own exposer_* metrics to /metrics.
 #include "export_collector.h"
 
 #include "fusescope/views/views.h"

@@ -40,6 +40,13 @@ class ListenTest(unittest.TestCase):
         self.check_one_line(p, 3)
         self.assertIn("in use", p.stderr)
 
+    def test_ipv6(self):
+        # Debian's civetweb has no IPv6: refused with one line (else the session's own error)
+        p = run_export("--listen", f"[::1]:{free_port()}", "--mount", "/nonexistent-fusescope-mount")
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertNotEqual(p.returncode, 0)
+
     def test_not_local_address(self):
         # 192.0.2.0/24 is TEST-NET-1: not an address of this machine
         p = run_export("--listen", f"192.0.2.1:{free_port()}", "--mount", "/")
