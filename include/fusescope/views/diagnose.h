@@ -1,0 +1,203 @@
+// `fusescope diagnose`: turns a Snapshot of the state model plus facts about
+// the environment into ranked findings, and renders them as text or JSON.
+// Pure logic (no root, no BPF): src/views/diagnose_findings.cpp; the command
+// itself (session, watching, --path) is src/views/diagnose.cpp.
+//
+// ---------------------------------------------------------------------------
+// JSON report schema (`fusescope diagnose --json`), schema_version 1.
+// Stable: fields are only ever added; kinds and severities are never renamed.
+//
+// {
+//   "schema_version": 1,
+//   "healthy": true|false,        // false iff a finding has severity
+//                                 // "critical" or "warning" (exit status 5)
+//   "window_s": 10.0,             // seconds watched (0: census only)
+//   "environment": {
+//     "kernel": "6.18.44-...",    // uname -r
+//     "io_modes": true,           // kernel has fs/fuse/iomode.c (6.9+)
+//     "backend": "tracepoint",    // or "trampoline"
+//     "roles": [ {"role": "write-lock", "available": true,
+//                 "hooks": "...", "note": "..."} ],
+//     "mount": "/mnt/db" | null,  // --mount
+//     "path": "/mnt/db/f" | null, // --path
+//     "pid": 1234 | null,         // --pid
+//     "events_lost": 0            // ring-buffer events fusescope lost
+//   },
+//   "findings": [                 // ranked: most waiting cost first
+//     {
+//       "kind": "cache_io_mode",  // see the kinds below
+//       "severity": "critical",   // "critical" | "warning" | "info" | "ok"
+//       "title": "one line",      // human headline
+//       "inode": {"dev": "0:52", "ino": 1234, "path": "/mnt/db/f"} | null,
+//                                 // null for findings about the environment;
+//                                 // path "" when unknown
+//       "culprits": [ {"pid": 4242, "comm": "indexer",
+//                      "how": "open"|"mmap",
+//                      "holding": true,   // still holds it at report time
+//                      "held_s": 3.1,     // seconds held (so far)
+//                      "since_at_least": false} ], // true: held before
+//                                 // fusescope started, held_s is a minimum
+//       "evidence": {"name": number, ...}, // kind-specific numbers; times
+//                                 // are *_ns (integers) or *_s (seconds)
+//       "cost_ns": 123,           // the waiting this finding caused (rank key)
+//       "advice": ["concrete remedy", ...]
+//     }
+//   ]
+// }
+//
+// Finding kinds (kind → severity → evidence keys):
+//   cache_io_mode      critical|warning|info  Direct-IO writers serialized
+//       because the inode is in cache IO mode (a caching open or a shared
+//       mmap). culprits: the holders. evidence: writes, exclusive_writes,
+//       cache_mode_writes (incl. fallbacks attributed to it), wait_ns,
+//       holders, mode_changes. info when nobody wrote during the window.
+//   no_parallel_flag   critical|warning   The server did not grant
+//       FOPEN_PARALLEL_DIRECT_WRITES. evidence: writes, no_parallel_flag_writes,
+//       shared_writes, wait_ns.
+//   past_eof           critical|warning   Writes ending past EOF take the
+//       exclusive lock. evidence: writes, past_eof_writes, wait_ns.
+//   append             critical|warning   O_APPEND/RWF_APPEND writes take the
+//       exclusive lock. evidence: writes, append_writes, wait_ns.
+//   fallback           warning  Writers tried the shared lock and had to
+//       retake it exclusive, cause not attributable. evidence: fallback_writes.
+//   drain_wait         critical|warning   Caching opens/mmaps blocked until
+//       parallel direct writers drained. culprits: the blocked openers.
+//       evidence: drain_waits, drain_wait_ns, max_wait_ns.
+//   kernel_no_io_modes info     Kernel < 6.9: no IO modes; cache-mode
+//       serialization cannot happen nor be observed. evidence: none.
+//   kernel_cache_mode_bug warning|info  Kernel 6.9–6.11 (6.10 < 6.10.13):
+//       cache IO mode does not force the exclusive lock (fixed in 6.12 by
+//       2f3d8ff45798). warning when an inode was seen in cache mode.
+//   backend_limits     info     fusescope runs with a weaker backend or
+//       some roles are missing/approximate; what the report may miss.
+//       evidence: roles_missing, roles_approximate.
+//   events_lost        info     fusescope lost ring-buffer events; counts in
+//       the report are lower bounds. evidence: events_lost.
+//   healthy            ok       Nothing slows the writers down; the numbers
+//       that show it. inode null. evidence: files, writes, shared_writes,
+//       exclusive_writes, wait_ns, window_s.
+// Severity: critical = the finding's writes are at least half of the inode's
+// writes and they waited; warning = a real problem of smaller weight; info =
+// context that does not by itself mean something is wrong; ok = healthy.
+// ---------------------------------------------------------------------------
+#pragma once
+
+#include "fusescope/model/snapshot.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fusescope::diagnose {
+
+// What the report needs to know about where it ran (filled from the
+// Session's KernelFacts and HookPlan by diagnose.cpp; tests construct it).
+struct RoleInfo {
+    std::string role;
+    bool available = false;
+    std::string hooks;
+    std::string note;
+};
+
+struct Environment {
+    std::string kernel;   // uname -r
+    bool io_modes = true; // KernelOffer::has_iomodes
+    std::string backend;  // "tracepoint" / "trampoline"
+    std::vector<RoleInfo> roles;
+    double window_s = 0; // seconds watched
+    std::string mount;   // --mount ("" if none)
+    std::string path;    // --path ("" if none)
+    std::optional<uint32_t> pid;
+    std::optional<InodeKey> only; // --path resolved: only this inode
+};
+
+enum class Severity : uint8_t { Ok = 0, Info = 1, Warning = 2, Critical = 3 };
+std::string_view to_string(Severity s); // "ok", "info", "warning", "critical"
+
+struct Culprit {
+    uint32_t pid = 0;
+    std::string comm;
+    std::string how; // "open" | "mmap"
+    bool holding = false;
+    double held_s = 0;
+    bool since_at_least = false;
+};
+
+struct Number {
+    std::string key;
+    bool is_int = true;
+    uint64_t u = 0;
+    double d = 0;
+};
+
+struct InodeRef {
+    uint32_t dev = 0; // kernel s_dev
+    uint64_t ino = 0;
+    std::string path;
+};
+
+struct Finding {
+    std::string kind;
+    Severity severity = Severity::Info;
+    std::string title;
+    std::optional<InodeRef> inode;
+    std::vector<Culprit> culprits;
+    std::vector<Number> evidence;
+    uint64_t cost_ns = 0;
+    std::vector<std::string> explanation; // sentences for the text report
+    std::vector<std::string> advice;
+
+    const Number *ev(std::string_view key) const;
+};
+
+struct Report {
+    Environment env;
+    uint64_t events_lost = 0;
+    bool healthy = true;
+    std::vector<Finding> findings; // ranked
+};
+
+struct KernelVersion {
+    int major = 0, minor = 0, patch = 0;
+    auto operator<=>(const KernelVersion &) const = default;
+};
+// "6.10.12-200.fc40.x86_64" -> {6,10,12}; nullopt when unparsable.
+std::optional<KernelVersion> parse_kernel_release(std::string_view release);
+// 6.9.x, 6.10.0..6.10.12, 6.11.x: the FUSE_I_CACHE_IO_MODE check was a no-op.
+bool has_cache_mode_lock_bug(const KernelVersion &v);
+
+// A process seen holding an inode in cache mode during the window (from the
+// census and the Open/Mmap/Release events): the Snapshot only keeps current
+// holders, but a holder that came and went is still the culprit.
+struct HolderSeen {
+    InodeKey key;
+    uint32_t pid = 0;
+    std::string comm;
+    HolderHow how = HolderHow::Open;
+    uint64_t since_ns = 0;
+    uint64_t until_ns = 0; // 0: still holding at report time
+    bool since_at_least = false;
+    uint64_t file_id = 0, fh = 0;
+};
+
+// Records holders from a Session's event stream (used by diagnose.cpp).
+class HolderLog {
+  public:
+    void census(const Snapshot &snap); // holders already there
+    void on_event(const Event &e);     // Open/Mmap with Holder, Release with WasHolder
+    const std::vector<HolderSeen> &all() const { return seen_; }
+
+  private:
+    std::vector<HolderSeen> seen_;
+};
+
+// The findings, ranked (most waiting cost first; then severity).
+Report build_report(const Snapshot &snap, const Environment &env,
+                    const std::vector<HolderSeen> &history = {});
+
+std::string render_text(const Report &r, size_t width = 80);
+std::string render_json(const Report &r); // the schema above, pretty-printed
+
+} // namespace fusescope::diagnose

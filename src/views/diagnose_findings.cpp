@@ -1,0 +1,754 @@
+// Pure logic of `fusescope diagnose`: Snapshot + Environment -> ranked
+// findings -> text or JSON (schema: include/fusescope/views/diagnose.h).
+#include "fusescope/views/diagnose.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+namespace fusescope::diagnose {
+
+std::string_view to_string(Severity s) {
+    switch (s) {
+    case Severity::Ok:
+        return "ok";
+    case Severity::Info:
+        return "info";
+    case Severity::Warning:
+        return "warning";
+    case Severity::Critical:
+        return "critical";
+    }
+    return "info";
+}
+
+const Number *Finding::ev(std::string_view key) const {
+    for (const auto &n : evidence)
+        if (n.key == key)
+            return &n;
+    return nullptr;
+}
+
+std::optional<KernelVersion> parse_kernel_release(std::string_view rel) {
+    KernelVersion v;
+    int *parts[3] = {&v.major, &v.minor, &v.patch};
+    const char *p = rel.data();
+    const char *end = rel.data() + rel.size();
+    for (int i = 0; i < 3; ++i) {
+        auto [next, ec] = std::from_chars(p, end, *parts[i]);
+        if (ec != std::errc()) {
+            if (i < 2)
+                return std::nullopt; // need at least major.minor
+            break;
+        }
+        p = next;
+        if (i < 2) {
+            if (p == end || *p != '.') {
+                if (i == 0)
+                    return std::nullopt;
+                break; // "6.10-rc1": patch 0
+            }
+            ++p;
+        }
+    }
+    return v;
+}
+
+bool has_cache_mode_lock_bug(const KernelVersion &v) {
+    if (v.major != 6)
+        return false;
+    if (v.minor == 9 || v.minor == 11)
+        return true;
+    return v.minor == 10 && v.patch < 13;
+}
+
+namespace {
+
+std::string dur(uint64_t ns) {
+    const double d = static_cast<double>(ns);
+    if (ns >= 1'000'000'000ull)
+        return fmt::format("{:.2f} s", d / 1e9);
+    if (ns >= 1'000'000ull)
+        return fmt::format("{:.1f} ms", d / 1e6);
+    if (ns >= 1'000ull)
+        return fmt::format("{:.0f} us", d / 1e3);
+    return fmt::format("{} ns", ns);
+}
+
+std::string secs(double s) { return fmt::format("{:.1f} s", s); }
+
+std::string pct(uint64_t part, uint64_t whole) {
+    if (whole == 0)
+        return "0%";
+    return fmt::format("{:.0f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+}
+
+Number num(std::string key, uint64_t v) { return Number{std::move(key), true, v, 0}; }
+Number numf(std::string key, double v) { return Number{std::move(key), false, 0, v}; }
+
+uint64_t reason_writes(const WriteStats &s, WriteReason r) {
+    return s.writes[static_cast<size_t>(r)];
+}
+
+// The inode's writers' lock wait, split over exclusive reasons by count:
+// shared writers only queue behind an exclusive holder, so all of it is the
+// exclusive writes' doing.
+uint64_t share_of_wait(const WriteStats &s, uint64_t n) {
+    const uint64_t excl = s.exclusive_writes();
+    if (excl == 0 || n == 0)
+        return 0;
+    const long double w = static_cast<long double>(s.total_wait_ns()) *
+                          static_cast<long double>(n) / static_cast<long double>(excl);
+    return static_cast<uint64_t>(w);
+}
+
+InodeRef ref_of(const InodeView &iv) { return InodeRef{iv.key.dev, iv.key.ino, iv.path}; }
+
+std::string dev_str(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
+
+std::string where(const InodeView &iv) {
+    if (!iv.path.empty())
+        return iv.path;
+    std::string s = fmt::format("inode {} on {}", iv.key.ino, dev_str(iv.key.dev));
+    if (!iv.mount_point.empty())
+        s += fmt::format(" ({})", iv.mount_point);
+    return s;
+}
+
+bool touched_cache_mode(const InodeView &iv, const std::vector<HolderSeen> &history) {
+    if (std::any_of(history.begin(), history.end(),
+                    [&](const HolderSeen &h) { return h.key == iv.key; }))
+        return true;
+    if (iv.mode.kind == ModeKind::Cached || !iv.holders.empty())
+        return true;
+    if (reason_writes(iv.total, WriteReason::CacheIoMode) > 0)
+        return true;
+    return std::any_of(iv.transitions.begin(), iv.transitions.end(),
+                       [](const Transition &t) { return t.to.kind == ModeKind::Cached; });
+}
+
+// Holders now, plus those seen during the window (history, transitions)
+// and gone since.
+std::vector<Culprit> cache_culprits(const InodeView &iv, uint64_t now_ns,
+                                    const std::vector<HolderSeen> &history) {
+    std::vector<Culprit> out;
+    for (const auto &h : iv.holders) {
+        Culprit c;
+        c.pid = h.pid;
+        c.comm = h.comm;
+        c.how = std::string(to_string(h.how));
+        c.holding = true;
+        c.held_s = now_ns > h.since_ns ? static_cast<double>(now_ns - h.since_ns) / 1e9 : 0;
+        c.since_at_least = h.since_is_lower_bound;
+        out.push_back(std::move(c));
+    }
+    for (const auto &h : history) {
+        if (h.key != iv.key)
+            continue;
+        const std::string how(to_string(h.how));
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const Culprit &c) { return c.pid == h.pid && c.how == how; });
+        uint64_t end = h.until_ns ? h.until_ns : now_ns;
+        if (!h.until_ns && iv.mode.kind != ModeKind::Cached) // release not seen: the mode says when
+            for (const auto &t : iv.transitions)
+                if (t.ts_ns >= h.since_ns && t.to.kind != ModeKind::Cached) {
+                    end = t.ts_ns;
+                    break;
+                }
+        const double held = end > h.since_ns ? static_cast<double>(end - h.since_ns) / 1e9 : 0;
+        if (it != out.end()) {
+            it->held_s = std::max(it->held_s, held);
+            continue;
+        }
+        Culprit c;
+        c.pid = h.pid;
+        c.comm = h.comm;
+        c.how = how;
+        c.holding = h.until_ns == 0 && iv.mode.kind == ModeKind::Cached;
+        c.held_s = held;
+        c.since_at_least = h.since_at_least;
+        out.push_back(std::move(c));
+    }
+    const auto &tr = iv.transitions;
+    for (size_t i = 0; i < tr.size(); ++i) {
+        const Transition &t = tr[i];
+        if (t.to.kind != ModeKind::Cached || t.from.kind == ModeKind::Cached || t.pid == 0)
+            continue;
+        if (t.cause != TransitionCause::Open && t.cause != TransitionCause::Mmap &&
+            t.cause != TransitionCause::DrainWait)
+            continue;
+        const std::string how = t.cause == TransitionCause::Mmap ? "mmap" : "open";
+        bool known = std::any_of(out.begin(), out.end(),
+                                 [&](const Culprit &c) { return c.pid == t.pid && c.how == how; });
+        if (known)
+            continue;
+        uint64_t end = now_ns;
+        bool still = true;
+        for (size_t j = i + 1; j < tr.size(); ++j)
+            if (tr[j].to.kind != ModeKind::Cached) {
+                end = tr[j].ts_ns;
+                still = false;
+                break;
+            }
+        Culprit c;
+        c.pid = t.pid;
+        c.comm = t.comm;
+        c.how = how;
+        c.holding = still && iv.mode.kind == ModeKind::Cached;
+        c.held_s = end > t.ts_ns ? static_cast<double>(end - t.ts_ns) / 1e9 : 0;
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::string culprit_text(const Culprit &c) {
+    std::string s = fmt::format("pid {} ({}) via {}", c.pid, c.comm.empty() ? "?" : c.comm,
+                                c.how == "mmap" ? "a shared mmap" : "a caching open");
+    if (c.held_s > 0)
+        s += fmt::format(", {} for {}{}", c.holding ? "holding it" : "held it",
+                         c.since_at_least ? "at least " : "", secs(c.held_s));
+    else if (c.holding)
+        s += ", holding it";
+    if (!c.holding)
+        s += " (released)";
+    return s;
+}
+
+Severity weight(uint64_t n, uint64_t total, uint64_t cost) {
+    return (n * 2 >= total && cost > 0) ? Severity::Critical : Severity::Warning;
+}
+
+void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writes,
+                    const std::vector<HolderSeen> &history, std::vector<Finding> &out) {
+    const WriteStats &s = iv.total;
+    const uint64_t writes = s.total_writes();
+    const uint64_t n = reason_writes(s, WriteReason::CacheIoMode) + fallback_writes;
+    const bool cached_now = iv.mode.kind == ModeKind::Cached;
+    if (n == 0 && !cached_now && iv.holders.empty())
+        return;
+    Finding f;
+    f.kind = "cache_io_mode";
+    f.inode = ref_of(iv);
+    f.culprits = cache_culprits(iv, now_ns, history);
+    f.cost_ns = share_of_wait(s, n);
+    if (n > 0) {
+        f.severity = weight(n, writes, f.cost_ns);
+        f.title = "Cache IO mode forced direct writes onto the exclusive lock";
+    } else {
+        f.severity = Severity::Info;
+        f.title = "File is in cache IO mode (no direct writes seen)";
+    }
+    f.evidence = {num("writes", writes),
+                  num("exclusive_writes", s.exclusive_writes()),
+                  num("cache_mode_writes", n),
+                  num("wait_ns", f.cost_ns),
+                  num("holders", iv.holders.size()),
+                  num("mode_changes", s.mode_changes)};
+    f.explanation.push_back(fmt::format("{}: {} (now {}).", where(iv),
+                                        cached_now ? "in cache IO mode" : "was in cache IO mode",
+                                        to_string(iv.mode)));
+    if (f.culprits.empty()) {
+        f.explanation.push_back(iv.holders_unknown
+                                    ? "The kernel counts caching users fusescope could not name."
+                                    : "Who put it there was not seen (it ended before a census).");
+    } else {
+        for (const auto &c : f.culprits)
+            f.explanation.push_back("Cached by " + culprit_text(c) + ".");
+    }
+    if (n > 0)
+        f.explanation.push_back(
+            fmt::format("{} of {} direct writes ({}) took the exclusive inode lock because "
+                        "of it; writers waited {} for the lock.",
+                        n, writes, pct(n, writes), dur(f.cost_ns)));
+    else
+        f.explanation.push_back(
+            "Any direct-IO writer of this file is serialized while it stays cached.");
+    std::string who = "the holder";
+    if (!f.culprits.empty())
+        who = fmt::format("pid {} ({})", f.culprits.front().pid, f.culprits.front().comm);
+    f.advice.push_back(
+        fmt::format("Stop or reconfigure {} so it does not map or open this file through the "
+                    "page cache while the database writes.",
+                    who));
+    f.advice.push_back(
+        "Make readers open the file with O_DIRECT (an O_DIRECT open on a direct-io file does not "
+        "enter cache mode) and close caching handles as soon as possible.");
+    f.advice.push_back(
+        "Server side: FUSE_DIRECT_IO_ALLOW_MMAP lets direct-io files be mmapped, but every "
+        "shared mmap still puts the inode in cache mode; refusing mmap (no ALLOW_MMAP) keeps "
+        "writers parallel at the cost of failing mmap callers.");
+    out.push_back(std::move(f));
+}
+
+void add_reason(const InodeView &iv, WriteReason r, uint64_t extra, std::vector<Finding> &out) {
+    const WriteStats &s = iv.total;
+    const uint64_t writes = s.total_writes();
+    const uint64_t n = reason_writes(s, r) + extra;
+    if (n == 0)
+        return;
+    Finding f;
+    f.inode = ref_of(iv);
+    f.cost_ns = share_of_wait(s, n);
+    f.severity = weight(n, writes, f.cost_ns);
+    const std::string head =
+        fmt::format("{}: {} of {} direct writes ({})", where(iv), n, writes, pct(n, writes));
+    switch (r) {
+    case WriteReason::NoParallelFlag:
+        f.kind = "no_parallel_flag";
+        f.title = "The server does not grant FOPEN_PARALLEL_DIRECT_WRITES";
+        f.evidence = {num("writes", writes), num("no_parallel_flag_writes", n),
+                      num("shared_writes", s.shared_writes()), num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(head +
+                                " were opened without FOPEN_PARALLEL_DIRECT_WRITES, so every write "
+                                "takes the exclusive inode lock.");
+        if (s.shared_writes() == 0)
+            f.explanation.push_back(
+                "No write on this file ever took the shared lock: the server never "
+                "grants the flag here.");
+        f.advice.push_back(
+            "Have the FUSE server set FOPEN_PARALLEL_DIRECT_WRITES together with "
+            "FOPEN_DIRECT_IO in its open/create replies (libfuse: fi->parallel_direct_writes = 1, "
+            "fi->direct_io = 1).");
+        f.advice.push_back(
+            "Check the server's mount options or version: many servers only grant it when "
+            "direct IO is enabled for the file.");
+        break;
+    case WriteReason::PastEof:
+        f.kind = "past_eof";
+        f.title = "Writes past EOF take the exclusive lock";
+        f.evidence = {num("writes", writes), num("past_eof_writes", n), num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(head +
+                                " ended past end-of-file, which the kernel only allows under the "
+                                "exclusive inode lock.");
+        f.advice.push_back(
+            "Preallocate the file before the writers start: fallocate(fd, 0, 0, size) or "
+            "posix_fallocate(), or at least ftruncate() it to the final size.");
+        f.advice.push_back(
+            "Grow the file in large steps (e.g. extend by 64 MiB when nearing EOF) instead of "
+            "one write at a time.");
+        break;
+    case WriteReason::Append:
+        f.kind = "append";
+        f.title = "Appending writes take the exclusive lock";
+        f.evidence = {num("writes", writes), num("append_writes", n), num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(
+            head + " used O_APPEND/RWF_APPEND; an append needs the final EOF and always "
+                   "takes the exclusive inode lock.");
+        f.advice.push_back(
+            "Write at explicit offsets with pwrite() into a preallocated region instead of "
+            "O_APPEND (e.g. reserve offsets with an atomic counter).");
+        f.advice.push_back(
+            "Or accept the serialization for this file (a log) and keep it apart from files "
+            "that need parallel writes.");
+        break;
+    case WriteReason::Fallback:
+        f.kind = "fallback";
+        f.severity = Severity::Warning;
+        f.title = "Writers retook the lock exclusive after trying shared";
+        f.evidence = {num("writes", writes), num("fallback_writes", n), num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(
+            head + " tried the shared lock, found the file grown or a caching open racing "
+                   "in, and waited again for the exclusive lock.");
+        f.advice.push_back(
+            "Preallocate the file (fallocate) and avoid caching opens or shared mmaps of it.");
+        break;
+    default:
+        return;
+    }
+    out.push_back(std::move(f));
+}
+
+void add_drain(const InodeView &iv, std::vector<Finding> &out) {
+    const uint64_t waits = std::max(iv.total.drain_waits, iv.drain_events);
+    const uint64_t wait_ns = std::max(iv.total.drain_wait_ns, iv.drain_events_ns);
+    if (waits == 0)
+        return;
+    Finding f;
+    f.kind = "drain_wait";
+    f.inode = ref_of(iv);
+    f.cost_ns = wait_ns;
+    uint64_t max_ns = 0;
+    std::map<uint32_t, std::pair<std::string, uint64_t>> by_pid;
+    for (const auto &w : iv.last_drain_waiters) {
+        max_ns = std::max(max_ns, w.wait_ns);
+        auto &e = by_pid[w.pid];
+        e.first = w.comm;
+        e.second += w.wait_ns;
+    }
+    for (const auto &[pid, e] : by_pid) {
+        Culprit c;
+        c.pid = pid;
+        c.comm = e.first;
+        c.how = "open";
+        for (const auto &h : iv.holders)
+            if (h.pid == pid) {
+                c.how = std::string(to_string(h.how));
+                c.holding = true;
+            }
+        c.held_s = static_cast<double>(e.second) / 1e9; // time it spent blocked
+        f.culprits.push_back(std::move(c));
+    }
+    f.severity = max_ns >= 1'000'000'000ull || wait_ns >= 1'000'000'000ull ? Severity::Critical
+                                                                           : Severity::Warning;
+    f.title = "Caching opens waited for parallel writers to drain";
+    f.evidence = {num("drain_waits", waits), num("drain_wait_ns", wait_ns),
+                  num("max_wait_ns", max_ns)};
+    f.explanation.push_back(
+        fmt::format("{}: {} caching open(s) or shared mmap(s) blocked {} in total until the "
+                    "in-flight parallel direct writes finished.",
+                    where(iv), waits, dur(wait_ns)));
+    for (const auto &c : f.culprits)
+        f.explanation.push_back(fmt::format("Blocked: pid {} ({}) for {}.", c.pid, c.comm,
+                                            dur(static_cast<uint64_t>(c.held_s * 1e9))));
+    f.advice.push_back(
+        "Open the file with O_DIRECT in that process, or avoid mmap/buffered access to a file "
+        "that is written in parallel.");
+    f.advice.push_back(
+        "If the caching access is needed, schedule it when the writers are idle: it waits for "
+        "them and then serializes them while it holds the file.");
+    out.push_back(std::move(f));
+}
+
+void add_environment(const Snapshot &snap, const Environment &env, bool saw_cache_mode,
+                     std::vector<Finding> &out) {
+    auto kv = parse_kernel_release(env.kernel);
+    if (!env.io_modes || !snap.io_modes_available) {
+        Finding f;
+        f.kind = "kernel_no_io_modes";
+        f.severity = Severity::Info;
+        f.title = "Kernel has no FUSE IO modes (older than 6.9)";
+        f.explanation.push_back(
+            fmt::format("Kernel {} predates fs/fuse/iomode.c: caching opens and mmaps do "
+                        "not serialize direct writers, and cache-mode findings cannot occur.",
+                        env.kernel));
+        if (kv && (kv->major < 6 || (kv->major == 6 && kv->minor < 2)))
+            f.explanation.push_back(
+                "Before 6.2 (6.1.110 for 6.1) every direct write takes the exclusive lock: "
+                "FOPEN_PARALLEL_DIRECT_WRITES does not exist there.");
+        else
+            f.explanation.push_back(
+                "On 6.6.8-6.8, FUSE_DIRECT_IO_ALLOW_MMAP disables parallel direct writes "
+                "for the whole connection.");
+        f.advice.push_back(
+            "Upgrade to 6.12 or newer for parallel direct writes with a correct page-cache "
+            "interlock.");
+        out.push_back(std::move(f));
+    } else if (kv && has_cache_mode_lock_bug(*kv)) {
+        Finding f;
+        f.kind = "kernel_cache_mode_bug";
+        f.severity = saw_cache_mode ? Severity::Warning : Severity::Info;
+        f.title = "Kernel has the 6.9-6.11 cache-mode lock bug";
+        f.explanation.push_back(
+            fmt::format("Kernel {} does not take the exclusive lock for direct writes while "
+                        "the inode is in cache IO mode (fixed in 6.12 by 2f3d8ff45798, "
+                        "6.10.13 in stable).",
+                        env.kernel));
+        f.explanation.push_back(
+            "Writers keep running in parallel next to cached users, and a caching open can "
+            "be starved waiting for them to drain; cache_io_mode counts read low.");
+        f.advice.push_back("Upgrade to 6.12+ (or 6.10.13+).");
+        out.push_back(std::move(f));
+    }
+
+    uint64_t missing = 0, approx = 0;
+    std::vector<std::string> lines;
+    for (const auto &r : env.roles) {
+        if (!r.available) {
+            ++missing;
+            lines.push_back(fmt::format("{}: not observed{}", r.role,
+                                        r.note.empty() ? "" : " (" + r.note + ")"));
+        } else if (!r.note.empty()) {
+            ++approx;
+            lines.push_back(fmt::format("{}: {}", r.role, r.note));
+        }
+    }
+    if (missing + approx > 0) {
+        Finding f;
+        f.kind = "backend_limits";
+        f.severity = Severity::Info;
+        f.title =
+            fmt::format("fusescope runs the {} backend: some numbers are approximate", env.backend);
+        f.evidence = {num("roles_missing", missing), num("roles_approximate", approx)};
+        f.explanation = lines;
+        f.advice.push_back(
+            "Counts may be lower bounds; `fusescope doctor` explains each role. A kernel that "
+            "allows fentry/fexit programs gives the exact trampoline backend.");
+        out.push_back(std::move(f));
+    }
+    if (snap.health.events_lost > 0) {
+        Finding f;
+        f.kind = "events_lost";
+        f.severity = Severity::Info;
+        f.title = "fusescope lost events";
+        f.evidence = {num("events_lost", snap.health.events_lost)};
+        f.explanation.push_back(
+            fmt::format("{} ring-buffer events were lost; holders and drain waits may be "
+                        "incomplete (counters are not affected).",
+                        snap.health.events_lost));
+        f.advice.push_back("Narrow the scope with --mount/--pid/--path.");
+        out.push_back(std::move(f));
+    }
+}
+
+} // namespace
+
+void HolderLog::census(const Snapshot &snap) {
+    for (const auto &iv : snap.inodes)
+        for (const auto &h : iv.holders)
+            seen_.push_back(HolderSeen{iv.key, h.pid, h.comm, h.how, h.since_ns, 0,
+                                       h.since_is_lower_bound, h.file_id, h.fh});
+}
+
+void HolderLog::on_event(const Event &e) {
+    if ((e.type == EventType::Open || e.type == EventType::Mmap) && (e.flags & evflag::Holder)) {
+        const HolderHow how = e.type == EventType::Mmap ? HolderHow::Mmap : HolderHow::Open;
+        for (const auto &h : seen_)
+            if (h.key == e.key && h.until_ns == 0 && e.file_id != 0 && h.file_id == e.file_id &&
+                h.how == how)
+                return; // known
+        seen_.push_back(HolderSeen{e.key, e.pid, e.comm, how, e.ts_ns, 0, false, e.file_id, e.fh});
+    } else if (e.type == EventType::Release && (e.flags & evflag::WasHolder)) {
+        // The file is gone: every holding through it (open and maps) ended.
+        for (auto &h : seen_)
+            if (h.key == e.key && h.until_ns == 0 &&
+                ((e.file_id != 0 && h.file_id == e.file_id) || (h.file_id == 0 && h.fh == e.fh)))
+                h.until_ns = std::max(e.ts_ns, h.since_ns);
+    }
+}
+
+Report build_report(const Snapshot &snap, const Environment &env,
+                    const std::vector<HolderSeen> &history) {
+    Report rep;
+    rep.env = env;
+    rep.events_lost = snap.health.events_lost;
+    std::vector<Finding> found;
+    uint64_t files = 0, writes = 0, shared = 0, excl = 0, wait = 0;
+    bool saw_cache_mode = false;
+    for (const auto &iv : snap.inodes) {
+        if (env.only && iv.key != *env.only)
+            continue;
+        const WriteStats &s = iv.total;
+        if (s.total_writes() > 0)
+            ++files;
+        writes += s.total_writes();
+        shared += s.shared_writes();
+        excl += s.exclusive_writes();
+        wait += s.total_wait_ns();
+
+        const bool cache = touched_cache_mode(iv, history);
+        saw_cache_mode = saw_cache_mode || cache;
+        // A fallback is the cache mode racing in or the file growing under
+        // the shared lock: give it to the cause that is evidently present.
+        const uint64_t fb = reason_writes(s, WriteReason::Fallback);
+        uint64_t fb_cache = 0, fb_eof = 0, fb_left = 0;
+        if (fb > 0) {
+            if (cache)
+                fb_cache = fb;
+            else if (reason_writes(s, WriteReason::PastEof) > 0)
+                fb_eof = fb;
+            else
+                fb_left = fb;
+        }
+        if (cache)
+            add_cache_mode(iv, snap.now_ns, fb_cache, history, found);
+        add_reason(iv, WriteReason::NoParallelFlag, 0, found);
+        add_reason(iv, WriteReason::PastEof, fb_eof, found);
+        add_reason(iv, WriteReason::Append, 0, found);
+        if (fb_left > 0)
+            add_reason(iv, WriteReason::Fallback, 0, found);
+        add_drain(iv, found);
+    }
+    add_environment(snap, env, saw_cache_mode, found);
+
+    rep.healthy = std::none_of(found.begin(), found.end(),
+                               [](const Finding &f) { return f.severity >= Severity::Warning; });
+    if (rep.healthy) {
+        Finding f;
+        f.kind = "healthy";
+        f.severity = Severity::Ok;
+        f.evidence = {num("files", files),          num("writes", writes),
+                      num("shared_writes", shared), num("exclusive_writes", excl),
+                      num("wait_ns", wait),         numf("window_s", env.window_s)};
+        if (writes == 0) {
+            f.title = "Healthy: no problems found";
+            f.explanation.push_back(
+                fmt::format("No direct-IO writes were seen in {} and no file is held in "
+                            "cache IO mode.",
+                            secs(env.window_s)));
+        } else {
+            f.title = "Healthy: direct writes run in parallel";
+            f.explanation.push_back(fmt::format(
+                "{} direct writes on {} file(s) in {}: {} ({}) took the shared "
+                "lock, {} exclusive; writers waited {} for the lock in total.",
+                writes, files, secs(env.window_s), shared, pct(shared, writes), excl, dur(wait)));
+        }
+        found.push_back(std::move(f));
+    }
+    // Problems first (by the waiting they cost), then the healthy verdict,
+    // then context notes.
+    auto group = [](const Finding &f) {
+        return f.severity >= Severity::Warning ? 0 : f.severity == Severity::Ok ? 1 : 2;
+    };
+    std::stable_sort(found.begin(), found.end(), [&](const Finding &a, const Finding &b) {
+        if (group(a) != group(b))
+            return group(a) < group(b);
+        if (a.cost_ns != b.cost_ns)
+            return a.cost_ns > b.cost_ns;
+        return a.severity > b.severity;
+    });
+    rep.findings = std::move(found);
+    return rep;
+}
+
+namespace {
+
+// Greedy word wrap; continuation lines get @indent.
+void wrap(std::string &out, const std::string &text, const std::string &first,
+          const std::string &indent, size_t width) {
+    std::string line = first;
+    bool empty = true;
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && text[i] == ' ')
+            ++i;
+        size_t j = text.find(' ', i);
+        if (j == std::string::npos)
+            j = text.size();
+        std::string word = text.substr(i, j - i);
+        i = j;
+        if (word.empty())
+            continue;
+        if (!empty && line.size() + 1 + word.size() > width) {
+            out += line + "\n";
+            line = indent;
+            empty = true;
+        }
+        if (!empty)
+            line += ' ';
+        line += word;
+        empty = false;
+    }
+    out += line + "\n";
+}
+
+std::string upper(std::string_view s) {
+    std::string u(s);
+    for (auto &c : u)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return u;
+}
+
+} // namespace
+
+std::string render_text(const Report &r, size_t width) {
+    std::string out;
+    const Environment &e = r.env;
+    std::string head = fmt::format("fusescope diagnose: watched {} on kernel {} ({} backend)",
+                                   secs(e.window_s), e.kernel, e.backend);
+    if (!e.mount.empty())
+        head += ", mount " + e.mount;
+    if (!e.path.empty())
+        head += ", file " + e.path;
+    if (e.pid)
+        head += fmt::format(", pid {}", *e.pid);
+    wrap(out, head + ".", "", "  ", width);
+    out += "\n";
+    size_t problems = 0;
+    for (const auto &f : r.findings)
+        if (f.severity >= Severity::Warning)
+            ++problems;
+    if (r.healthy)
+        out += "HEALTHY: nothing is slowing direct-IO writes down.\n\n";
+    else
+        wrap(out,
+             fmt::format("{} problem(s) found, most costly first (wait = time writers queued on "
+                         "the inode lock).",
+                         problems),
+             "", "", width);
+    if (!r.healthy)
+        out += "\n";
+    int n = 0;
+    for (const auto &f : r.findings) {
+        ++n;
+        std::string tag = f.severity == Severity::Ok ? "OK" : upper(to_string(f.severity));
+        wrap(out, fmt::format("{}. [{}] {}", n, tag, f.title), "", "   ", width);
+        if (f.inode)
+            wrap(out,
+                 fmt::format("file: {} (dev {} ino {})",
+                             f.inode->path.empty() ? "(path unknown)" : f.inode->path,
+                             dev_str(f.inode->dev), f.inode->ino),
+                 "   ", "     ", width);
+        for (const auto &s : f.explanation)
+            wrap(out, s, "   ", "   ", width);
+        if (!f.advice.empty()) {
+            out += "   Fix:\n";
+            for (const auto &a : f.advice)
+                wrap(out, a, "   - ", "     ", width);
+        }
+        out += "\n";
+    }
+    return out;
+}
+
+std::string render_json(const Report &r) {
+    using J = nlohmann::ordered_json;
+    J j;
+    j["schema_version"] = 1;
+    j["healthy"] = r.healthy;
+    j["window_s"] = r.env.window_s;
+    J env;
+    env["kernel"] = r.env.kernel;
+    env["io_modes"] = r.env.io_modes;
+    env["backend"] = r.env.backend;
+    J roles = J::array();
+    for (const auto &ro : r.env.roles)
+        roles.push_back({{"role", ro.role},
+                         {"available", ro.available},
+                         {"hooks", ro.hooks},
+                         {"note", ro.note}});
+    env["roles"] = roles;
+    env["mount"] = r.env.mount.empty() ? J(nullptr) : J(r.env.mount);
+    env["path"] = r.env.path.empty() ? J(nullptr) : J(r.env.path);
+    env["pid"] = r.env.pid ? J(*r.env.pid) : J(nullptr);
+    env["events_lost"] = r.events_lost;
+    j["environment"] = env;
+    J fs = J::array();
+    for (const auto &f : r.findings) {
+        J o;
+        o["kind"] = f.kind;
+        o["severity"] = to_string(f.severity);
+        o["title"] = f.title;
+        if (f.inode)
+            o["inode"] = {
+                {"dev", dev_str(f.inode->dev)}, {"ino", f.inode->ino}, {"path", f.inode->path}};
+        else
+            o["inode"] = nullptr;
+        J cs = J::array();
+        for (const auto &c : f.culprits)
+            cs.push_back({{"pid", c.pid},
+                          {"comm", c.comm},
+                          {"how", c.how},
+                          {"holding", c.holding},
+                          {"held_s", c.held_s},
+                          {"since_at_least", c.since_at_least}});
+        o["culprits"] = cs;
+        J ev = J::object();
+        for (const auto &nm : f.evidence) {
+            if (nm.is_int)
+                ev[nm.key] = nm.u;
+            else
+                ev[nm.key] = nm.d;
+        }
+        o["evidence"] = ev;
+        o["cost_ns"] = f.cost_ns;
+        o["advice"] = f.advice;
+        fs.push_back(std::move(o));
+    }
+    j["findings"] = fs;
+    return j.dump(2) + "\n";
+}
+
+} // namespace fusescope::diagnose

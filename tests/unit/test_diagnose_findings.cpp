@@ -1,0 +1,434 @@
+// fusescope diagnose: findings from constructed Snapshots (no root, no BPF).
+#include "fusescope/views/diagnose.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace fusescope::diagnose {
+namespace {
+
+constexpr uint32_t kDev = 45; // 0:45
+constexpr uint64_t kSec = 1'000'000'000;
+
+Environment env_618() {
+    Environment e;
+    e.kernel = "6.18.44-fc-v782";
+    e.io_modes = true;
+    e.backend = "trampoline";
+    e.roles = {{"write-lock", true, "fexit fuse_dio_lock", ""},
+               {"lock-wait", true, "contention", ""}};
+    e.window_s = 10;
+    e.mount = "/mnt";
+    return e;
+}
+
+InodeView inode(uint64_t ino, std::string path) {
+    InodeView iv;
+    iv.key = InodeKey{kDev, ino};
+    iv.mount_point = "/mnt";
+    iv.path = std::move(path);
+    return iv;
+}
+
+void writes(InodeView &iv, WriteReason r, uint64_t n) {
+    iv.total.writes[static_cast<size_t>(r)] += n;
+}
+
+Snapshot snap_of(std::vector<InodeView> v) {
+    Snapshot s;
+    s.now_ns = 100 * kSec;
+    s.inodes = std::move(v);
+    return s;
+}
+
+const Finding *find_kind(const Report &r, std::string_view kind) {
+    for (const auto &f : r.findings)
+        if (f.kind == kind)
+            return &f;
+    return nullptr;
+}
+
+uint64_t ev(const Finding &f, std::string_view key) {
+    const Number *n = f.ev(key);
+    EXPECT_NE(n, nullptr) << key;
+    return n ? n->u : 0;
+}
+
+TEST(DiagnoseKernel, ParsesReleases) {
+    auto v = parse_kernel_release("6.10.12-200.fc40.x86_64");
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, (KernelVersion{6, 10, 12}));
+    v = parse_kernel_release("6.11-rc3");
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, (KernelVersion{6, 11, 0}));
+    v = parse_kernel_release("5.15.0-101-generic");
+    ASSERT_TRUE(v);
+    EXPECT_EQ(*v, (KernelVersion{5, 15, 0}));
+    EXPECT_FALSE(parse_kernel_release(""));
+    EXPECT_FALSE(parse_kernel_release("linux"));
+    EXPECT_FALSE(parse_kernel_release("6"));
+}
+
+TEST(DiagnoseKernel, CacheModeBugRange) {
+    EXPECT_FALSE(has_cache_mode_lock_bug({6, 8, 12}));
+    EXPECT_TRUE(has_cache_mode_lock_bug({6, 9, 0}));
+    EXPECT_TRUE(has_cache_mode_lock_bug({6, 9, 12}));
+    EXPECT_TRUE(has_cache_mode_lock_bug({6, 10, 12}));
+    EXPECT_FALSE(has_cache_mode_lock_bug({6, 10, 13}));
+    EXPECT_TRUE(has_cache_mode_lock_bug({6, 11, 5}));
+    EXPECT_FALSE(has_cache_mode_lock_bug({6, 12, 0}));
+    EXPECT_FALSE(has_cache_mode_lock_bug({6, 18, 44}));
+}
+
+TEST(Diagnose, HealthyStatesTheNumbers) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::Shared, 800);
+    iv.total.wait_ns[0] = 3'000'000;
+    Report r = build_report(snap_of({iv}), env_618());
+    EXPECT_TRUE(r.healthy);
+    ASSERT_EQ(r.findings.size(), 1u);
+    const Finding &f = r.findings[0];
+    EXPECT_EQ(f.kind, "healthy");
+    EXPECT_EQ(f.severity, Severity::Ok);
+    EXPECT_FALSE(f.inode);
+    EXPECT_EQ(ev(f, "writes"), 800u);
+    EXPECT_EQ(ev(f, "shared_writes"), 800u);
+    EXPECT_EQ(ev(f, "exclusive_writes"), 0u);
+    EXPECT_EQ(ev(f, "files"), 1u);
+    std::string text = render_text(r);
+    EXPECT_NE(text.find("HEALTHY"), std::string::npos) << text;
+    EXPECT_NE(text.find("800 direct writes"), std::string::npos) << text;
+}
+
+TEST(Diagnose, HealthyWithoutAnyWrites) {
+    Report r = build_report(snap_of({}), env_618());
+    EXPECT_TRUE(r.healthy);
+    ASSERT_EQ(r.findings.size(), 1u);
+    EXPECT_EQ(r.findings[0].kind, "healthy");
+    EXPECT_NE(render_text(r).find("No direct-IO writes"), std::string::npos);
+}
+
+TEST(Diagnose, CacheModeHolderIsTopCulpritWithWaitCost) {
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::Shared, 200);
+    writes(db, WriteReason::CacheIoMode, 600);
+    writes(db, WriteReason::Fallback, 10);
+    db.total.wait_ns[1] = 2 * kSec;
+    db.total.wait_ns[0] = 1 * kSec;
+    db.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    db.holders.push_back(Holder{0xabc, 5, 4242, "indexer", HolderHow::Mmap, 97 * kSec, false});
+    // another file with a smaller problem
+    InodeView log = inode(8, "/mnt/log");
+    writes(log, WriteReason::Append, 50);
+    log.total.wait_ns[1] = kSec / 10;
+
+    Report r = build_report(snap_of({log, db}), env_618());
+    EXPECT_FALSE(r.healthy);
+    ASSERT_GE(r.findings.size(), 2u);
+    const Finding &top = r.findings[0];
+    EXPECT_EQ(top.kind, "cache_io_mode");
+    EXPECT_EQ(top.severity, Severity::Critical);
+    ASSERT_TRUE(top.inode);
+    EXPECT_EQ(top.inode->ino, 7u);
+    EXPECT_EQ(top.inode->path, "/mnt/db");
+    ASSERT_EQ(top.culprits.size(), 1u);
+    EXPECT_EQ(top.culprits[0].pid, 4242u);
+    EXPECT_EQ(top.culprits[0].comm, "indexer");
+    EXPECT_EQ(top.culprits[0].how, "mmap");
+    EXPECT_TRUE(top.culprits[0].holding);
+    EXPECT_DOUBLE_EQ(top.culprits[0].held_s, 3.0);
+    EXPECT_EQ(ev(top, "cache_mode_writes"), 610u); // fallbacks attributed to the cache mode
+    EXPECT_EQ(ev(top, "exclusive_writes"), 610u);
+    EXPECT_EQ(ev(top, "wait_ns"), 3 * kSec); // all the wait: every exclusive write is its
+    EXPECT_EQ(top.cost_ns, 3 * kSec);
+    EXPECT_FALSE(find_kind(r, "fallback"));
+    EXPECT_EQ(r.findings[1].kind, "append");
+    EXPECT_FALSE(find_kind(r, "healthy"));
+    // advice names the holder
+    ASSERT_FALSE(top.advice.empty());
+    EXPECT_NE(top.advice[0].find("pid 4242 (indexer)"), std::string::npos);
+}
+
+TEST(Diagnose, ReleasedHolderFoundInTransitions) {
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::Shared, 100);
+    writes(db, WriteReason::CacheIoMode, 100);
+    db.total.wait_ns[1] = kSec;
+    IoMode none{}, cached{ModeKind::Cached, 1, 1, true};
+    db.transitions.push_back(
+        Transition{90 * kSec, none, cached, TransitionCause::Mmap, 555, "indexer"});
+    db.transitions.push_back(
+        Transition{92 * kSec, cached, none, TransitionCause::Release, 555, "indexer"});
+    Report r = build_report(snap_of({db}), env_618());
+    const Finding *f = find_kind(r, "cache_io_mode");
+    ASSERT_TRUE(f);
+    ASSERT_EQ(f->culprits.size(), 1u);
+    EXPECT_EQ(f->culprits[0].pid, 555u);
+    EXPECT_EQ(f->culprits[0].how, "mmap");
+    EXPECT_FALSE(f->culprits[0].holding);
+    EXPECT_DOUBLE_EQ(f->culprits[0].held_s, 2.0);
+    EXPECT_EQ(f->severity, Severity::Critical); // half the writes and they waited
+}
+
+TEST(Diagnose, HolderLogKeepsHoldersThatCameAndWent) {
+    // The mode went cached on a counters read (no pid); the mmap event named
+    // the holder, its release ended it before the report.
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::Shared, 100);
+    writes(db, WriteReason::CacheIoMode, 300);
+    db.total.wait_ns[1] = kSec;
+    IoMode none{}, cached{ModeKind::Cached, 1, 1, true};
+    db.transitions.push_back(Transition{90 * kSec, none, cached, TransitionCause::Counters, 0, ""});
+    db.transitions.push_back(Transition{93 * kSec, cached, none, TransitionCause::Counters, 0, ""});
+
+    HolderLog log;
+    Snapshot before = snap_of({inode(7, "/mnt/db")});
+    before.inodes[0].holders.push_back(
+        Holder{0x99, 3, 10, "old", HolderHow::Open, 50 * kSec, true});
+    log.census(before);
+    Event mm;
+    mm.type = EventType::Mmap;
+    mm.flags = evflag::Holder | evflag::SharedMap;
+    mm.key = db.key;
+    mm.pid = 4242;
+    mm.comm = "indexer";
+    mm.file_id = 0xabc;
+    mm.fh = 5;
+    mm.ts_ns = 90 * kSec;
+    log.on_event(mm);
+    log.on_event(mm); // duplicate event: still one holder
+    Event rel = mm;
+    rel.type = EventType::Release;
+    rel.flags = evflag::WasHolder;
+    rel.ts_ns = 92 * kSec + kSec / 2;
+    log.on_event(rel);
+    ASSERT_EQ(log.all().size(), 2u);
+    EXPECT_EQ(log.all()[1].until_ns, rel.ts_ns);
+    EXPECT_EQ(log.all()[0].until_ns, 0u); // the census holder's release was not seen
+
+    Report r = build_report(snap_of({db}), env_618(), log.all());
+    ASSERT_EQ(r.findings[0].kind, "cache_io_mode");
+    const auto &cs = r.findings[0].culprits;
+    ASSERT_EQ(cs.size(), 2u);
+    EXPECT_EQ(cs[0].pid, 10u); // ended by the mode leaving cache at 93 s
+    EXPECT_DOUBLE_EQ(cs[0].held_s, 43.0);
+    EXPECT_TRUE(cs[0].since_at_least);
+    EXPECT_FALSE(cs[0].holding);
+    EXPECT_EQ(cs[1].pid, 4242u);
+    EXPECT_EQ(cs[1].comm, "indexer");
+    EXPECT_EQ(cs[1].how, "mmap");
+    EXPECT_FALSE(cs[1].holding);
+    EXPECT_DOUBLE_EQ(cs[1].held_s, 2.5);
+}
+
+TEST(Diagnose, CachedButNoWritesIsInfoOnly) {
+    InodeView f = inode(9, "/mnt/idx");
+    f.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    f.holders.push_back(Holder{1, 1, 77, "cat", HolderHow::Open, 99 * kSec, true});
+    Report r = build_report(snap_of({f}), env_618());
+    EXPECT_TRUE(r.healthy);
+    const Finding *c = find_kind(r, "cache_io_mode");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->severity, Severity::Info);
+    EXPECT_TRUE(c->culprits[0].since_at_least);
+    EXPECT_EQ(r.findings.front().kind, "healthy"); // the verdict before the notes
+}
+
+TEST(Diagnose, NoParallelFlag) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::NoParallelFlag, 400);
+    iv.total.wait_ns[1] = kSec;
+    Report r = build_report(snap_of({iv}), env_618());
+    EXPECT_FALSE(r.healthy);
+    ASSERT_EQ(r.findings[0].kind, "no_parallel_flag");
+    EXPECT_EQ(r.findings[0].severity, Severity::Critical);
+    EXPECT_EQ(ev(r.findings[0], "no_parallel_flag_writes"), 400u);
+    EXPECT_EQ(ev(r.findings[0], "shared_writes"), 0u);
+    std::string text = render_text(r);
+    EXPECT_NE(text.find("FOPEN_PARALLEL_DIRECT_WRITES"), std::string::npos);
+    EXPECT_NE(text.find("never"), std::string::npos);
+}
+
+TEST(Diagnose, PastEofSuggestsFallocateAndGetsTheFallbacks) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::PastEof, 90);
+    writes(iv, WriteReason::Fallback, 10);
+    writes(iv, WriteReason::Shared, 100);
+    iv.total.wait_ns[0] = kSec;
+    Report r = build_report(snap_of({iv}), env_618());
+    const Finding *f = find_kind(r, "past_eof");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(ev(*f, "past_eof_writes"), 100u);
+    EXPECT_EQ(f->severity, Severity::Critical);
+    EXPECT_EQ(f->cost_ns, kSec);
+    bool fallocate = std::any_of(f->advice.begin(), f->advice.end(), [](const std::string &a) {
+        return a.find("fallocate") != std::string::npos;
+    });
+    EXPECT_TRUE(fallocate);
+    EXPECT_FALSE(find_kind(r, "fallback"));
+}
+
+TEST(Diagnose, UnattributedFallback) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::Fallback, 3);
+    writes(iv, WriteReason::Shared, 300);
+    Report r = build_report(snap_of({iv}), env_618());
+    const Finding *f = find_kind(r, "fallback");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Warning);
+    EXPECT_FALSE(r.healthy);
+}
+
+TEST(Diagnose, AppendAndWaitSplitByCount) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::Append, 30);
+    writes(iv, WriteReason::PastEof, 10);
+    iv.total.wait_ns[1] = 4 * kSec;
+    Report r = build_report(snap_of({iv}), env_618());
+    ASSERT_GE(r.findings.size(), 2u);
+    EXPECT_EQ(r.findings[0].kind, "append");
+    EXPECT_EQ(r.findings[0].cost_ns, 3 * kSec);
+    EXPECT_EQ(r.findings[0].severity, Severity::Critical);
+    EXPECT_EQ(r.findings[1].kind, "past_eof");
+    EXPECT_EQ(r.findings[1].cost_ns, 1 * kSec);
+    EXPECT_EQ(r.findings[1].severity, Severity::Warning); // a quarter of the writes
+}
+
+TEST(Diagnose, DrainWaitNamesTheBlockedOpeners) {
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::Shared, 100);
+    iv.total.drain_waits = 2;
+    iv.total.drain_wait_ns = 1500 * 1'000'000ull;
+    iv.last_drain_waiters.push_back(DrainWaiter{95 * kSec, 31, "backup", 1200 * 1'000'000ull});
+    iv.last_drain_waiters.push_back(DrainWaiter{96 * kSec, 31, "backup", 300 * 1'000'000ull});
+    Report r = build_report(snap_of({iv}), env_618());
+    const Finding *f = find_kind(r, "drain_wait");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Critical);
+    EXPECT_EQ(ev(*f, "drain_waits"), 2u);
+    EXPECT_EQ(ev(*f, "max_wait_ns"), 1200 * 1'000'000ull);
+    ASSERT_EQ(f->culprits.size(), 1u);
+    EXPECT_EQ(f->culprits[0].comm, "backup");
+    EXPECT_EQ(f->cost_ns, 1500 * 1'000'000ull);
+}
+
+TEST(Diagnose, OnlyThePathAsked) {
+    InodeView a = inode(7, "/mnt/a"), b = inode(8, "/mnt/b");
+    writes(a, WriteReason::Append, 10);
+    writes(b, WriteReason::Shared, 10);
+    Environment e = env_618();
+    e.only = InodeKey{kDev, 8};
+    e.path = "/mnt/b";
+    Report r = build_report(snap_of({a, b}), e);
+    EXPECT_TRUE(r.healthy);
+    ASSERT_TRUE(find_kind(r, "healthy"));
+    EXPECT_EQ(ev(*find_kind(r, "healthy"), "files"), 1u);
+}
+
+TEST(Diagnose, KernelWithoutIoModes) {
+    Environment e = env_618();
+    e.kernel = "6.1.0-18-amd64";
+    e.io_modes = false;
+    Snapshot s = snap_of({});
+    s.io_modes_available = false;
+    Report r = build_report(s, e);
+    const Finding *f = find_kind(r, "kernel_no_io_modes");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Info);
+    EXPECT_TRUE(r.healthy); // context, not a problem by itself
+}
+
+TEST(Diagnose, KernelCacheModeBug) {
+    Environment e = env_618();
+    e.kernel = "6.10.5";
+    Report r = build_report(snap_of({}), e);
+    const Finding *f = find_kind(r, "kernel_cache_mode_bug");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Info);
+
+    InodeView iv = inode(7, "/mnt/db");
+    writes(iv, WriteReason::Shared, 5);
+    iv.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    r = build_report(snap_of({iv}), e);
+    f = find_kind(r, "kernel_cache_mode_bug");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Warning);
+    EXPECT_FALSE(r.healthy);
+
+    e.kernel = "6.10.13";
+    EXPECT_FALSE(find_kind(build_report(snap_of({}), e), "kernel_cache_mode_bug"));
+}
+
+TEST(Diagnose, WeakerBackendIsNotedNotAlarming) {
+    Environment e = env_618();
+    e.backend = "tracepoint";
+    e.roles.push_back({"open", true, "syscalls", "opens by syscall only"});
+    e.roles.push_back({"drain-wait", false, "", "no sched_switch"});
+    Report r = build_report(snap_of({}), e);
+    const Finding *f = find_kind(r, "backend_limits");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->severity, Severity::Info);
+    EXPECT_EQ(ev(*f, "roles_missing"), 1u);
+    EXPECT_EQ(ev(*f, "roles_approximate"), 1u);
+    EXPECT_TRUE(r.healthy);
+}
+
+TEST(Diagnose, JsonSchema) {
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::CacheIoMode, 10);
+    db.total.wait_ns[1] = kSec;
+    db.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    db.holders.push_back(Holder{1, 1, 4242, "indexer", HolderHow::Mmap, 99 * kSec, false});
+    Environment e = env_618();
+    e.pid = 12;
+    auto j = nlohmann::json::parse(render_json(build_report(snap_of({db}), e)));
+    EXPECT_EQ(j["schema_version"], 1);
+    EXPECT_EQ(j["healthy"], false);
+    EXPECT_EQ(j["environment"]["kernel"], "6.18.44-fc-v782");
+    EXPECT_EQ(j["environment"]["backend"], "trampoline");
+    EXPECT_EQ(j["environment"]["roles"].size(), 2u);
+    EXPECT_EQ(j["environment"]["pid"], 12);
+    EXPECT_TRUE(j["environment"]["path"].is_null());
+    const auto &f = j["findings"][0];
+    EXPECT_EQ(f["kind"], "cache_io_mode");
+    EXPECT_EQ(f["severity"], "critical");
+    EXPECT_EQ(f["inode"]["dev"], "0:45");
+    EXPECT_EQ(f["inode"]["ino"], 7);
+    EXPECT_EQ(f["inode"]["path"], "/mnt/db");
+    EXPECT_EQ(f["culprits"][0]["pid"], 4242);
+    EXPECT_EQ(f["culprits"][0]["comm"], "indexer");
+    EXPECT_EQ(f["culprits"][0]["how"], "mmap");
+    EXPECT_EQ(f["evidence"]["wait_ns"], kSec);
+    EXPECT_TRUE(f["advice"].is_array());
+    EXPECT_FALSE(f["advice"].empty());
+}
+
+TEST(Diagnose, TextFitsIn80Columns) {
+    InodeView db = inode(7, "/mnt/a/rather/long/path/to/the/database/file/that/goes/on/and/on.db");
+    writes(db, WriteReason::CacheIoMode, 10);
+    writes(db, WriteReason::NoParallelFlag, 10);
+    writes(db, WriteReason::Append, 10);
+    writes(db, WriteReason::PastEof, 10);
+    db.total.drain_waits = 1;
+    db.total.wait_ns[1] = kSec;
+    db.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    db.holders.push_back(Holder{1, 1, 4242, "indexer", HolderHow::Mmap, 99 * kSec, false});
+    Environment e = env_618();
+    e.kernel = "6.9.3";
+    e.roles.push_back({"open", true, "x", "opens by syscall only (io_uring opens: census)"});
+    std::string text = render_text(build_report(snap_of({db}), e));
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t nl = text.find('\n', start);
+        std::string line = text.substr(start, nl - start);
+        // a single unbreakable word may overflow; nothing here is that long
+        EXPECT_LE(line.size(), 80u) << line;
+        start = nl + 1;
+    }
+    EXPECT_NE(text.find("Cache IO mode"), std::string::npos);
+}
+
+} // namespace
+} // namespace fusescope::diagnose

@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""Scenario tests of `fusescope diagnose` on the host kernel (issue 7).
+
+Each test mounts fusescope-testfs, starts `fusescope diagnose --mount MNT --duration D`, waits for
+its "watching" line on stderr (the census is taken and the probes are attached), runs a
+fusescope-load workload inside the window and asserts the report: the JSON schema documented in
+include/fusescope/views/diagnose.h, the exit status (0 healthy, 5 findings, 3 bad --path) and,
+in text mode, the key sentences.
+
+Environment (ctest sets it): FUSESCOPE, FUSESCOPE_TESTFS, FUSESCOPE_LOAD. Needs root.
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from fusemount import LOAD, run_load, testfs_mount  # noqa: E402
+
+FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
+EXIT_OK, EXIT_ENV, EXIT_FINDINGS = 0, 3, 5
+PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
+            "--write-delay-us", "200")
+
+
+class Diagnose:
+    """A running `fusescope diagnose`; result() waits for it and returns (rc, stdout, stderr)."""
+
+    def __init__(self, mount, duration, *extra, json_out=True, ready_timeout=90):
+        args = [FUSESCOPE, "diagnose", "--mount", mount, "--duration", str(duration), *extra]
+        if json_out:
+            args.append("--json")
+        self.args = args
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        self.err = b""
+        deadline = time.monotonic() + ready_timeout
+        fd = self.proc.stderr.fileno()
+        while b"watching" not in self.err:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{args}: no 'watching' line after {ready_timeout}s: {self.err!r}")
+            r, _, _ = select.select([fd], [], [], min(left, 0.2))
+            if r:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    out = self.proc.stdout.read()
+                    rc = self.proc.wait()
+                    raise AssertionError(f"{args} exited {rc} before watching: "
+                                         f"{self.err.decode(errors='replace')} {out!r}")
+                self.err += chunk
+
+    def result(self, timeout=120):
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out.decode(), (self.err + err).decode(errors="replace")
+
+    def report(self, timeout=120):
+        rc, out, err = self.result(timeout)
+        try:
+            rep = json.loads(out)
+        except json.JSONDecodeError as e:
+            raise AssertionError(f"diagnose printed bad JSON ({e}), rc={rc}: {out!r} {err}")
+        return rc, rep
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def kinds(rep):
+    return [f["kind"] for f in rep["findings"]]
+
+
+def finding(rep, kind):
+    for f in rep["findings"]:
+        if f["kind"] == kind:
+            return f
+    return None
+
+
+class SchemaMixin:
+    def assert_schema(self, rep):
+        self.assertEqual(rep["schema_version"], 1)
+        self.assertIsInstance(rep["healthy"], bool)
+        env = rep["environment"]
+        for key in ("kernel", "io_modes", "backend", "roles", "mount", "path", "pid", "events_lost"):
+            self.assertIn(key, env)
+        self.assertEqual(env["kernel"], os.uname().release)
+        self.assertIn(env["backend"], ("tracepoint", "trampoline"))
+        self.assertTrue(rep["findings"])
+        for f in rep["findings"]:
+            for key in ("kind", "severity", "title", "inode", "culprits", "evidence", "cost_ns",
+                        "advice"):
+                self.assertIn(key, f)
+            self.assertIn(f["severity"], ("critical", "warning", "info", "ok"))
+            if f["inode"] is not None:
+                self.assertEqual(set(f["inode"]), {"dev", "ino", "path"})
+            for c in f["culprits"]:
+                self.assertIn(c["how"], ("open", "mmap"))
+                self.assertIsInstance(c["pid"], int)
+            for v in f["evidence"].values():
+                self.assertIsInstance(v, (int, float))
+            self.assertIsInstance(f["advice"], list)
+        # ranked: problems first, by cost
+        problems = [f for f in rep["findings"] if f["severity"] in ("critical", "warning")]
+        self.assertEqual(rep["findings"][:len(problems)], problems)
+        costs = [f["cost_ns"] for f in problems]
+        self.assertEqual(costs, sorted(costs, reverse=True))
+        self.assertEqual(rep["healthy"], not problems)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (BPF, FUSE)")
+class Json(SchemaMixin, unittest.TestCase):
+    def test_db_and_indexer_top_finding_is_cache_mode(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 7)
+            try:
+                res = run_load("db-and-indexer", "--file", m.path("db"), "--threads", 4,
+                               "--size", 16384, "--duration", 3, "--indexer-delay", 0.5,
+                               "--indexer-hold", 1.5, timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_FINDINGS, rep)
+            self.assertFalse(rep["healthy"])
+            top = rep["findings"][0]
+            self.assertEqual(top["kind"], "cache_io_mode", json.dumps(rep, indent=1))
+            self.assertIn(top["severity"], ("critical", "warning"))
+            ix = res["indexer"]
+            culprits = {(c["pid"], c["comm"]) for c in top["culprits"]}
+            self.assertIn((ix["pid"], "indexer"), culprits, top)
+            self.assertEqual([c["how"] for c in top["culprits"] if c["pid"] == ix["pid"]][0], "mmap")
+            self.assertGreater(top["cost_ns"], 0)
+            self.assertGreater(top["evidence"]["wait_ns"], 0)
+            self.assertGreater(top["evidence"]["cache_mode_writes"], 0)
+            self.assertEqual(top["inode"]["ino"], os.stat(m.path("db")).st_ino)
+            self.assertEqual(top["inode"]["path"], m.path("db"))
+            self.assertTrue(any("O_DIRECT" in a for a in top["advice"]))
+
+    def test_healthy_parallel_run(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 4)
+            try:
+                run_load("parallel", "--file", m.path("db"), "--threads", 4, "--writes", 200,
+                         "--size", 16384, timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_OK, json.dumps(rep, indent=1))
+            self.assertTrue(rep["healthy"])
+            h = finding(rep, "healthy")
+            self.assertIsNotNone(h, rep)
+            self.assertEqual(h["severity"], "ok")
+            self.assertEqual(h["evidence"]["writes"], 800)
+            self.assertEqual(h["evidence"]["shared_writes"], 800)
+            self.assertEqual(h["evidence"]["exclusive_writes"], 0)
+            self.assertEqual(h["evidence"]["files"], 1)
+
+    def test_no_parallel_flag(self):
+        with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
+            d = Diagnose(m.mountpoint, 4)
+            try:
+                run_load("parallel", "--file", m.path("db"), "--threads", 4, "--writes", 100,
+                         "--size", 16384, timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_FINDINGS)
+            self.assertEqual(rep["findings"][0]["kind"], "no_parallel_flag", kinds(rep))
+            f = rep["findings"][0]
+            self.assertEqual(f["evidence"]["no_parallel_flag_writes"], 400)
+            self.assertEqual(f["evidence"]["shared_writes"], 0)
+            self.assertEqual(f["severity"], "critical")
+
+    def test_append(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 4)
+            try:
+                run_load("append", "--file", m.path("log"), "--threads", 4, "--writes", 100,
+                         "--size", 4096, timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_FINDINGS)
+            f = finding(rep, "append")
+            self.assertIsNotNone(f, kinds(rep))
+            self.assertEqual(rep["findings"][0]["kind"], "append", kinds(rep))
+            self.assertEqual(f["evidence"]["append_writes"], 400)
+            self.assertEqual(f["inode"]["path"], m.path("log"))
+
+    def test_extend(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 4)
+            try:
+                run_load("extend", "--file", m.path("grow"), "--threads", 2, "--writes", 100,
+                         "--size", 4096, timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_FINDINGS)
+            self.assertEqual(rep["findings"][0]["kind"], "past_eof", kinds(rep))
+            f = rep["findings"][0]
+            self.assertGreater(f["evidence"]["past_eof_writes"], 0)
+            self.assertTrue(any("fallocate" in a for a in f["advice"]))
+
+    def test_census_only_reports_present_holder(self):
+        """--duration 0: the holder that was there before diagnose started."""
+        with testfs_mount(*PARALLEL) as m:
+            with open(m.path("idx"), "wb") as f:
+                f.write(b"\0" * 65536)
+            holder = subprocess.Popen([LOAD, "mmap-holder", "--file", m.path("idx"),
+                                       "--hold-until-signal", "--comm", "old-indexer"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                line = holder.stderr.readline().decode()
+                self.assertIn("holding", line)
+                p = subprocess.run([FUSESCOPE, "diagnose", "--mount", m.mountpoint, "--duration", "0",
+                                    "--path", m.path("idx"), "--json"],
+                                   capture_output=True, text=True, timeout=120)
+            finally:
+                holder.send_signal(signal.SIGTERM)
+                holder.communicate(timeout=30)
+            rep = json.loads(p.stdout)
+            self.assert_schema(rep)
+            self.assertEqual(rep["environment"]["path"], m.path("idx"))
+            f = finding(rep, "cache_io_mode")
+            self.assertIsNotNone(f, kinds(rep))
+            self.assertIn({"pid": holder.pid, "comm": "old-indexer", "how": "mmap"},
+                          [{k: c[k] for k in ("pid", "comm", "how")} for c in f["culprits"]])
+            self.assertTrue([c for c in f["culprits"] if c["pid"] == holder.pid][0]["holding"])
+
+    def test_unknown_path(self):
+        with testfs_mount(*PARALLEL) as m:
+            p = subprocess.run([FUSESCOPE, "diagnose", "--mount", m.mountpoint, "--duration", "0",
+                                "--path", m.path("no-such-file")],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, EXIT_ENV, p.stderr)
+            self.assertEqual(p.stdout, "")
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn("no-such-file", p.stderr)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (BPF, FUSE)")
+class Text(unittest.TestCase):
+    def check_width(self, out):
+        for line in out.splitlines():
+            self.assertLessEqual(len(line), 80, line)
+
+    def test_db_and_indexer_text(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 7, json_out=False)
+            try:
+                res = run_load("db-and-indexer", "--file", m.path("db"), "--threads", 4,
+                               "--size", 16384, "--duration", 3, "--indexer-delay", 0.5,
+                               "--indexer-hold", 1.5, timeout=60)
+            finally:
+                rc, out, err = d.result()
+            self.assertEqual(rc, EXIT_FINDINGS, out + err)
+            self.check_width(out)
+            self.assertIn("problem(s) found", out)
+            self.assertIn("1. [", out)
+            first = " ".join(out.split("1. [", 1)[1].split("\n2. [", 1)[0].split())
+            self.assertIn("Cache IO mode forced direct writes onto the exclusive lock", first)
+            self.assertIn(f"pid {res['indexer']['pid']} (indexer) via a shared mmap", first)
+            self.assertIn("took the exclusive inode lock because of it", first)
+            self.assertIn("Fix:", first)
+            self.assertNotIn("HEALTHY", out)
+
+    def test_healthy_and_problems_text(self):
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 4, json_out=False)
+            try:
+                run_load("parallel", "--file", m.path("db"), "--threads", 4, "--writes", 200,
+                         "--size", 16384, timeout=60)
+            finally:
+                rc, out, err = d.result()
+            self.assertEqual(rc, EXIT_OK, out + err)
+            self.check_width(out)
+            flat = " ".join(out.split())  # sentences may wrap
+            self.assertIn("HEALTHY: nothing is slowing direct-IO writes down.", out)
+            self.assertIn("800 direct writes on 1 file(s)", flat)
+            self.assertIn("800 (100%) took the shared lock, 0 exclusive", flat)
+        with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
+            d = Diagnose(m.mountpoint, 4, json_out=False)
+            try:
+                run_load("parallel", "--file", m.path("db"), "--threads", 2, "--writes", 50,
+                         "--size", 16384, timeout=60)
+                run_load("append", "--file", m.path("log"), "--threads", 2, "--writes", 50,
+                         "--size", 4096, timeout=60)
+            finally:
+                rc, out, err = d.result()
+            self.assertEqual(rc, EXIT_FINDINGS, out + err)
+            self.check_width(out)
+            self.assertIn("The server does not grant FOPEN_PARALLEL_DIRECT_WRITES", " ".join(out.split()))
+        with testfs_mount(*PARALLEL) as m:
+            d = Diagnose(m.mountpoint, 4, json_out=False)
+            try:
+                run_load("extend", "--file", m.path("grow"), "--writes", 50, "--size", 4096,
+                         timeout=60)
+                run_load("append", "--file", m.path("log"), "--threads", 2, "--writes", 50,
+                         "--size", 4096, timeout=60)
+            finally:
+                rc, out, err = d.result()
+            self.assertEqual(rc, EXIT_FINDINGS, out + err)
+            self.check_width(out)
+            self.assertIn("Writes past EOF take the exclusive lock", " ".join(out.split()))
+            self.assertIn("Appending writes take the exclusive lock", " ".join(out.split()))
+            self.assertIn("fallocate", " ".join(out.split()))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
