@@ -268,6 +268,21 @@ std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool r
     return rows;
 }
 
+int follow_selection(const std::vector<const InodeView *> &rows, std::optional<InodeKey> *sel,
+                     int prev_idx) {
+    if (rows.empty()) {
+        sel->reset();
+        return -1;
+    }
+    if (*sel)
+        for (size_t i = 0; i < rows.size(); ++i)
+            if (rows[i]->key == **sel)
+                return static_cast<int>(i);
+    const int idx = std::clamp(prev_idx, 0, static_cast<int>(rows.size()) - 1);
+    *sel = rows[static_cast<size_t>(idx)]->key;
+    return idx;
+}
+
 std::string_view column_title(Col c) {
     switch (c) {
     case Col::Path:
@@ -441,12 +456,14 @@ uint64_t drops(const Health &h) {
 std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
                                       int *drops_line) {
     std::vector<std::string> out;
-    out.push_back(fit(fmt::format("fusescope top - {}  backend: {}  kernel: {}  mounts: {}", h.time,
-                                  h.backend, h.kernel, h.watched),
-                      width));
+    std::string first = fmt::format("fusescope top - {}  backend: {}  kernel: {}  mounts: ", h.time,
+                                    h.backend, h.kernel);
+    // The watched mount is the part that gives way on a narrow screen.
+    const size_t room = width > first.size() + 12 ? width - first.size() : 12;
+    out.push_back(fit(first + shorten_path(h.watched, room), width));
     Totals t = totals(s);
-    out.push_back(fit(fmt::format("writes/s: {} shared, {} exclusive   lock wait: {:.2f} s/s   "
-                                  "inodes: {} ({} cached)",
+    out.push_back(fit(fmt::format("writes/s: {} shared, {} excl   lock wait: {:.2f} s/s   "
+                                  "inodes: {}, {} cached",
                                   format_rate(t.shared_wps), format_rate(t.exclusive_wps),
                                   t.wait_ss, t.inodes, t.cached),
                       width));

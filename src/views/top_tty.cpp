@@ -72,18 +72,7 @@ struct Screen {
 
     void rebuild() {
         rows = order_rows(snap, info.sort, info.reverse, info.filter);
-        if (rows.empty()) {
-            sel_idx = 0;
-            return;
-        }
-        if (sel) // the selection follows the inode
-            for (size_t i = 0; i < rows.size(); ++i)
-                if (rows[i]->key == *sel) {
-                    sel_idx = static_cast<int>(i);
-                    return;
-                }
-        sel_idx = std::clamp(sel_idx, 0, static_cast<int>(rows.size()) - 1);
-        sel = rows[static_cast<size_t>(sel_idx)]->key;
+        sel_idx = std::max(0, follow_selection(rows, &sel, sel_idx));
     }
 
     void move(int d) {

@@ -72,6 +72,29 @@ TEST(TopRender, SortsByModeAndExcl) {
     EXPECT_EQ(order_rows(s, SortKey::Excl, false, {}).front()->key.ino, 3u);
 }
 
+TEST(TopRender, SelectionFollowsTheInode) {
+    Snapshot s;
+    s.inodes = {inode(1, "/a", 10), inode(2, "/b", 20), inode(3, "/c", 30)};
+    std::optional<InodeKey> sel;
+    auto rows = order_rows(s, SortKey::Wait, false, {}); // 3 2 1
+    EXPECT_EQ(follow_selection(rows, &sel, 0), 0);
+    ASSERT_TRUE(sel);
+    EXPECT_EQ(sel->ino, 3u);
+    sel = s.inodes[1].key; // select ino 2 (row 1), then reverse: 1 2 3 -> still ino 2, row 1
+    rows = order_rows(s, SortKey::Wait, true, {});
+    EXPECT_EQ(follow_selection(rows, &sel, 1), 1);
+    sel = s.inodes[0].key; // ino 1 moves from row 0 to row 2 when the order flips back
+    rows = order_rows(s, SortKey::Wait, false, {});
+    EXPECT_EQ(follow_selection(rows, &sel, 0), 2);
+    EXPECT_EQ(sel->ino, 1u);
+    rows = order_rows(s, SortKey::Wait, false, {"/b", ""}); // ino 1 filtered out
+    EXPECT_EQ(follow_selection(rows, &sel, 2), 0);
+    EXPECT_EQ(sel->ino, 2u);
+    rows = order_rows(s, SortKey::Wait, false, {"nothing", ""});
+    EXPECT_EQ(follow_selection(rows, &sel, 0), -1);
+    EXPECT_FALSE(sel);
+}
+
 TEST(TopRender, FiltersByPathAndMount) {
     Snapshot s;
     s.inodes = {inode(1, "/mnt/fuse/db", 1), inode(2, "/mnt/fuse/log", 2)};

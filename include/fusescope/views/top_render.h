@@ -53,6 +53,12 @@ std::string_view short_reason(WriteReason r); // "cache-io", "no-flag", ... (<= 
 std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool reverse,
                                           const Filter &f);
 
+// The selection follows the inode: its index in rows; if it is gone (filtered
+// out, evicted), the row at prev_idx (clamped) and *sel becomes that inode.
+// -1 (and *sel reset) when rows is empty.
+int follow_selection(const std::vector<const InodeView *> &rows, std::optional<InodeKey> *sel,
+                     int prev_idx);
+
 enum class Col : uint8_t { Path, Mount, Mode, Holders, Wps, Excl, Reason, P50, P99, WaitSs, Drain };
 struct Column {
     Col id;
