@@ -218,11 +218,13 @@ std::string culprit_text(const Culprit &c) {
 }
 
 Severity weight(uint64_t n, uint64_t total, uint64_t cost) {
-    return (n * 2 >= total && cost > 0) ? Severity::Critical : Severity::Warning;
+    const bool most = n * 2 >= total && cost > 0;
+    return most || cost >= 1'000'000'000ull ? Severity::Critical : Severity::Warning;
 }
 
 void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writes,
-                    const std::vector<HolderSeen> &history, std::vector<Finding> &out) {
+                    const std::vector<HolderSeen> &history, bool pid_filtered,
+                    std::vector<Finding> &out) {
     const WriteStats &s = iv.total;
     const uint64_t writes = s.total_writes();
     const uint64_t n = reason_writes(s, WriteReason::CacheIoMode) + fallback_writes;
@@ -254,6 +256,10 @@ void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writ
         f.explanation.push_back(iv.holders_unknown
                                     ? "The kernel counts caching users fusescope could not name."
                                     : "Who put it there was not seen (it ended before a census).");
+        if (pid_filtered)
+            f.explanation.push_back(
+                "--pid hides other processes' opens and maps: run without --pid to see "
+                "who holds the file.");
     } else {
         for (const auto &c : f.culprits)
             f.explanation.push_back("Cached by " + culprit_text(c) + ".");
@@ -553,7 +559,7 @@ Report build_report(const Snapshot &snap, const Environment &env,
                 fb_left = fb;
         }
         if (cache)
-            add_cache_mode(iv, snap.now_ns, fb_cache, history, found);
+            add_cache_mode(iv, snap.now_ns, fb_cache, history, env.pid.has_value(), found);
         add_reason(iv, WriteReason::NoParallelFlag, 0, found);
         add_reason(iv, WriteReason::PastEof, fb_eof, found);
         add_reason(iv, WriteReason::Append, 0, found);

@@ -223,6 +223,18 @@ TEST(Diagnose, HolderLogKeepsHoldersThatCameAndWent) {
     EXPECT_DOUBLE_EQ(cs[1].held_s, 2.5);
 }
 
+TEST(Diagnose, UnknownHolderUnderPidFilterSaysWhy) {
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::CacheIoMode, 10);
+    db.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    Environment e = env_618();
+    e.pid = 321;
+    Report r = build_report(snap_of({db}), e);
+    ASSERT_EQ(r.findings[0].kind, "cache_io_mode");
+    EXPECT_TRUE(r.findings[0].culprits.empty());
+    EXPECT_NE(render_text(r).find("run without --pid"), std::string::npos);
+}
+
 TEST(Diagnose, CachedButNoWritesIsInfoOnly) {
     InodeView f = inode(9, "/mnt/idx");
     f.mode = IoMode{ModeKind::Cached, 1, 1, true};
@@ -285,15 +297,20 @@ TEST(Diagnose, AppendAndWaitSplitByCount) {
     InodeView iv = inode(7, "/mnt/db");
     writes(iv, WriteReason::Append, 30);
     writes(iv, WriteReason::PastEof, 10);
-    iv.total.wait_ns[1] = 4 * kSec;
+    iv.total.wait_ns[1] = 2 * kSec;
     Report r = build_report(snap_of({iv}), env_618());
     ASSERT_GE(r.findings.size(), 2u);
     EXPECT_EQ(r.findings[0].kind, "append");
-    EXPECT_EQ(r.findings[0].cost_ns, 3 * kSec);
+    EXPECT_EQ(r.findings[0].cost_ns, 3 * kSec / 2);
     EXPECT_EQ(r.findings[0].severity, Severity::Critical);
     EXPECT_EQ(r.findings[1].kind, "past_eof");
-    EXPECT_EQ(r.findings[1].cost_ns, 1 * kSec);
-    EXPECT_EQ(r.findings[1].severity, Severity::Warning); // a quarter of the writes
+    EXPECT_EQ(r.findings[1].cost_ns, kSec / 2);
+    EXPECT_EQ(r.findings[1].severity, Severity::Warning); // a quarter of the writes, < 1 s
+    // a minority of the writes that cost seconds is still critical
+    iv.total.wait_ns[1] = 8 * kSec;
+    r = build_report(snap_of({iv}), env_618());
+    EXPECT_EQ(r.findings[1].kind, "past_eof");
+    EXPECT_EQ(r.findings[1].severity, Severity::Critical);
 }
 
 TEST(Diagnose, DrainWaitNamesTheBlockedOpeners) {

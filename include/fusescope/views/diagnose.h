@@ -77,8 +77,8 @@
 //       that show it. inode null. evidence: files, writes, shared_writes,
 //       exclusive_writes, wait_ns, window_s.
 // Severity: critical = the finding's writes are at least half of the inode's
-// writes and they waited; warning = a real problem of smaller weight; info =
-// context that does not by itself mean something is wrong; ok = healthy.
+// writes and they waited, or it cost at least 1 s of waiting; warning = a real problem of smaller
+// weight; info = context that does not by itself mean something is wrong; ok = healthy.
 // ---------------------------------------------------------------------------
 #pragma once
 
