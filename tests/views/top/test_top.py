@@ -11,6 +11,7 @@ Needs root (FUSE mounts, BPF). Binaries from the environment: FUSESCOPE, FUSESCO
 FUSESCOPE_LOAD (ctest sets them).
 """
 
+import itertools
 import json
 import os
 import re
@@ -200,16 +201,22 @@ class TopBatch(unittest.TestCase):
 class Tmux:
     """A private tmux server (own socket) with one pane running an interactive bash."""
 
+    _ids = itertools.count()
+
     def __init__(self, width=120, height=40):
-        self.sock = f"fusescope-top-test-{os.getpid()}-{id(self)}"
+        # A fresh socket each time: a killed server may still hold the old one for a moment.
+        self.sock = f"fusescope-top-test-{os.getpid()}-{next(Tmux._ids)}"
         env_term = "screen"
         self.cmd(["-f", "/dev/null", "new-session", "-d", "-x", str(width), "-y", str(height),
                   "-s", "t", f"env TERM={env_term} PS1='$ ' bash --norc --noprofile -i"])
         self.cmd(["set-option", "-g", "remain-on-exit", "on"])
 
     def cmd(self, args, check=True):
-        return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True,
-                              check=check, timeout=30)
+        p = subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True,
+                           timeout=30)
+        if check and p.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
 
     def keys(self, *keys, literal=False):
         self.cmd(["send-keys", "-t", "t", *(["-l"] if literal else []), *keys])
@@ -314,10 +321,12 @@ class TopTty(unittest.TestCase):
                 s = self.tmux.wait_for(lambda s: table(s)[1] and
                                        re.match(r"\S*/b\s", table(s)[1][0]), 10, "reverse")
                 self.tmux.keys("/")
-                self.tmux.keys("a", literal=True)
+                # (not just "a": the random temp dir name may contain one)
+                self.tmux.keys("mnt/a", literal=True)
                 self.tmux.keys("Enter")
-                s = self.tmux.wait_for(lambda s: 'path~ "a"' in s and len(table(s)[1]) == 1,
+                s = self.tmux.wait_for(lambda s: 'path~ "mnt/a"' in s and len(table(s)[1]) == 1,
                                        10, "the path filter")
+                self.assertRegex(table(s)[1][0], r"/a\s")
                 self.tmux.keys("c")
                 self.tmux.keys("h")
                 self.tmux.wait_for(lambda s: "fusescope top - keys" in s, 10, "help")
