@@ -210,6 +210,7 @@ class Tmux:
         self.cmd(["-f", "/dev/null", "new-session", "-d", "-x", str(width), "-y", str(height),
                   "-s", "t", f"env TERM={env_term} PS1='$ ' bash --norc --noprofile -i"])
         self.cmd(["set-option", "-g", "remain-on-exit", "on"])
+        self.socket_path = self.cmd(["display-message", "-p", "#{socket_path}"]).stdout.strip()
 
     def cmd(self, args, check=True):
         p = subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True, text=True,
@@ -242,6 +243,11 @@ class Tmux:
 
     def close(self):
         self.cmd(["kill-server"], check=False)
+        if self.socket_path:
+            try:
+                os.unlink(self.socket_path)
+            except OSError:
+                pass
 
 
 def children(pid):
