@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""fusescope overhead benchmark (issue 8). Root, real FUSE mount, real BPF. Standard library only.
+
+Measures, on fusescope-testfs --direct-io --parallel-direct-writes (no write delay):
+  * throughput of fusescope-load `parallel` (4 threads, 4 KiB in-EOF writes) and `append`,
+    without fusescope (A) and with `fusescope export --mount MNT` attached (B), alternated
+    (ABBA...), reporting the median of the per-pair ratios B/A;
+  * BPF run time per program per run and per write, from the kernel's own accounting
+    (kernel.bpf_stats_enabled=1 only around that measurement; `bpftool prog show --json`);
+  * frontend CPU (/proc/PID/stat utime+stime) idle and at the highest write rate we reach,
+    and RSS; the same after touching --inodes distinct files (create + one direct write);
+  * start to first data: exec of `fusescope trace --json --mount MNT` until its "watching"
+    line on stderr and until its first write event, with writers running; `export` until
+    its "serving" line.
+Prints a Markdown table (bench/report.py renders it from the JSON too) and writes JSON.
+"""
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+import fusemount  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Programs whose run count grows with writes, per backend (the rest only run on open/mmap).
+WRITE_PATH = {
+    "tracepoint": ["fs_request_send", "fs_request_end", "fs_contention_begin",
+                   "fs_contention_end", "fs_sched_switch"],
+    "trampoline": ["fs_write_enter", "fs_write_exit", "fs_uncached_io_start_exit",
+                   "fs_dio_decision", "fs_direct_io_enter", "fs_contention_begin",
+                   "fs_contention_end"],
+}
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def proc_cpu_s(pid):
+    """utime+stime of the whole process (all threads), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK  # fields 14, 15
+
+
+def proc_exec_ns(pid):
+    """Sum of sum_exec_runtime over the process's threads (ns precision)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def proc_mem_kb(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Frontend:
+    """`fusescope export --mount MNT` (or top -b) as a user runs it."""
+
+    def __init__(self, fusescope, mnt, kind="export"):
+        self.port = free_port()
+        if kind == "export":
+            cmd = [fusescope, "export", "--mount", mnt, "--listen", f"127.0.0.1:{self.port}"]
+            ready = b"serving"
+        else:
+            cmd = [fusescope, "top", "-b", "--mount", mnt]
+            ready = None
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.ready_s = None
+        if ready:
+            buf = b""
+            deadline = time.monotonic() + 30
+            while ready not in buf:
+                r, _, _ = select.select([self.proc.stderr], [], [], 0.5)
+                if r:
+                    chunk = os.read(self.proc.stderr.fileno(), 4096)
+                    if not chunk:
+                        raise RuntimeError(f"{kind} exited: {buf.decode(errors='replace')}")
+                    buf += chunk
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{kind} not ready: {buf.decode(errors='replace')}")
+            self.ready_s = time.monotonic() - self.t0
+        else:
+            time.sleep(1.0)
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+        return self.proc.returncode
+
+
+def metric_sum(text, name):
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def run_load(load, scenario, path, threads, writes, size=4096, extra=()):
+    p = subprocess.run([load, scenario, "--file", path, "--threads", str(threads), "--writes",
+                        str(writes), "--size", str(size), "--sync-start", *extra],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"fusescope-load {scenario} failed: {p.stderr} {p.stdout}")
+    return json.loads(p.stdout)
+
+
+def bpf_progs():
+    """{name: (run_time_ns, run_cnt)} of the loaded fs_* programs."""
+    out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    progs = {}
+    for p in json.loads(out):
+        name = p.get("name", "")
+        if name.startswith("fs_"):
+            t, c = progs.get(name, (0, 0))
+            progs[name] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
+    return progs
+
+
+def set_bpf_stats(on):
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1" if on else "0")
+
+
+def backend_of(fusescope):
+    p = subprocess.run([fusescope, "doctor", "--json"], capture_output=True, text=True)
+    try:
+        return json.loads(p.stdout).get("backend")
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------- measurements
+
+def throughput(a, mnt, scenario, writes):
+    """ABBA-alternated pairs; returns per-run data and the median pair ratio."""
+    path = os.path.join(mnt, f"bench-{scenario}")
+    runs = {"A": [], "B": []}
+    ratios = []
+    fe_cpu = []
+    counted = []
+    run_load(a.load, scenario, path, a.threads, max(writes // 10, 100))  # warm-up
+    for i in range(a.pairs):
+        order = ("A", "B") if i % 2 == 0 else ("B", "A")
+        got = {}
+        for side in order:
+            fe = Frontend(a.fusescope, mnt) if side == "B" else None
+            try:
+                if fe:
+                    c0, w0 = proc_exec_ns(fe.pid), time.monotonic()
+                r = run_load(a.load, scenario, path, a.threads, writes)
+                if fe:
+                    fe_cpu.append((proc_exec_ns(fe.pid) - c0) / 1e9 / (time.monotonic() - w0))
+                    time.sleep(1.3)  # one refresh interval: the counters reach the model
+                    counted.append((metric_sum(fe.metrics(), "fusescope_writes_total"),
+                                    r["total_writes"]))
+            finally:
+                if fe:
+                    fe.stop()
+            got[side] = r["writes_per_s"]
+            runs[side].append(r["writes_per_s"])
+        ratios.append(got["B"] / got["A"])
+        log(f"{scenario} pair {i + 1}/{a.pairs}: A {got['A']:.0f}/s B {got['B']:.0f}/s "
+            f"ratio {ratios[-1]:.3f} (load {loadavg()})")
+    return {"A": runs["A"], "B": runs["B"], "ratios": ratios,
+            "median_ratio": statistics.median(ratios),
+            "median_A": statistics.median(runs["A"]), "median_B": statistics.median(runs["B"]),
+            "frontend_cpu_frac": fe_cpu, "writes_counted_vs_done": counted}
+
+
+def bpf_cost(a, mnt, scenario, writes, backend):
+    path = os.path.join(mnt, f"bench-{scenario}")
+    fe = Frontend(a.fusescope, mnt)
+    try:
+        set_bpf_stats(True)
+        before = bpf_progs()
+        r = run_load(a.load, scenario, path, a.threads, writes)
+        after = bpf_progs()
+    finally:
+        set_bpf_stats(False)
+        fe.stop()
+    nw = r["total_writes"]
+    progs = {}
+    for name, (t1, c1) in after.items():
+        t0, c0 = before.get(name, (0, 0))
+        dt, dc = t1 - t0, c1 - c0
+        progs[name] = {"runs": dc, "ns_total": dt, "ns_per_run": dt / dc if dc else 0.0,
+                       "runs_per_write": dc / nw, "ns_per_write": dt / nw}
+    wp = [n for n in WRITE_PATH.get(backend or "", []) if n in progs] or list(progs)
+    return {"writes": nw, "writes_per_s": r["writes_per_s"], "programs": progs,
+            "write_path": wp,
+            "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp),
+            "all_ns_per_write": sum(p["ns_per_write"] for p in progs.values())}
+
+
+def frontend_steady(a, mnt):
+    """Frontend CPU idle and under the highest write rate we reach, over a long window."""
+    path = os.path.join(mnt, "bench-steady")
+    fe = Frontend(a.fusescope, mnt)
+    try:
+        time.sleep(1)
+        c0, s0, w0 = proc_cpu_s(fe.pid), proc_exec_ns(fe.pid), time.monotonic()
+        time.sleep(a.steady_s)
+        idle = {"cpu_stat": (proc_cpu_s(fe.pid) - c0) / (time.monotonic() - w0),
+                "cpu_exec": (proc_exec_ns(fe.pid) - s0) / 1e9 / (time.monotonic() - w0)}
+        c0, s0, w0 = proc_cpu_s(fe.pid), proc_exec_ns(fe.pid), time.monotonic()
+        r = run_load(a.load, "parallel", path, a.threads, 10_000_000,
+                     extra=("--duration", str(a.steady_s)))
+        w = time.monotonic() - w0
+        busy = {"cpu_stat": (proc_cpu_s(fe.pid) - c0) / w,
+                "cpu_exec": (proc_exec_ns(fe.pid) - s0) / 1e9 / w,
+                "writes_per_s": r["writes_per_s"], "writes": r["total_writes"]}
+        mem = proc_mem_kb(fe.pid)
+    finally:
+        fe.stop()
+    return {"idle": idle, "busy": busy, "rss_kb": mem.get("VmRSS"), "hwm_kb": mem.get("VmHWM")}
+
+
+def _touch_files(args):
+    d, lo, hi = args
+    buf = b"x" * 4096
+    for i in range(lo, hi):
+        fd = os.open(os.path.join(d, f"f{i:06d}"), os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(fd, buf)  # a direct write (the mount gives FOPEN_DIRECT_IO)
+        os.close(fd)
+
+
+def many_inodes(a, mnt):
+    d = os.path.join(mnt, "many")
+    os.makedirs(d, exist_ok=True)
+    fe = Frontend(a.fusescope, mnt)
+    try:
+        mem0 = proc_mem_kb(fe.pid)
+        c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
+        n, k = a.inodes, 4
+        with multiprocessing.Pool(k) as pool:
+            pool.map(_touch_files, [(d, n * j // k, n * (j + 1) // k) for j in range(k)])
+        create_s = time.monotonic() - w0
+        cpu_create = (proc_cpu_s(fe.pid) - c0) / create_s
+        time.sleep(2.5)  # let the model take the last counters in
+        m = fe.metrics()
+        mem1 = proc_mem_kb(fe.pid)
+        c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
+        time.sleep(a.steady_s)
+        cpu_after = (proc_cpu_s(fe.pid) - c0) / (time.monotonic() - w0)
+        mem2 = proc_mem_kb(fe.pid)
+    finally:
+        fe.stop()
+    shutil.rmtree(d, ignore_errors=True)
+    return {"inodes": a.inodes, "create_s": create_s, "files_per_s": a.inodes / create_s,
+            "rss_kb_start": mem0.get("VmRSS"), "rss_kb_after": mem1.get("VmRSS"),
+            "rss_kb_later": mem2.get("VmRSS"), "hwm_kb": mem2.get("VmHWM"),
+            "cpu_during_create": cpu_create, "cpu_idle_after": cpu_after,
+            "model_inodes": metric_sum(m, "fusescope_model_inodes"),
+            "model_evictions": metric_sum(m, "fusescope_model_evictions_total"),
+            "map_full": metric_sum(m, "fusescope_map_full_total")}
+
+
+def attach_latency(a, mnt):
+    path = os.path.join(mnt, "bench-attach")
+    writer = subprocess.Popen([a.load, "parallel", "--file", path, "--threads", "1", "--writes",
+                               "100000000", "--size", "4096", "--duration", "600"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    res = {"trace_watching_s": [], "trace_first_write_s": [], "export_serving_s": []}
+    try:
+        time.sleep(0.5)
+        for _ in range(a.attach_runs):
+            t0 = time.monotonic()
+            p = subprocess.Popen([a.fusescope, "trace", "--json", "--mount", mnt],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 stdin=subprocess.DEVNULL)
+            watching = first = None
+            bufs = {p.stdout.fileno(): b"", p.stderr.fileno(): b""}
+            while (watching is None or first is None) and time.monotonic() - t0 < 20:
+                r, _, _ = select.select(list(bufs), [], [], 0.2)
+                for fd in r:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        bufs.pop(fd)
+                        continue
+                    bufs[fd] += chunk
+                    now = time.monotonic() - t0
+                    if fd == p.stderr.fileno() and watching is None and b"watching" in bufs[fd]:
+                        watching = now
+                    if fd == p.stdout.fileno() and first is None and b'"event":"write"' in \
+                            bufs[fd].replace(b" ", b""):
+                        first = now
+                if not bufs:
+                    break
+            p.send_signal(signal.SIGINT)
+            try:
+                p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+            res["trace_watching_s"].append(watching)
+            res["trace_first_write_s"].append(first)
+            fe = Frontend(a.fusescope, mnt)
+            res["export_serving_s"].append(fe.ready_s)
+            fe.stop()
+    finally:
+        writer.send_signal(signal.SIGINT)
+        try:
+            writer.wait(20)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            writer.wait()
+    for k in list(res):
+        vals = [v for v in res[k] if v is not None]
+        res[k + "_median"] = statistics.median(vals) if vals else None
+        res[k + "_max"] = max(vals) if vals else None
+    return res
+
+
+def machine():
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    os_name = ""
+    try:
+        with open("/etc/os-release") as f:
+            os_name = re.search(r'PRETTY_NAME="([^"]*)"', f.read()).group(1)
+    except Exception:
+        pass
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), "cpu": model, "os": os_name,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--fusescope", required=True)
+    ap.add_argument("--testfs", required=True)
+    ap.add_argument("--load", required=True)
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--writes", type=int, default=20000, help="per thread, parallel")
+    ap.add_argument("--append-writes", type=int, default=5000, help="per thread, append")
+    ap.add_argument("--inodes", type=int, default=100000)
+    ap.add_argument("--steady-s", type=float, default=10.0)
+    ap.add_argument("--attach-runs", type=int, default=5)
+    ap.add_argument("--only", default="throughput,bpf,frontend,inodes,attach")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (sudo ./bench/run.sh)")
+    fusemount.TESTFS = a.testfs
+    only = set(a.only.split(","))
+    res = {"machine": machine(), "load_start": loadavg(), "backend": backend_of(a.fusescope),
+           "params": {k: v for k, v in vars(a).items() if k not in ("json",)}}
+    log("machine", res["machine"], "backend", res["backend"], "load", res["load_start"])
+    with fusemount.testfs_mount("--direct-io", "--parallel-direct-writes") as m:
+        mnt = m.mountpoint
+        if "throughput" in only:
+            res["throughput"] = {"parallel": throughput(a, mnt, "parallel", a.writes),
+                                 "append": throughput(a, mnt, "append", a.append_writes)}
+        if "bpf" in only:
+            res["bpf"] = {"parallel": bpf_cost(a, mnt, "parallel", a.writes, res["backend"]),
+                          "append": bpf_cost(a, mnt, "append", a.append_writes, res["backend"])}
+            log("bpf", {k: round(v["write_path_ns_per_write"]) for k, v in res["bpf"].items()})
+        if "frontend" in only:
+            res["frontend"] = frontend_steady(a, mnt)
+            log("frontend", res["frontend"])
+        if "inodes" in only:
+            res["inodes"] = many_inodes(a, mnt)
+            log("inodes", res["inodes"])
+        if "attach" in only:
+            res["attach"] = attach_latency(a, mnt)
+            log("attach", {k: v for k, v in res["attach"].items() if k.endswith("median")})
+    res["load_end"] = loadavg()
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=1)
+    sys.path.insert(0, HERE)
+    import report
+    print(report.markdown(res))
+
+
+if __name__ == "__main__":
+    main()
