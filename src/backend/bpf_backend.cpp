@@ -119,6 +119,7 @@ template <typename Skel> class BpfBackend final : public Backend {
             }
             links_.emplace_back(link);
             attached_.push_back({c.program, c.target});
+            prog_fds_.push_back(bpf_program__fd(prog));
         }
         ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &BpfBackend::on_ring, this, nullptr);
         if (!ring_) {
@@ -181,6 +182,12 @@ template <typename Skel> class BpfBackend final : public Backend {
         h.req_map_full = sum(FS_CNT_REQ_MAP_FULL);
         h.writes_unresolved = sum(FS_CNT_WRITES_UNRESOLVED);
         h.events_received = events_received_;
+        for (int prog_fd : prog_fds_) {
+            struct bpf_prog_info info {};
+            __u32 len = sizeof(info);
+            if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0)
+                h.prog_misses += info.recursion_misses;
+        }
         h.census_runs = census_runs_;
         return h;
     }
@@ -230,6 +237,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     SkeletonPtr<Skel, T::destroy> skel_;
     std::vector<LinkPtr> links_;
     std::vector<AttachedProgram> attached_;
+    std::vector<int> prog_fds_; // owned by the skeleton
     ring_buffer *ring_ = nullptr;
     bpf_program *census_files_ = nullptr;
     bpf_program *census_vmas_ = nullptr;

@@ -484,6 +484,20 @@ void add_environment(const Snapshot &snap, const Environment &env, bool saw_cach
             "allows fentry/fexit programs gives the exact trampoline backend.");
         out.push_back(std::move(f));
     }
+    if (snap.health.prog_misses > 0) {
+        Finding f;
+        f.kind = "probe_misses";
+        f.severity = Severity::Info;
+        f.title = "the kernel skipped some of fusescope's probe runs";
+        f.evidence = {num("prog_misses", snap.health.prog_misses)};
+        f.explanation.push_back(
+            fmt::format("{} runs of fusescope's BPF programs were skipped by the kernel's recursion "
+                        "protection (a task preempted inside a probe on a preemptible kernel); "
+                        "up to that many writes are missing from the counts.",
+                        snap.health.prog_misses));
+        f.advice.push_back("Counts are lower bounds by at most this number.");
+        out.push_back(std::move(f));
+    }
     if (snap.health.events_lost > 0) {
         Finding f;
         f.kind = "events_lost";

@@ -425,6 +425,11 @@ std::vector<MetricFamily> ExportCollector::families(const Snapshot &s) const {
     Builder::counter(mapfull, L({{"map", "inode"}}), static_cast<double>(h.inode_map_full));
     Builder::counter(mapfull, L({{"map", "task"}}), static_cast<double>(h.task_map_full));
     Builder::counter(mapfull, L({{"map", "req"}}), static_cast<double>(h.req_map_full));
+    Builder::counter(b.family("fusescope_bpf_prog_misses_total",
+                              "Runs of fusescope's BPF programs the kernel skipped (recursion "
+                              "protection, e.g. a preempted fentry program); writes may be missing",
+                              MetricType::Counter),
+                     {}, static_cast<double>(h.prog_misses));
     Builder::counter(b.family("fusescope_writes_unresolved_total",
                               "Writes whose lock mode or reason the probes could not resolve",
                               MetricType::Counter),

@@ -450,7 +450,7 @@ Totals totals(const Snapshot &s) {
 }
 
 uint64_t drops(const Health &h) {
-    return h.events_lost + h.inode_map_full + h.task_map_full + h.req_map_full;
+    return h.events_lost + h.inode_map_full + h.task_map_full + h.req_map_full + h.prog_misses;
 }
 
 std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
@@ -475,8 +475,10 @@ std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, si
         third += fmt::format("  mount~ \"{}\"", h.filter.mount);
     const Health &hl = s.health;
     if (drops(hl)) {
-        third += fmt::format("  DROPPED: {} events lost, map full {}/{}/{} (inode/task/req)",
-                             hl.events_lost, hl.inode_map_full, hl.task_map_full, hl.req_map_full);
+        third += fmt::format("  DROPPED: {} events lost, map full {}/{}/{} (inode/task/req), "
+                             "{} probe runs skipped by the kernel",
+                             hl.events_lost, hl.inode_map_full, hl.task_map_full, hl.req_map_full,
+                             hl.prog_misses);
         if (drops_line)
             *drops_line = static_cast<int>(out.size());
     } else {

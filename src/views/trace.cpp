@@ -170,9 +170,11 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     const Health &h = snap.health;
     if (h.events_lost)
         fmt::print(stderr, "fusescope trace: {} events lost (ring buffer full)\n", h.events_lost);
-    if (h.writes_unresolved || h.task_map_full || h.inode_map_full || h.req_map_full)
-        fmt::print(stderr, "fusescope trace: health: writes_unresolved={} task_map_full={} inode_map_full={} req_map_full={}\n",
-                   h.writes_unresolved, h.task_map_full, h.inode_map_full, h.req_map_full);
+    if (h.writes_unresolved || h.task_map_full || h.inode_map_full || h.req_map_full || h.prog_misses)
+        fmt::print(stderr,
+                   "fusescope trace: health: writes_unresolved={} task_map_full={} inode_map_full={} "
+                   "req_map_full={} prog_misses={}\n",
+                   h.writes_unresolved, h.task_map_full, h.inode_map_full, h.req_map_full, h.prog_misses);
     return exit_code::kOk;
 }
 

@@ -14,7 +14,7 @@ import time
 import unittest
 
 from fusemount import LOAD, run_load, testfs_mount
-from fusescope_run import Trace, run_fusescope, writes
+from fusescope_run import Trace, assert_writes, run_fusescope, writes
 
 PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
             "--write-delay-us", "200")
@@ -52,27 +52,27 @@ class CoreTest(unittest.TestCase):
         with testfs_mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 parallel(m, 4, 50)
-            self.assertEqual(writes(t.stop()), {("shared", "shared"): 200}, t.stderr)
+            assert_writes(self, t, {("shared", "shared"): 200})
 
     def test_append_is_exclusive_append(self):
         with testfs_mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 run_load("append", "--file", m.path("log"), "--threads", "2", "--writes", "20",
                          "--size", "4096")
-            self.assertEqual(writes(t.stop()), {("exclusive", "append"): 40})
+            assert_writes(self, t, {("exclusive", "append"): 40})
 
     def test_without_flag_is_no_parallel_flag(self):
         with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 parallel(m, 4, 25)
-            self.assertEqual(writes(t.stop()), {("exclusive", "no_parallel_flag"): 100})
+            assert_writes(self, t, {("exclusive", "no_parallel_flag"): 100})
 
     def test_extend_is_past_eof(self):
         with testfs_mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 run_load("extend", "--file", m.path("grow"), "--threads", "1", "--writes", "30",
                          "--size", "4096")
-            self.assertEqual(writes(t.stop()), {("exclusive", "past_eof"): 30})
+            assert_writes(self, t, {("exclusive", "past_eof"): 30})
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
     def test_mmap_holder_taints_then_release_restores(self):
@@ -85,8 +85,7 @@ class CoreTest(unittest.TestCase):
                 time.sleep(0.5)
                 parallel(m, 4, 25)
             ev = t.stop()
-            w = writes(ev)
-            self.assertEqual(w, {("exclusive", "cache_io_mode"): 100, ("shared", "shared"): 100}, w)
+            assert_writes(self, t, {("exclusive", "cache_io_mode"): 100, ("shared", "shared"): 100})
             holders = [e for e in ev if e["event"] == "mmap" and "holder" in e]
             self.assertEqual(len(holders), 1, ev)
             self.assertEqual(holders[0]["holder"], {"pid": h.pid, "comm": "indexer", "how": "mmap"})
@@ -118,7 +117,7 @@ class CoreTest(unittest.TestCase):
             self.assertEqual(census[0]["holder"], {"pid": h.pid, "comm": "scanner", "how": "mmap"})
             self.assertEqual(census[0]["mode"], "cached")
             self.assertTrue(census[0]["path"].endswith("/db"), census[0])
-            self.assertEqual(writes(ev), {("exclusive", "cache_io_mode"): 20})
+            assert_writes(self, t, {("exclusive", "cache_io_mode"): 20})
 
     def test_doctor_names_backend(self):
         r = run_fusescope(*EXTRA, "doctor")

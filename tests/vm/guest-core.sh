@@ -47,6 +47,18 @@ expect() { # name got want
 W='"event":"write"'
 writes() { grep "$W" /tmp/trace.json | grep -c "\"lock\":\"$1\",\"reason\":\"$2\""; }
 all_writes() { count "$W"; }
+# Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
+# preemptible kernel (sid's 7.2) a writer preempted inside an fentry program makes the next
+# one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
+misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
+expect_writes() { # name got want
+  m=$(misses); m=${m:-0}
+  result "$1=$2" "prog_misses=$m"
+  if [ "$2" = "$3" ]; then pass "$1"
+  elif [ "$m" -gt 0 ] && [ "$2" -lt "$3" ] && [ $(($2 + m)) -ge "$3" ]; then
+    pass "$1"; result "check=$1" "accounted_by_prog_misses=$(($3 - $2))"
+  else fail "$1" "got_$2_want_$3_prog_misses_$m"; fi
+}
 
 fusescope doctor > /tmp/doctor.txt 2>&1; rc=$?
 cat /tmp/doctor.txt
@@ -65,20 +77,20 @@ mount_testfs $PAR
 trace_start
 fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
 trace_stop
-expect parallel_shared "$(writes shared shared)" 200
-expect parallel_all "$(all_writes)" 200
+expect_writes parallel_shared "$(writes shared shared)" 200
+expect_writes parallel_all "$(all_writes)" 200
 
 trace_start
 fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
 trace_stop
-expect append_exclusive "$(writes exclusive append)" 40
-expect append_all "$(all_writes)" 40
+expect_writes append_exclusive "$(writes exclusive append)" 40
+expect_writes append_all "$(all_writes)" 40
 
 trace_start
 fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
 trace_stop
-expect extend_past_eof "$(writes exclusive past_eof)" 30
-expect extend_all "$(all_writes)" 30
+expect_writes extend_past_eof "$(writes exclusive past_eof)" 30
+expect_writes extend_all "$(all_writes)" 30
 
 if [ $IOMODES = 1 ]; then
   fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
@@ -92,8 +104,8 @@ if [ $IOMODES = 1 ]; then
   sleep 0.5
   fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
   trace_stop
-  expect mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
-  expect mmap_then_shared "$(writes shared shared)" 100
+  expect_writes mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
+  expect_writes mmap_then_shared "$(writes shared shared)" 100
   expect mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
   expect release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
 
@@ -106,7 +118,7 @@ if [ $IOMODES = 1 ]; then
   trace_stop
   kill -USR1 $H; wait $H
   expect census_holder "$(grep '"event":"census"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"scanner\",\"how\":\"mmap\"}")" 1
-  expect census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
+  expect_writes census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
 fi
 umount_testfs
 
@@ -114,7 +126,7 @@ mount_testfs --direct-io --write-delay-us 200
 trace_start
 fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
 trace_stop
-expect no_flag_exclusive "$(writes exclusive no_parallel_flag)" 100
+expect_writes no_flag_exclusive "$(writes exclusive no_parallel_flag)" 100
 umount_testfs
 
 expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0

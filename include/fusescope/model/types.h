@@ -138,6 +138,11 @@ struct Health {
     uint64_t writes_unresolved = 0;
     uint64_t events_received = 0;
     uint64_t census_runs = 0;
+    // Runs of fusescope's programs the kernel skipped because the same program
+    // was already running on that CPU (bpf_prog_info.recursion_misses). On
+    // preemptible kernels a task preempted inside an fentry program makes the
+    // next one on that CPU miss: such a write is not counted, and this says so.
+    uint64_t prog_misses = 0;
 };
 
 std::string_view to_string(LockMode m);
