@@ -116,6 +116,15 @@ if [ $IOMODES = 1 ]; then
   trace_start
   fusescope-load parallel --file $M/db --threads 2 --writes 10 --size 65536 > /dev/null
   trace_stop
+  # diagnose while the scanner still holds the mapping and writers run: the top finding is
+  # cache io mode with the scanner as culprit (the issue-7 scenario, on this kernel)
+  fusescope-load parallel --file $M/db --threads 4 --writes 1500 --size 4096 > /dev/null &
+  LW=$!
+  fusescope diagnose --mount $M --duration 3 --json > /tmp/diag.json 2>/tmp/diag.err; drc=$?
+  wait $LW
+  expect diagnose_rc "$drc" 5
+  expect diagnose_top_kind "$(grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/')" cache_io_mode
+  expect diagnose_culprit "$(grep -c "\"pid\": $H," /tmp/diag.json)" 1
   kill -USR1 $H; wait $H
   expect census_holder "$(grep '"event":"census"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"scanner\",\"how\":\"mmap\"}")" 1
   expect_writes census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
