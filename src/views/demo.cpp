@@ -136,13 +136,13 @@ int run_demo(const std::string &argv0, const SessionOptions &so_in, const DemoOp
         return exit_code::kEnvironment;
     }
 
-    // the workload, over and over: writers all along, the indexer arrives after 5 s and holds 10 s
+    // the workload, over and over: writers all along, the indexer arrives after 3 s and holds 10 s
     std::atomic<bool> done{false};
     std::atomic<pid_t> workload{0};
     std::thread runner([&] {
         while (!done && !g_stop_requested) {
             pid_t p = spawn({load, "db-and-indexer", "--file", (mnt / "db.dat").string(), "--threads", "4",
-                             "--size", "65536", "--duration", "25", "--indexer-delay", "5", "--indexer-hold",
+                             "--size", "65536", "--duration", "25", "--indexer-delay", "3", "--indexer-hold",
                              "10"},
                             -1);
             workload = p;
