@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 
 using namespace fusescope;
@@ -18,6 +19,18 @@ struct CommonFlags {
     std::string mount;
     uint32_t pid = 0;
 };
+
+// NaN passes CLI11's Range and NonNegativeNumber (every comparison is false), and inf or
+// 1e300 seconds overflow the nanosecond deadlines: durations must be finite and bounded.
+const CLI::Validator kFinite(
+    [](std::string &in) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(in, v) && !std::isfinite(v))
+            return "Value " + in + " is not a finite number";
+        return {};
+    },
+    "FINITE", "FINITE");
+constexpr double kMaxSeconds = 365.0 * 86400; // one year
 
 void add_filters(CLI::App *cmd, CommonFlags &f) {
     cmd->add_option("--mount", f.mount, "only this FUSE mount (any path on it)");
@@ -54,12 +67,13 @@ int main(int argc, char **argv) {
     auto *c_trace = app.add_subcommand("trace", "one line per event (writes, opens, mmaps, releases, drain waits)");
     c_trace->add_flag("--json", trace.json, "JSON lines");
     c_trace->add_option("--duration", trace.duration_s, "seconds to run (default: until Ctrl-C)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
     add_filters(c_trace, f);
 
     TopOptions top;
     auto *c_top = app.add_subcommand("top", "live view of FUSE inodes: io mode, holders, lock modes, waits");
-    c_top->add_option("--interval", top.interval_s, "seconds between refreshes")->check(CLI::Range(0.1, 3600.0));
+    c_top->add_option("--interval", top.interval_s, "seconds between refreshes")
+        ->check(kFinite & CLI::Range(0.1, 3600.0));
     c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
     c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")->check(CLI::NonNegativeNumber);
     c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
@@ -75,7 +89,7 @@ int main(int argc, char **argv) {
     DiagnoseOptions diag;
     auto *c_diag = app.add_subcommand("diagnose", "one-shot report: why are direct-IO writes on this mount slow?");
     c_diag->add_option("--duration", diag.duration_s, "seconds to watch (0: census only)")
-        ->check(CLI::Range(0.0, 86400.0));
+        ->check(kFinite & CLI::Range(0.0, 86400.0));
     c_diag->add_option("--path", diag.path, "only this file");
     c_diag->add_flag("--json", diag.json, "machine-readable report");
     add_filters(c_diag, f);
@@ -84,7 +98,7 @@ int main(int argc, char **argv) {
     auto *c_demo = app.add_subcommand("demo", "mount the built-in test filesystem, run a database and an indexer on it, "
                                               "and watch with top");
     c_demo->add_option("--duration", demo.duration_s, "seconds (default: until q or Ctrl-C)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
     c_demo->add_flag("-b,--batch", demo.batch, "print snapshots instead of the live view");
 
     try {
