@@ -32,6 +32,8 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace fusescope {
 
@@ -187,7 +189,12 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     callbacks.begin_request = begin_request;
     std::unique_ptr<prometheus::Exposer> exposer;
     try {
-        exposer = std::make_unique<prometheus::Exposer>(addr->civet(), 2, &callbacks);
+        // civetweb gives each connection a worker thread until its request is complete:
+        // without a request timeout, a few idle connections lock scrapes out for good.
+        exposer = std::make_unique<prometheus::Exposer>(
+            std::vector<std::string>{"listening_ports", addr->civet(), "num_threads", "4",
+                                     "request_timeout_ms", "2000"},
+            &callbacks);
         exposer->RegisterCollectable(collector);
     } catch (const std::exception &ex) {
         fmt::print(stderr, "fusescope export: cannot listen on {}: {}\n", addr->civet(), ex.what());
