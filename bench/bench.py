@@ -22,6 +22,8 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
+import traceback
 import select
 import shutil
 import signal
@@ -38,10 +40,11 @@ import fusemount  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Programs whose run count grows with writes, per backend (the rest only run on open/mmap).
+# Programs that run for each write, per backend (the rest run on open/mmap, and fs_sched_switch
+# on every context switch of the machine: reported on its own, it is not per write).
 WRITE_PATH = {
     "tracepoint": ["fs_request_send", "fs_request_end", "fs_contention_begin",
-                   "fs_contention_end", "fs_sched_switch"],
+                   "fs_contention_end"],
     "trampoline": ["fs_write_enter", "fs_write_exit", "fs_uncached_io_start_exit",
                    "fs_dio_decision", "fs_direct_io_enter", "fs_contention_begin",
                    "fs_contention_end"],
@@ -158,17 +161,39 @@ def run_load(load, scenario, path, threads, writes, size=4096, extra=()):
     return json.loads(p.stdout)
 
 
-def bpf_progs():
-    """{name: (run_time_ns, run_cnt)} of the loaded fs_* programs."""
+def prog_ids_of(pid):
+    """ids of the BPF programs process pid holds (from /proc/PID/fdinfo)."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def bpf_progs(pid):
+    """{name: (run_time_ns, run_cnt)} of the fs_* programs of process pid (other fusescope
+    instances on the machine, e.g. other people's tests, are not ours to count)."""
+    ids = prog_ids_of(pid)
     out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
                          check=True).stdout
     progs = {}
     for p in json.loads(out):
         name = p.get("name", "")
-        if name.startswith("fs_"):
+        if name.startswith("fs_") and p.get("id") in ids:
             t, c = progs.get(name, (0, 0))
             progs[name] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
     return progs
+
+
+def bpf_names():
+    out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return [p.get("name", "") for p in json.loads(out)]
 
 
 def set_bpf_stats(on):
@@ -193,6 +218,7 @@ def throughput(a, mnt, scenario, writes):
     ratios = []
     fe_cpu = []
     counted = []
+    foreign = []
     run_load(a.load, scenario, path, a.threads, max(writes // 10, 100))  # warm-up
     for i in range(a.pairs):
         order = ("A", "B") if i % 2 == 0 else ("B", "A")
@@ -211,6 +237,9 @@ def throughput(a, mnt, scenario, writes):
             finally:
                 if fe:
                     fe.stop()
+            if side == "A":  # other people's fusescope (tests) attached to the same hooks
+                foreign.append(sum(1 for _ in bpf_names() if _.startswith("fs_request_send")
+                                   or _.startswith("fs_write_enter")))
             got[side] = r["writes_per_s"]
             runs[side].append(r["writes_per_s"])
         ratios.append(got["B"] / got["A"])
@@ -219,7 +248,8 @@ def throughput(a, mnt, scenario, writes):
     return {"A": runs["A"], "B": runs["B"], "ratios": ratios,
             "median_ratio": statistics.median(ratios),
             "median_A": statistics.median(runs["A"]), "median_B": statistics.median(runs["B"]),
-            "frontend_cpu_frac": fe_cpu, "writes_counted_vs_done": counted}
+            "frontend_cpu_frac": fe_cpu, "writes_counted_vs_done": counted,
+            "foreign_fusescope_during_A": foreign}
 
 
 def bpf_cost(a, mnt, scenario, writes, backend):
@@ -227,9 +257,9 @@ def bpf_cost(a, mnt, scenario, writes, backend):
     fe = Frontend(a.fusescope, mnt)
     try:
         set_bpf_stats(True)
-        before = bpf_progs()
+        before = bpf_progs(fe.pid)
         r = run_load(a.load, scenario, path, a.threads, writes)
-        after = bpf_progs()
+        after = bpf_progs(fe.pid)
     finally:
         set_bpf_stats(False)
         fe.stop()
@@ -241,9 +271,11 @@ def bpf_cost(a, mnt, scenario, writes, backend):
         progs[name] = {"runs": dc, "ns_total": dt, "ns_per_run": dt / dc if dc else 0.0,
                        "runs_per_write": dc / nw, "ns_per_write": dt / nw}
     wp = [n for n in WRITE_PATH.get(backend or "", []) if n in progs] or list(progs)
+    sw = progs.get("fs_sched_switch", {})
     return {"writes": nw, "writes_per_s": r["writes_per_s"], "programs": progs,
             "write_path": wp,
             "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp),
+            "sched_switch_ns_per_write": sw.get("ns_per_write", 0.0),
             "all_ns_per_write": sum(p["ns_per_write"] for p in progs.values())}
 
 
@@ -286,9 +318,17 @@ def many_inodes(a, mnt):
     try:
         mem0 = proc_mem_kb(fe.pid)
         c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
-        n, k = a.inodes, 4
+        n, k, step = a.inodes, 4, 8000
         with multiprocessing.Pool(k) as pool:
-            pool.map(_touch_files, [(d, n * j // k, n * (j + 1) // k) for j in range(k)])
+            for lo in range(0, n, step):
+                hi = min(lo + step, n)
+                pool.map(_touch_files, [(d, lo + (hi - lo) * j // k, lo + (hi - lo) * (j + 1) // k)
+                                        for j in range(k)])
+                # fusescope-testfs holds a backing fd per inode the kernel remembers, and
+                # RLIMIT_NOFILE may be capped (20000 here): let the kernel forget the dentries
+                # and inodes (FUSE_FORGET closes them); page cache is left alone
+                with open("/proc/sys/vm/drop_caches", "w") as f:
+                    f.write("2")
         create_s = time.monotonic() - w0
         cpu_create = (proc_cpu_s(fe.pid) - c0) / create_s
         time.sleep(2.5)  # let the model take the last counters in
@@ -312,13 +352,18 @@ def many_inodes(a, mnt):
 
 def attach_latency(a, mnt):
     path = os.path.join(mnt, "bench-attach")
-    writer = subprocess.Popen([a.load, "parallel", "--file", path, "--threads", "1", "--writes",
-                               "100000000", "--size", "4096", "--duration", "600"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start_writer():  # a steady writer, so that the first write event comes at once
+        return subprocess.Popen([a.load, "parallel", "--file", path, "--threads", "1",
+                                 "--writes", "1000000", "--size", "4096", "--duration", "600"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    writer = start_writer()
     res = {"trace_watching_s": [], "trace_first_write_s": [], "export_serving_s": []}
     try:
         time.sleep(0.5)
         for _ in range(a.attach_runs):
+            if writer.poll() is not None:
+                writer = start_writer()
+                time.sleep(0.5)
             t0 = time.monotonic()
             p = subprocess.Popen([a.fusescope, "trace", "--json", "--mount", mnt],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -405,27 +450,40 @@ def main():
     res = {"machine": machine(), "load_start": loadavg(), "backend": backend_of(a.fusescope),
            "params": {k: v for k, v in vars(a).items() if k not in ("json",)}}
     log("machine", res["machine"], "backend", res["backend"], "load", res["load_start"])
+    # the test filesystem keeps a backing fd per inode: 100k inodes need more than 20000 fds
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want = max(a.inodes * 2 + 1024, 65536)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError) as e:
+        log(f"cannot raise RLIMIT_NOFILE to {want}: {e}")
+
+    def save():
+        res["load_end"] = loadavg()
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+    sections = [
+        ("throughput", lambda mnt: {"parallel": throughput(a, mnt, "parallel", a.writes),
+                                    "append": throughput(a, mnt, "append", a.append_writes)}),
+        ("bpf", lambda mnt: {"parallel": bpf_cost(a, mnt, "parallel", a.writes, res["backend"]),
+                             "append": bpf_cost(a, mnt, "append", a.append_writes,
+                                                res["backend"])}),
+        ("frontend", lambda mnt: frontend_steady(a, mnt)),
+        ("inodes", lambda mnt: many_inodes(a, mnt)),
+        ("attach", lambda mnt: attach_latency(a, mnt)),
+    ]
     with fusemount.testfs_mount("--direct-io", "--parallel-direct-writes") as m:
-        mnt = m.mountpoint
-        if "throughput" in only:
-            res["throughput"] = {"parallel": throughput(a, mnt, "parallel", a.writes),
-                                 "append": throughput(a, mnt, "append", a.append_writes)}
-        if "bpf" in only:
-            res["bpf"] = {"parallel": bpf_cost(a, mnt, "parallel", a.writes, res["backend"]),
-                          "append": bpf_cost(a, mnt, "append", a.append_writes, res["backend"])}
-            log("bpf", {k: round(v["write_path_ns_per_write"]) for k, v in res["bpf"].items()})
-        if "frontend" in only:
-            res["frontend"] = frontend_steady(a, mnt)
-            log("frontend", res["frontend"])
-        if "inodes" in only:
-            res["inodes"] = many_inodes(a, mnt)
-            log("inodes", res["inodes"])
-        if "attach" in only:
-            res["attach"] = attach_latency(a, mnt)
-            log("attach", {k: v for k, v in res["attach"].items() if k.endswith("median")})
-    res["load_end"] = loadavg()
-    with open(a.json, "w") as f:
-        json.dump(res, f, indent=1)
+        for name, fn in sections:
+            if name not in only:
+                continue
+            try:
+                res[name] = fn(m.mountpoint)
+                log(name, json.dumps(res[name])[:600])
+            except Exception:  # keep the other sections' numbers
+                res.setdefault("errors", {})[name] = traceback.format_exc()
+                log(f"{name} failed:", traceback.format_exc())
+            save()
     sys.path.insert(0, HERE)
     import report
     print(report.markdown(res))
