@@ -6,6 +6,7 @@
 #include "fusescope/views/diagnose.h"
 
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/privileges.h"
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
@@ -104,6 +105,10 @@ int run_diagnose(const SessionOptions &so_in, const DiagnoseOptions &d) {
         fmt::print(stderr, "fusescope diagnose: {}\n", err);
         return code;
     }
+    // attached: keep only what the census needs (privileges.h)
+    if (std::string cap_err; !drop_privileges(&cap_err))
+        fmt::print(stderr, "fusescope diagnose: warning: could not drop capabilities: {}\n",
+                   cap_err);
 
     diagnose::HolderLog holders;
     holders.census(s->model().snapshot());

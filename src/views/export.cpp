@@ -13,6 +13,7 @@
 #include "export_collector.h"
 
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/privileges.h"
 #include "fusescope/views/views.h"
 
 #include <CivetServer.h>
@@ -175,6 +176,11 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
         fmt::print(stderr, "fusescope export: {}\n", err);
         return code;
     }
+    // Attached: from here on only the census needs privileges (see privileges.h). Before
+    // the Exposer starts its threads, so they inherit the reduced sets.
+    if (std::string cap_err; !drop_privileges(&cap_err))
+        fmt::print(stderr, "fusescope export: warning: could not drop capabilities: {}\n",
+                   cap_err);
 
     ExporterSelfInfo self;
     self.backend = std::string(to_string(s->plan().backend));

@@ -3,6 +3,7 @@
 #include "top_internal.h"
 
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/privileges.h"
 
 #include <fmt/format.h>
 
@@ -82,6 +83,10 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
         fmt::print(stderr, "fusescope top: {}\n", err);
         return code;
     }
+    // attached: keep only what the census needs (privileges.h)
+    if (std::string cap_err; !drop_privileges(&cap_err))
+        fmt::print(stderr, "fusescope top: warning: could not drop capabilities: {}\n",
+                   cap_err);
     top::HeaderInfo base;
     base.backend = std::string(to_string(s->plan().backend));
     base.kernel = s->facts().release;

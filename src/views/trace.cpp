@@ -1,6 +1,7 @@
 // `fusescope trace`: one line per event, text or JSON lines. The only view
 // that asks the BPF side for per-write events (SessionOptions::emit_writes).
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/privileges.h"
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
@@ -118,6 +119,10 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
         fmt::print(stderr, "fusescope trace: {}\n", err);
         return code;
     }
+    // attached: keep only what the census needs (privileges.h)
+    if (std::string cap_err; !drop_privileges(&cap_err))
+        fmt::print(stderr, "fusescope trace: warning: could not drop capabilities: {}\n",
+                   cap_err);
     std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
     auto refresh_paths = [&] {
         for (const auto &iv : s->model().snapshot().inodes)
