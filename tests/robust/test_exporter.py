@@ -70,6 +70,23 @@ def send_raw(port, data, read=True, timeout=10):
         return got
 
 
+def cap_sets(pid):
+    with open(f"/proc/{pid}/status") as f:
+        st = dict(l.split(":", 1) for l in f if ":" in l)
+    return {k: int(st[k].strip(), 16) for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb")}, \
+        st["NoNewPrivs"].strip()
+
+
+def counter(body, name):
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return None
+
+
+# CAP_DAC_READ_SEARCH 2, CAP_SYS_PTRACE 19, CAP_PERFMON 38, CAP_BPF 39 (privileges.h)
+KEPT = (1 << 2) | (1 << 19) | (1 << 38) | (1 << 39)
+
 BAD_REQUESTS = [
     ("binary garbage", bytes(range(256)) * 8 + b"\r\n\r\n"),
     ("no method", b"\r\n\r\n"),
@@ -101,6 +118,29 @@ class Exporter(unittest.TestCase):
                     raise
                 self.assertIn("http://127.0.0.1:10100/metrics", e.stderr())
                 self.assertEqual(listening(e.pid), [("127.0.0.1", 10100)])
+                e.signal(signal.SIGTERM)
+                self.assertEqual(e.wait(30), 0, e.stderr())
+
+    def test_drops_capabilities_and_census_still_runs(self):
+        port = free_port()
+        with testfs_mount("--direct-io") as m:
+            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
+                e.wait_attached("serving ")
+                caps, nnp = cap_sets(e.pid)
+                self.assertEqual(caps, {"CapEff": KEPT, "CapPrm": KEPT, "CapBnd": KEPT,
+                                        "CapInh": 0, "CapAmb": 0}, e.stderr())
+                self.assertEqual(nnp, "1")
+                for task in os.listdir(f"/proc/{e.pid}/task"):  # civetweb's threads too
+                    with open(f"/proc/{e.pid}/task/{task}/status") as f:
+                        eff = next(l for l in f if l.startswith("CapEff:"))
+                    self.assertEqual(int(eff.split()[1], 16), KEPT, f"thread {task}")
+                # the tracepoint backend re-runs the census every 2 s: it must keep working
+                first = counter(metrics(port)[1], "fusescope_census_runs_total")
+                self.assertIsNotNone(first)
+                self.assertTrue(wait_for(lambda: counter(metrics(port)[1],
+                                                         "fusescope_census_runs_total") > first,
+                                         15), "census stopped running after the drop")
+                self.assertNotIn("warning", e.stderr())
                 e.signal(signal.SIGTERM)
                 self.assertEqual(e.wait(30), 0, e.stderr())
 
