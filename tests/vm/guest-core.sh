@@ -19,6 +19,7 @@ mkdir -p $B $M
 PAR="--direct-io --parallel-direct-writes --write-delay-us 200"
 
 mount_testfs() { # options...
+  rm -f /tmp/tfs.out
   fusescope-testfs "$@" $B $M > /tmp/tfs.out 2>/tmp/tfs.err &
   TFS=$!
   i=0
@@ -30,6 +31,7 @@ mount_testfs() { # options...
 umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
 
 trace_start() {
+  rm -f /tmp/trace.json /tmp/trace.err # a stale "watching" line must not pass for this run's
   fusescope trace --json --mount $M > /tmp/trace.json 2>/tmp/trace.err &
   TR=$!
   i=0
@@ -50,6 +52,25 @@ all_writes() { count "$W"; }
 # Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
 # preemptible kernel (sid's 7.2) a writer preempted inside an fentry program makes the next
 # one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
+# diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 2 s workload runs
+# (started once diagnose is attached, ended before it reports); the first finding must be
+# KIND, the exit status RC (0 healthy, 5 findings), and the report must have seen writes.
+diag_during() {
+  name=$1 kind=$2 want_rc=$3; shift 3
+  rm -f /tmp/diag.json /tmp/diag.err
+  fusescope diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
+  DG=$!
+  i=0
+  while ! grep -q watching /tmp/diag.err 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 600 ] && break
+    sleep 0.1
+  done
+  fusescope-load "$@" --writes 100000000 --duration 2 > /dev/null
+  wait $DG; drc=$?
+  expect "${name}_rc" "$drc" "$want_rc"
+  expect "${name}_kind" "$(grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/')" "$kind"
+  expect "${name}_saw_writes" "$(grep -m1 '"writes": ' /tmp/diag.json | grep -c '"writes": [1-9]')" 1
+}
 misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
 expect_writes() { # name got want
   m=$(misses); m=${m:-0}
@@ -92,9 +113,14 @@ trace_stop
 expect_writes extend_past_eof "$(writes exclusive past_eof)" 30
 expect_writes extend_all "$(all_writes)" 30
 
+diag_during diag_healthy healthy 0 parallel --file $M/db2 --threads 4 --size 4096
+diag_during diag_append append 5 append --file $M/log2 --threads 2 --size 4096
+diag_during diag_extend past_eof 5 extend --file $M/grow2 --threads 1 --size 4096
+
 if [ $IOMODES = 1 ]; then
   fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
   trace_start
+  rm -f /tmp/holder.err
   fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm indexer \
     > /dev/null 2>/tmp/holder.err &
   H=$!
@@ -109,6 +135,7 @@ if [ $IOMODES = 1 ]; then
   expect mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
   expect release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
 
+  rm -f /tmp/holder.err
   fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm scanner \
     > /dev/null 2>/tmp/holder.err &
   H=$!
@@ -136,6 +163,7 @@ trace_start
 fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
 trace_stop
 expect_writes no_flag_exclusive "$(writes exclusive no_parallel_flag)" 100
+diag_during diag_no_flag no_parallel_flag 5 parallel --file $M/db3 --threads 4 --size 4096
 umount_testfs
 
 expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0
