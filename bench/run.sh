@@ -21,6 +21,7 @@ FS=$BUILD/src/cli/fusescope
 TESTFS=$BUILD/src/testfs/fusescope-testfs
 LOAD=$BUILD/src/load/fusescope-load
 # never leave stats on (they cost two clock reads per program run)
+export PYTHONDONTWRITEBYTECODE=1
 trap 'echo 0 > /proc/sys/kernel/bpf_stats_enabled' EXIT
 python3 "$ROOT/bench/bench.py" --fusescope "$FS" --testfs "$TESTFS" --load "$LOAD" "$@" \
   > "$ROOT/bench/results.md"
