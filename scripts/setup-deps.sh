@@ -13,6 +13,7 @@ PKGS=(
   libgtest-dev linux-libc-dev clang-format clang-tidy
   # tests
   python3 tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
+  libclang-rt-14-dev # libFuzzer runtime (tests/fuzz)
 )
 missing=()
 for p in "${PKGS[@]}"; do
