@@ -114,6 +114,7 @@ expect_writes extend_past_eof "$(writes exclusive past_eof)" 30
 expect_writes extend_all "$(all_writes)" 30
 
 diag_during diag_healthy healthy 0 parallel --file $M/db2 --threads 4 --size 4096
+[ $IOMODES = 0 ] && expect diag_no_iomodes "$(grep -c '"kind": "kernel_no_io_modes"' /tmp/diag.json)" 1
 diag_during diag_append append 5 append --file $M/log2 --threads 2 --size 4096
 diag_during diag_extend past_eof 5 extend --file $M/grow2 --threads 1 --size 4096
 
@@ -157,6 +158,24 @@ if [ $IOMODES = 1 ]; then
   expect_writes census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
 fi
 umount_testfs
+
+if [ $IOMODES = 1 ]; then
+  # a caching open while parallel writers are in flight waits for them to drain
+  mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens --write-delay-us 2000
+  fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
+  trace_start
+  fusescope-load parallel --file $M/db --threads 4 --writes 300 --size 4096 > /dev/null &
+  LW=$!
+  sleep 0.3
+  fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
+  wait $LW
+  trace_stop
+  RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
+  n=$(grep '"event":"drain_wait"' /tmp/trace.json | grep -c "\"pid\":$RP,")
+  result "drain_waits=$n"
+  if [ "$n" -ge 1 ]; then pass drain_wait_named; else fail drain_wait_named "none_for_pid_$RP"; fi
+  umount_testfs
+fi
 
 mount_testfs --direct-io --write-delay-us 200
 trace_start

@@ -211,6 +211,30 @@ class Json(SchemaMixin, unittest.TestCase):
             self.assertGreater(f["evidence"]["past_eof_writes"], 0)
             self.assertTrue(any("fallocate" in a for a in f["advice"]))
 
+    def test_drain_wait_of_a_caching_open(self):
+        # A caching O_RDONLY open while parallel direct writers are in flight waits in
+        # fuse_file_cached_io_open() for them to drain: diagnose names the opener.
+        with testfs_mount("--direct-io", "--parallel-direct-writes", "--cache-readonly-opens",
+                          "--write-delay-us", "2000") as m:
+            run_load("parallel", "--file", m.path("db"), "--threads", 1, "--writes", 1)
+            d = Diagnose(m.mountpoint, 5)
+            try:
+                writers = subprocess.Popen([LOAD, "parallel", "--file", m.path("db"), "--threads",
+                                            "4", "--writes", "300", "--size", "4096"],
+                                           stdout=subprocess.DEVNULL)
+                time.sleep(0.3)
+                reader = run_load("cached-reader", "--file", m.path("db"), "--opens", 20)
+                writers.wait(timeout=60)
+            finally:
+                rc, rep = d.report()
+            self.assert_schema(rep)
+            self.assertEqual(rc, EXIT_FINDINGS)
+            f = finding(rep, "drain_wait")
+            self.assertIsNotNone(f, kinds(rep))
+            self.assertGreaterEqual(f["evidence"]["drain_waits"], 1)
+            self.assertGreater(f["evidence"]["drain_wait_ns"], 0)
+            self.assertIn(reader["pid"], [c["pid"] for c in f["culprits"]], f)
+
     def test_census_only_reports_present_holder(self):
         """--duration 0: the holder that was there before diagnose started."""
         with testfs_mount(*PARALLEL) as m:
