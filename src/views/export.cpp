@@ -179,8 +179,7 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     // Attached: from here on only the census needs privileges (see privileges.h). Before
     // the Exposer starts its threads, so they inherit the reduced sets.
     if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope export: warning: could not drop capabilities: {}\n",
-                   cap_err);
+        fmt::print(stderr, "fusescope export: warning: could not drop capabilities: {}\n", cap_err);
 
     ExporterSelfInfo self;
     self.backend = std::string(to_string(s->plan().backend));

@@ -85,8 +85,7 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
     }
     // attached: keep only what the census needs (privileges.h)
     if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope top: warning: could not drop capabilities: {}\n",
-                   cap_err);
+        fmt::print(stderr, "fusescope top: warning: could not drop capabilities: {}\n", cap_err);
     top::HeaderInfo base;
     base.backend = std::string(to_string(s->plan().backend));
     base.kernel = s->facts().release;

@@ -121,8 +121,7 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     }
     // attached: keep only what the census needs (privileges.h)
     if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope trace: warning: could not drop capabilities: {}\n",
-                   cap_err);
+        fmt::print(stderr, "fusescope trace: warning: could not drop capabilities: {}\n", cap_err);
     std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
     auto refresh_paths = [&] {
         for (const auto &iv : s->model().snapshot().inodes)
