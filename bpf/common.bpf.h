@@ -90,7 +90,10 @@ struct fs_task {
 	__u8 d_may_wait;     /* iocachectr < 0 when it started */
 	__u8 d_in_mmap;      /* inside fuse_file_mmap() */
 	__u8 m_iomode_before;
-	__u8 pad3[5];
+	__u8 d_reported;     /* fexit fuse_file_cached_io_open reported this open's wait */
+	__u8 o_may_wait;     /* fentry fuse_file_io_open saw iocachectr < 0 */
+	__u8 pad3[3];
+	__u64 o_start_ns;    /* fentry fuse_file_io_open */
 	/* syscall in flight (tracepoint backend open/mmap) */
 	__u64 s_arg_fd;
 	__u64 s_arg_flags;

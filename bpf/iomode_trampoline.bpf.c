@@ -37,12 +37,60 @@ static __always_inline void fs_note_mode(const struct fs_inode_key *key, struct 
 		fs_stats_observe_mode(st, fs_fi_iocachectr(inode), fs_fi_cache_bit(inode));
 }
 
+static __always_inline void fs_drain_account(const struct fs_inode_key *key, struct inode *inode,
+					     struct fuse_file *ff, __u64 dur, int ret, bool via_mmap)
+{
+	struct fs_inode_stats *st = fs_stats_get(key, fs_fi_nodeid(inode));
+	struct fs_event *e;
+
+	if (st) {
+		__sync_fetch_and_add(&st->drain_waits, 1);
+		__sync_fetch_and_add(&st->drain_wait_ns, dur);
+	}
+	e = fs_file_event(FS_EV_DRAIN_WAIT, inode, ff, key);
+	if (!e)
+		return;
+	e->ret = ret;
+	e->wait_ns = dur;
+	if (via_mmap)
+		e->flags |= FS_EVF_SHARED_MAP;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Where the compiler inlined fuse_file_cached_io_open() into fuse_file_io_open()
+ * (keeping an out-of-line copy only for fuse_file_mmap), the fentry/fexit pair
+ * below never sees opens. So the open is bracketed too: if it started with
+ * writers in flight, ended cached, and no cached_io_open exit reported a wait,
+ * its whole duration is the drain wait.
+ */
+SEC("fentry/fuse_file_io_open")
+int BPF_PROG(fs_io_open_enter, struct file *file, struct inode *inode)
+{
+	struct fs_inode_key key;
+	struct fs_task *t;
+
+	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
+		return 0;
+	if (fs_fi_iocachectr(inode) >= 0)
+		return 0;
+	t = fs_task_get(fs_tid());
+	if (!t)
+		return 0;
+	t->o_may_wait = 1;
+	t->o_start_ns = bpf_ktime_get_ns();
+	t->d_reported = 0;
+	return 0;
+}
+
 SEC("fexit/fuse_file_io_open")
 int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 {
 	struct fs_inode_key key;
 	struct fuse_file *ff;
 	struct fs_event *e;
+	__u32 tid = fs_tid();
+	struct fs_task *t;
 	__u8 iomode;
 
 	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
@@ -50,6 +98,13 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	ff = file->private_data;
 	iomode = fs_ff_iomode(ff);
 	fs_note_mode(&key, inode);
+	t = bpf_map_lookup_elem(&tasks, &tid);
+	if (t && t->o_may_wait) {
+		t->o_may_wait = 0;
+		if (!t->d_reported && iomode == FS_IOM_CACHED)
+			fs_drain_account(&key, inode, ff, bpf_ktime_get_ns() - t->o_start_ns, ret, false);
+		t->d_reported = 0;
+	}
 	/* plain direct-io opens change nothing: only trace wants to see them */
 	if (ret == 0 && iomode == FS_IOM_NONE && !cfg_emit_all_opens)
 		return 0;
@@ -146,12 +201,9 @@ int BPF_PROG(fs_cached_io_open_enter, struct inode *inode, struct fuse_file *ff)
 SEC("fexit/fuse_file_cached_io_open")
 int BPF_PROG(fs_cached_io_open_exit, struct inode *inode, struct fuse_file *ff, int ret)
 {
-	struct fs_inode_stats *st;
 	struct fs_inode_key key;
 	__u32 tid = fs_tid();
 	struct fs_task *t;
-	struct fs_event *e;
-	__u64 dur;
 
 	t = bpf_map_lookup_elem(&tasks, &tid);
 	if (!t || !t->d_may_wait)
@@ -159,20 +211,8 @@ int BPF_PROG(fs_cached_io_open_exit, struct inode *inode, struct fuse_file *ff, 
 	t->d_may_wait = 0;
 	if (!fs_fuse_inode_key(inode, &key))
 		return 0;
-	dur = bpf_ktime_get_ns() - t->d_start_ns;
-	st = fs_stats_get(&key, fs_fi_nodeid(inode));
-	if (st) {
-		__sync_fetch_and_add(&st->drain_waits, 1);
-		__sync_fetch_and_add(&st->drain_wait_ns, dur);
-	}
-	e = fs_file_event(FS_EV_DRAIN_WAIT, inode, ff, &key);
-	if (!e)
-		return 0;
-	e->ret = ret;
-	e->wait_ns = dur;
-	if (t->d_in_mmap)
-		e->flags |= FS_EVF_SHARED_MAP;
-	bpf_ringbuf_submit(e, 0);
+	t->d_reported = 1;
+	fs_drain_account(&key, inode, ff, bpf_ktime_get_ns() - t->d_start_ns, ret, t->d_in_mmap);
 	return 0;
 }
 

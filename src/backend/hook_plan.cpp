@@ -87,6 +87,7 @@ struct Builder {
         role("write-lock", true, write_hooks, "lock mode from i_rwsem under fuse_direct_io");
         common_roles();
         if (k.has_iomodes && fn("fuse_file_io_open")) {
+            prog("fs_io_open_enter"); // also brackets drain waits where cached_io_open is inlined
             prog("fs_io_open_exit");
             role("open", true, "fexit fuse_file_io_open");
         } else {

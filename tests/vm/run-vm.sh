@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-vm.sh --suite SUITE --cache CACHE_DIR --guest GUEST_SCRIPT --timeout SECONDS
-#           [--files FILE...] [--log LOGFILE] [--results FILE] [--append "k=v ..."]
+#           [--files FILE...] [--log LOGFILE] [--results FILE] [--append "k=v ..."] [--smp N]
 #
 # Boots Debian's SUITE cloud kernel (fetched/cached by fetch-kernels.sh) in QEMU (TCG, no KVM) with
 # an initramfs from build-initramfs.sh that runs GUEST_SCRIPT, and exits 0 iff the guest printed
@@ -13,7 +13,7 @@ set -euo pipefail
 die() { echo "run-vm.sh: $*" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-SUITE="" CACHE="" GUEST="" TIMEOUT="" LOG="" RESULTS="" APPEND="" FILES=()
+SUITE="" CACHE="" GUEST="" TIMEOUT="" LOG="" RESULTS="" APPEND="" SMP=2 FILES=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) SUITE=${2:?}; shift 2 ;;
@@ -23,8 +23,9 @@ while [ $# -gt 0 ]; do
     --log) LOG=${2:?}; shift 2 ;;
     --results) RESULTS=${2:?}; shift 2 ;;
     --append) APPEND=${2:?}; shift 2 ;;
+    --smp) SMP=${2:?}; shift 2 ;;
     --files) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do FILES+=("$1"); shift; done ;;
-    *) die "unknown argument '$1'; usage: run-vm.sh --suite SUITE --cache DIR --guest SCRIPT --timeout SECONDS [--files F...] [--log LOG] [--results FILE] [--append ARGS]" ;;
+    *) die "unknown argument '$1'; usage: run-vm.sh --suite SUITE --cache DIR --guest SCRIPT --timeout SECONDS [--files F...] [--log LOG] [--results FILE] [--append ARGS] [--smp N]" ;;
   esac
 done
 if [ -z "$SUITE" ] || [ -z "$CACHE" ] || [ -z "$GUEST" ] || [ -z "$TIMEOUT" ]; then
@@ -56,7 +57,7 @@ for attempt in 1 2; do
   start=$(date +%s%N)
   set +e
   timeout --kill-after=5 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -nographic -no-reboot \
-    -m 1024 -smp 2 -net none -kernel "$VMLINUZ" -initrd "$WORK/initramfs.cpio.gz" \
+    -m 1024 -smp "$SMP" -net none -kernel "$VMLINUZ" -initrd "$WORK/initramfs.cpio.gz" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check $APPEND" </dev/null >"$LOG" 2>&1
   qrc=$?
   set -e
