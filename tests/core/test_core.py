@@ -119,6 +119,21 @@ class CoreTest(unittest.TestCase):
             self.assertTrue(census[0]["path"].endswith("/db"), census[0])
             assert_writes(self, t, {("exclusive", "cache_io_mode"): 20})
 
+    def test_pid_filter_lists_what_a_writer_writes(self):
+        with testfs_mount(*PARALLEL) as m:
+            parallel(m, 1, 1)
+            writer = subprocess.Popen([LOAD, "parallel", "--file", m.path("db"), "--threads", "2",
+                                       "--writes", "100000", "--size", "4096", "--duration", "20"],
+                                      stdout=subprocess.DEVNULL)
+            try:
+                r = run_fusescope(*EXTRA, "top", "-b", "-n", "3", "--interval", "0.5",
+                                  "--mount", m.mountpoint, "--pid", str(writer.pid), timeout=60)
+            finally:
+                writer.kill()
+                writer.wait()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("/db ", r.stdout)
+
     def test_doctor_names_backend(self):
         r = run_fusescope(*EXTRA, "doctor")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
