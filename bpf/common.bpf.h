@@ -58,7 +58,7 @@
 struct fs_task {
 	/* write in flight (fentry fuse_file_write_iter .. fexit) */
 	__u64 w_start_ns;
-	__u64 w_inode;        /* struct inode *, as a number */
+	__u64 w_inode; /* struct inode *, as a number */
 	__u64 w_pos;
 	__u64 w_count;
 	__u64 w_isize;
@@ -86,14 +86,14 @@ struct fs_task {
 	/* drain wait: uninterruptible sleep inside fuse_file_cached_io_open() */
 	__u64 d_sleep_start_ns;
 	__u64 d_wait_ns;
-	__u64 d_start_ns;    /* trampoline: fentry of fuse_file_cached_io_open */
-	__u8 d_may_wait;     /* iocachectr < 0 when it started */
-	__u8 d_in_mmap;      /* inside fuse_file_mmap() */
+	__u64 d_start_ns; /* trampoline: fentry of fuse_file_cached_io_open */
+	__u8 d_may_wait;  /* iocachectr < 0 when it started */
+	__u8 d_in_mmap;	  /* inside fuse_file_mmap() */
 	__u8 m_iomode_before;
-	__u8 d_reported;     /* fexit fuse_file_cached_io_open reported this open's wait */
-	__u8 o_may_wait;     /* fentry fuse_file_io_open saw iocachectr < 0 */
+	__u8 d_reported; /* fexit fuse_file_cached_io_open reported this open's wait */
+	__u8 o_may_wait; /* fentry fuse_file_io_open saw iocachectr < 0 */
 	__u8 pad3[3];
-	__u64 o_start_ns;    /* fentry fuse_file_io_open */
+	__u64 o_start_ns; /* fentry fuse_file_io_open */
 	/* syscall in flight (tracepoint backend open/mmap) */
 	__u64 s_arg_fd;
 	__u64 s_arg_flags;
@@ -162,12 +162,29 @@ static __always_inline __u32 fs_log2(__u64 v)
 	__u32 r = 0;
 
 	/* branch-free enough and bounded: the verifier sees 6 steps */
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1) {
+		r += 1;
+	}
 	return r;
 }
 

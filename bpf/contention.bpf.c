@@ -18,8 +18,8 @@
 #ifdef FS_HAVE_RDONLY_CAST
 static __always_inline bool fs_lock_inode_key(__u64 lock, struct fs_inode_key *key)
 {
-	return fs_fuse_inode_key(fs_cast(fs_container_of_addr(lock, struct inode, i_rwsem), struct inode),
-				 key);
+	return fs_fuse_inode_key(
+		fs_cast(fs_container_of_addr(lock, struct inode, i_rwsem), struct inode), key);
 }
 #else
 static __always_inline bool fs_lock_inode_key(__u64 lock, struct fs_inode_key *key)

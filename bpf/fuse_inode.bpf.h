@@ -23,8 +23,7 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 #endif
 
 /* container_of() with the running kernel's offset, never a compile-time one. */
-#define fs_container_of_addr(addr, type, member)                                                   \
-	((__u64)(addr) - bpf_core_field_offset(type, member))
+#define fs_container_of_addr(addr, type, member) ((__u64)(addr)-bpf_core_field_offset(type, member))
 
 /* A regular file on a FUSE mount, and (if filters allow) its key. */
 static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_inode_key *key)

@@ -11,9 +11,8 @@
  */
 #include "fuse_inode.bpf.h"
 
-static __always_inline struct fs_event *fs_file_event(__u32 type, struct inode *inode,
-						      struct fuse_file *ff,
-						      const struct fs_inode_key *key)
+static __always_inline struct fs_event *
+fs_file_event(__u32 type, struct inode *inode, struct fuse_file *ff, const struct fs_inode_key *key)
 {
 	struct fs_event *e = fs_event_reserve(type);
 
@@ -38,7 +37,8 @@ static __always_inline void fs_note_mode(const struct fs_inode_key *key, struct 
 }
 
 static __always_inline void fs_drain_account(const struct fs_inode_key *key, struct inode *inode,
-					     struct fuse_file *ff, __u64 dur, int ret, bool via_mmap)
+					     struct fuse_file *ff, __u64 dur, int ret,
+					     bool via_mmap)
 {
 	struct fs_inode_stats *st = fs_stats_get(key, fs_fi_nodeid(inode));
 	struct fs_event *e;
@@ -102,7 +102,8 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	if (t && t->o_may_wait) {
 		t->o_may_wait = 0;
 		if (!t->d_reported && iomode == FS_IOM_CACHED)
-			fs_drain_account(&key, inode, ff, bpf_ktime_get_ns() - t->o_start_ns, ret, false);
+			fs_drain_account(&key, inode, ff, bpf_ktime_get_ns() - t->o_start_ns, ret,
+					 false);
 		t->d_reported = 0;
 	}
 	/* plain direct-io opens change nothing: only trace wants to see them */

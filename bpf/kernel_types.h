@@ -190,7 +190,7 @@ struct fuse_file {
 	u32 open_flags;
 	enum {
 		FS_LOCAL_IOM_NONE = 0, /* anonymous in the kernel too: CO-RE matches it */
-	} iomode;                      /* 6.9+ */
+	} iomode;		       /* 6.9+ */
 	struct file *passthrough;      /* 6.9+, CONFIG_FUSE_PASSTHROUGH */
 } __attribute__((preserve_access_index));
 

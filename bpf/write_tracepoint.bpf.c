@@ -19,7 +19,6 @@
  */
 #include "fuse_inode.bpf.h"
 
-
 struct fs_req_info {
 	struct fs_inode_key key;
 	__u64 start_ns;

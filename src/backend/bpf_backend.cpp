@@ -92,7 +92,8 @@ template <typename Skel> class BpfBackend final : public Backend {
             if (!c.target.empty()) {
                 int err = bpf_program__set_attach_target(prog, 0, c.target.c_str());
                 if (err) {
-                    *error = "cannot target " + c.program + " at " + c.target + ": " + errno_text(err);
+                    *error =
+                        "cannot target " + c.program + " at " + c.target + ": " + errno_text(err);
                     return false;
                 }
             }
@@ -121,7 +122,8 @@ template <typename Skel> class BpfBackend final : public Backend {
             attached_.push_back({c.program, c.target});
             prog_fds_.push_back(bpf_program__fd(prog));
         }
-        ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &BpfBackend::on_ring, this, nullptr);
+        ring_ =
+            ring_buffer__new(bpf_map__fd(skel_->maps.events), &BpfBackend::on_ring, this, nullptr);
         if (!ring_) {
             *error = "cannot open the event ring buffer: " + errno_text(errno);
             return false;
@@ -153,7 +155,8 @@ template <typename Skel> class BpfBackend final : public Backend {
     std::vector<InodeCounters> read_counters() override {
         std::vector<InodeCounters> out;
         int fd = bpf_map__fd(skel_->maps.inode_stats);
-        struct fs_inode_key key {}, next {};
+        struct fs_inode_key key {
+        }, next{};
         struct fs_inode_stats st {};
         bool first = true;
         while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
@@ -212,7 +215,8 @@ template <typename Skel> class BpfBackend final : public Backend {
             while ((n = ::read(fd, chunk, sizeof(chunk))) > 0)
                 buf.append(chunk, static_cast<size_t>(n));
             ::close(fd);
-            for (size_t off = 0; off + sizeof(fs_census_rec) <= buf.size(); off += sizeof(fs_census_rec)) {
+            for (size_t off = 0; off + sizeof(fs_census_rec) <= buf.size();
+                 off += sizeof(fs_census_rec)) {
                 fs_census_rec r;
                 std::memcpy(&r, buf.data() + off, sizeof(r));
                 out.push_back(decode_census(r));

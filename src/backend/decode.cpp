@@ -39,7 +39,8 @@ Event decode_event(const struct fs_event &e) {
     ev.ret = e.ret;
     ev.iomode = static_cast<FileIoMode>(e.iomode);
     ev.lock_mode = e.lock_mode ? LockMode::Exclusive : LockMode::Shared;
-    ev.reason = static_cast<WriteReason>(e.reason < FS_REASON_COUNT ? e.reason : static_cast<__u8>(FS_REASON_FALLBACK));
+    ev.reason = static_cast<WriteReason>(
+        e.reason < FS_REASON_COUNT ? e.reason : static_cast<__u8>(FS_REASON_FALLBACK));
     ev.offset = e.offset;
     ev.bytes = e.bytes;
     ev.wait_ns = e.wait_ns;

@@ -149,17 +149,18 @@ struct Builder {
         }
         if (k.has_iomodes && k.have_cached_io_open_range && tp("sched/sched_switch")) {
             prog("fs_sched_switch");
-            role("drain-wait", true,
-                 "tp_btf sched:sched_switch, stack in fuse_file_cached_io_open",
+            role("drain-wait", true, "tp_btf sched:sched_switch, stack in fuse_file_cached_io_open",
                  "attributed when the waiting open/mmap returns");
         } else {
             role("drain-wait", false, "",
                  k.has_iomodes ? "fuse_file_cached_io_open address unknown (kallsyms)"
                                : "n/a (kernel has no IO modes)");
         }
-        role("release", k.has_iomodes, k.has_iomodes ? "tp_btf fuse:fuse_request_send FUSE_RELEASE" : "",
+        role("release", k.has_iomodes,
+             k.has_iomodes ? "tp_btf fuse:fuse_request_send FUSE_RELEASE" : "",
              k.has_iomodes ? "" : "n/a (kernel has no IO modes)");
-        role("census", true, "iter/task_file, iter/task_vma at start, periodically and on mode changes");
+        role("census", true,
+             "iter/task_file, iter/task_vma at start, periodically and on mode changes");
     }
 };
 
@@ -167,15 +168,18 @@ struct Builder {
 
 std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKind> forced,
                                    std::string *error) {
-    bool tramp_funcs = k.btf_funcs.count("fuse_file_write_iter") && k.btf_funcs.count("fuse_direct_io");
+    bool tramp_funcs =
+        k.btf_funcs.count("fuse_file_write_iter") && k.btf_funcs.count("fuse_direct_io");
     bool can_tramp = k.trampolines_allowed && tramp_funcs;
-    bool can_tp = k.tracepoints.count("fuse/fuse_request_send") && k.tracepoints.count("fuse/fuse_request_end");
+    bool can_tp = k.tracepoints.count("fuse/fuse_request_send") &&
+                  k.tracepoints.count("fuse/fuse_request_end");
     std::string tramp_why =
         !tramp_funcs ? "fuse_file_write_iter/fuse_direct_io not in BTF"
         : k.trampolines_allowed
             ? "fentry/fexit load here"
             : "this kernel refuses fentry/fexit programs (" +
-                  (k.trampoline_error.empty() ? std::string("not probed") : k.trampoline_error) + ")";
+                  (k.trampoline_error.empty() ? std::string("not probed") : k.trampoline_error) +
+                  ")";
     std::string tp_why = can_tp ? "fuse:fuse_request_send/end tracepoints exist"
                                 : "kernel has no fuse:fuse_request_send/end tracepoints (6.12+)";
 
@@ -190,12 +194,14 @@ std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKi
         return b.plan;
     }
     if (!can_tp) {
-        *error = forced ? "tracepoint backend unavailable: " + tp_why
-                        : "no usable backend: trampolines: " + tramp_why + "; tracepoints: " + tp_why;
+        *error = forced
+                     ? "tracepoint backend unavailable: " + tp_why
+                     : "no usable backend: trampolines: " + tramp_why + "; tracepoints: " + tp_why;
         return std::nullopt;
     }
     b.tracepoint();
-    b.plan.why = forced ? "forced by --backend" : "trampolines unavailable (" + tramp_why + "); " + tp_why;
+    b.plan.why =
+        forced ? "forced by --backend" : "trampolines unavailable (" + tramp_why + "); " + tp_why;
     return b.plan;
 }
 

@@ -35,19 +35,29 @@ std::string slurp(const std::string &p) {
 
 // The functions and tracepoints hook selection asks about.
 constexpr const char *kFuncs[] = {
-    "fuse_file_write_iter",   "fuse_direct_io",           "fuse_inode_uncached_io_start",
-    "fuse_inode_uncached_io_end", "fuse_file_io_open",    "fuse_file_cached_io_open",
-    "fuse_file_io_release",   "fuse_file_mmap",           "fuse_dio_wr_exclusive_lock",
-    "fuse_dio_wr_needs_exclusive_lock", "fuse_dio_lock",  "fuse_dio_unlock",
-    "fuse_direct_write_iter", "fuse_simple_request",      "__fuse_simple_request",
+    "fuse_file_write_iter",
+    "fuse_direct_io",
+    "fuse_inode_uncached_io_start",
+    "fuse_inode_uncached_io_end",
+    "fuse_file_io_open",
+    "fuse_file_cached_io_open",
+    "fuse_file_io_release",
+    "fuse_file_mmap",
+    "fuse_dio_wr_exclusive_lock",
+    "fuse_dio_wr_needs_exclusive_lock",
+    "fuse_dio_lock",
+    "fuse_dio_unlock",
+    "fuse_direct_write_iter",
+    "fuse_simple_request",
+    "__fuse_simple_request",
 };
 constexpr const char *kBtfTracepoints[] = {
     "fuse/fuse_request_send", "fuse/fuse_request_end", "lock/contention_begin",
     "lock/contention_end",    "sched/sched_switch",
 };
 constexpr const char *kTracefsEvents[] = {
-    "syscalls/sys_enter_openat",  "syscalls/sys_exit_openat", "syscalls/sys_enter_openat2",
-    "syscalls/sys_exit_openat2",  "syscalls/sys_enter_mmap",  "syscalls/sys_exit_mmap",
+    "syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "syscalls/sys_enter_openat2",
+    "syscalls/sys_exit_openat2", "syscalls/sys_enter_mmap",  "syscalls/sys_exit_mmap",
 };
 
 void collect_btf(const struct btf *btf, KernelOffer &offer) {
@@ -103,8 +113,7 @@ void probe_trampolines(const struct btf *vmlinux, KernelOffer &offer) {
 
 } // namespace
 
-bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start,
-                    uint64_t *end) {
+bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
     std::vector<uint64_t> addrs;
     uint64_t found = 0;
     size_t pos = 0;
@@ -180,8 +189,8 @@ KernelFacts probe_kernel() {
         btf__free(vmlinux);
     }
     std::string syms = slurp("/proc/kallsyms");
-    k.offer.have_cached_io_open_range = kallsyms_range(syms, "fuse_file_cached_io_open",
-                                                       &k.cached_io_open_start, &k.cached_io_open_end);
+    k.offer.have_cached_io_open_range = kallsyms_range(
+        syms, "fuse_file_cached_io_open", &k.cached_io_open_start, &k.cached_io_open_end);
     return k;
 }
 

@@ -60,34 +60,41 @@ int main(int argc, char **argv) {
     app.add_flag("-v,--verbose", f.verbose, "show libbpf's messages (verifier logs)");
 
     DoctorOptions doctor;
-    auto *c_doctor = app.add_subcommand("doctor", "what attaches where on this kernel, and why not");
+    auto *c_doctor =
+        app.add_subcommand("doctor", "what attaches where on this kernel, and why not");
     c_doctor->add_flag("--json", doctor.json, "machine-readable output");
 
     TraceOptions trace;
-    auto *c_trace = app.add_subcommand("trace", "one line per event (writes, opens, mmaps, releases, drain waits)");
+    auto *c_trace = app.add_subcommand(
+        "trace", "one line per event (writes, opens, mmaps, releases, drain waits)");
     c_trace->add_flag("--json", trace.json, "JSON lines");
     c_trace->add_option("--duration", trace.duration_s, "seconds to run (default: until Ctrl-C)")
         ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
     add_filters(c_trace, f);
 
     TopOptions top;
-    auto *c_top = app.add_subcommand("top", "live view of FUSE inodes: io mode, holders, lock modes, waits");
+    auto *c_top =
+        app.add_subcommand("top", "live view of FUSE inodes: io mode, holders, lock modes, waits");
     c_top->add_option("--interval", top.interval_s, "seconds between refreshes")
         ->check(kFinite & CLI::Range(0.1, 3600.0));
     c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
-    c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")->check(CLI::NonNegativeNumber);
+    c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")
+        ->check(CLI::NonNegativeNumber);
     c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
     add_filters(c_top, f);
 
     ExportOptions exp;
     auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
     c_export->add_option("--listen", exp.listen, "ADDR:PORT to listen on (default 127.0.0.1 only)");
-    c_export->add_option("--per-inode-top", exp.per_inode_top, "per-inode series for the K inodes with most wait")
+    c_export
+        ->add_option("--per-inode-top", exp.per_inode_top,
+                     "per-inode series for the K inodes with most wait")
         ->check(CLI::Range(0, 1000));
     add_filters(c_export, f);
 
     DiagnoseOptions diag;
-    auto *c_diag = app.add_subcommand("diagnose", "one-shot report: why are direct-IO writes on this mount slow?");
+    auto *c_diag = app.add_subcommand(
+        "diagnose", "one-shot report: why are direct-IO writes on this mount slow?");
     c_diag->add_option("--duration", diag.duration_s, "seconds to watch (0: census only)")
         ->check(kFinite & CLI::Range(0.0, 86400.0));
     c_diag->add_option("--path", diag.path, "only this file");
@@ -95,8 +102,9 @@ int main(int argc, char **argv) {
     add_filters(c_diag, f);
 
     DemoOptions demo;
-    auto *c_demo = app.add_subcommand("demo", "mount the built-in test filesystem, run a database and an indexer on it, "
-                                              "and watch with top");
+    auto *c_demo = app.add_subcommand(
+        "demo", "mount the built-in test filesystem, run a database and an indexer on it, "
+                "and watch with top");
     c_demo->add_option("--duration", demo.duration_s, "seconds (default: until q or Ctrl-C)")
         ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
     c_demo->add_flag("-b,--batch", demo.batch, "print snapshots instead of the live view");

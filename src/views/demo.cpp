@@ -17,9 +17,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <string>
-#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
@@ -38,7 +38,8 @@ std::string find_tool(const std::string &argv0, const std::string &name) {
     if (ec)
         self = fs::path(argv0);
     fs::path dir = self.parent_path();
-    for (const fs::path &cand : {dir / name, dir / ".." / "testfs" / name, dir / ".." / "load" / name})
+    for (const fs::path &cand :
+         {dir / name, dir / ".." / "testfs" / name, dir / ".." / "load" / name})
         if (::access(cand.c_str(), X_OK) == 0)
             return cand.string();
     if (const char *path = std::getenv("PATH")) {
@@ -46,7 +47,9 @@ std::string find_tool(const std::string &argv0, const std::string &name) {
         size_t pos = 0;
         while (pos <= p.size()) {
             size_t c = p.find(':', pos);
-            fs::path cand = fs::path(p.substr(pos, c == std::string::npos ? std::string::npos : c - pos)) / name;
+            fs::path cand =
+                fs::path(p.substr(pos, c == std::string::npos ? std::string::npos : c - pos)) /
+                name;
             if (::access(cand.c_str(), X_OK) == 0)
                 return cand.string();
             if (c == std::string::npos)
@@ -70,6 +73,7 @@ pid_t spawn(const std::vector<std::string> &argv, int out_fd) {
     ::dup2(out_fd >= 0 ? out_fd : devnull, STDOUT_FILENO);
     ::dup2(devnull, STDERR_FILENO);
     std::vector<char *> args;
+    args.reserve(argv.size() + 1);
     for (const auto &a : argv)
         args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
@@ -96,19 +100,23 @@ int stop_child(pid_t pid) {
 
 int run_demo(const std::string &argv0, const SessionOptions &so_in, const DemoOptions &d) {
     if (::geteuid() != 0) {
-        fmt::print(stderr, "fusescope demo: needs root (it mounts a FUSE filesystem and loads BPF); run it with sudo\n");
+        fmt::print(stderr, "fusescope demo: needs root (it mounts a FUSE filesystem and loads "
+                           "BPF); run it with sudo\n");
         return exit_code::kEnvironment;
     }
     std::string testfs = find_tool(argv0, "fusescope-testfs");
     std::string load = find_tool(argv0, "fusescope-load");
     if (testfs.empty() || load.empty()) {
-        fmt::print(stderr, "fusescope demo: fusescope-testfs and fusescope-load not found next to fusescope "
-                           "or on PATH; build the whole project (cmake --build build)\n");
+        fmt::print(
+            stderr,
+            "fusescope demo: fusescope-testfs and fusescope-load not found next to fusescope "
+            "or on PATH; build the whole project (cmake --build build)\n");
         return exit_code::kEnvironment;
     }
     char tmpl[] = "/tmp/fusescope-demo.XXXXXX";
     if (!::mkdtemp(tmpl)) {
-        fmt::print(stderr, "fusescope demo: cannot create a directory in /tmp: {}\n", std::strerror(errno));
+        fmt::print(stderr, "fusescope demo: cannot create a directory in /tmp: {}\n",
+                   std::strerror(errno));
         return exit_code::kEnvironment;
     }
     fs::path dir = tmpl, backing = dir / "backing", mnt = dir / "mnt";
@@ -118,9 +126,10 @@ int run_demo(const std::string &argv0, const SessionOptions &so_in, const DemoOp
     int pipefd[2];
     if (::pipe(pipefd) != 0)
         return exit_code::kFailure;
-    pid_t server = spawn({testfs, "--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
-                          "--write-delay-us", "300", backing.string(), mnt.string()},
-                         pipefd[1]);
+    pid_t server =
+        spawn({testfs, "--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
+               "--write-delay-us", "300", backing.string(), mnt.string()},
+              pipefd[1]);
     ::close(pipefd[1]);
     // wait for "ready <mnt>"
     std::string ready;
@@ -130,7 +139,8 @@ int run_demo(const std::string &argv0, const SessionOptions &so_in, const DemoOp
     ::close(pipefd[0]);
     int rc = exit_code::kOk;
     if (ready.rfind("ready", 0) != 0) {
-        fmt::print(stderr, "fusescope demo: the test filesystem did not mount (is /dev/fuse there?)\n");
+        fmt::print(stderr,
+                   "fusescope demo: the test filesystem did not mount (is /dev/fuse there?)\n");
         stop_child(server);
         fs::remove_all(dir);
         return exit_code::kEnvironment;
@@ -141,9 +151,9 @@ int run_demo(const std::string &argv0, const SessionOptions &so_in, const DemoOp
     std::atomic<pid_t> workload{0};
     std::thread runner([&] {
         while (!done && !g_stop_requested) {
-            pid_t p = spawn({load, "db-and-indexer", "--file", (mnt / "db.dat").string(), "--threads", "4",
-                             "--size", "65536", "--duration", "25", "--indexer-delay", "3", "--indexer-hold",
-                             "10"},
+            pid_t p = spawn({load, "db-and-indexer", "--file", (mnt / "db.dat").string(),
+                             "--threads", "4", "--size", "65536", "--duration", "25",
+                             "--indexer-delay", "3", "--indexer-hold", "10"},
                             -1);
             workload = p;
             int st;

@@ -39,13 +39,18 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         j["lockdown"] = k.lockdown;
         j["tracefs"] = k.tracefs;
         j["io_modes"] = k.offer.has_iomodes;
-        j["trampolines"] = {{"allowed", k.offer.trampolines_allowed}, {"error", k.offer.trampoline_error}};
-        j["backend"] = plan ? nlohmann::ordered_json(to_string(plan->backend)) : nlohmann::ordered_json(nullptr);
+        j["trampolines"] = {{"allowed", k.offer.trampolines_allowed},
+                            {"error", k.offer.trampoline_error}};
+        j["backend"] = plan ? nlohmann::ordered_json(to_string(plan->backend))
+                            : nlohmann::ordered_json(nullptr);
         j["why"] = plan ? plan->why : plan_err;
         nlohmann::ordered_json roles = nlohmann::ordered_json::array();
         if (plan)
             for (const auto &r : plan->roles)
-                roles.push_back({{"role", r.role}, {"available", r.available}, {"hooks", r.hooks}, {"note", r.note}});
+                roles.push_back({{"role", r.role},
+                                 {"available", r.available},
+                                 {"hooks", r.hooks},
+                                 {"note", r.note}});
         j["roles"] = roles;
         nlohmann::ordered_json progs = nlohmann::ordered_json::array();
         for (const auto &a : attached)
@@ -62,7 +67,8 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         fmt::print("lockdown      {}\n", k.lockdown);
         fmt::print("tracefs       {}{}\n", k.tracefs.empty() ? "not mounted" : k.tracefs,
                    k.tracefs_mounted_by_us ? " (mounted by fusescope)" : "");
-        fmt::print("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)" : "n/a (kernel has no IO modes)");
+        fmt::print("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)"
+                                                             : "n/a (kernel has no IO modes)");
         fmt::print("trampolines   {}\n", k.offer.trampolines_allowed
                                              ? "fentry/fexit load"
                                              : "refused: " + k.offer.trampoline_error);
@@ -80,7 +86,8 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             if (!load_err.empty())
                 fmt::print("\nload/attach FAILED: {}\n", load_err);
             else
-                fmt::print("\nloaded and attached {} programs, then detached them\n", attached.size());
+                fmt::print("\nloaded and attached {} programs, then detached them\n",
+                           attached.size());
         }
     }
     if (!plan)

@@ -76,14 +76,18 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
 }
 
 std::string event_text(const Event &e, const std::string &path) {
-    std::string where = path.empty() ? fmt::format("{} ino {}", dev_string(e.key.dev), e.key.ino) : path;
-    std::string head = fmt::format("{:>14.6f} {:<10} {:>7} {:<16} ", static_cast<double>(e.ts_ns) / 1e9,
-                                   to_string(e.type), e.pid, e.comm);
+    std::string where =
+        path.empty() ? fmt::format("{} ino {}", dev_string(e.key.dev), e.key.ino) : path;
+    std::string head =
+        fmt::format("{:>14.6f} {:<10} {:>7} {:<16} ", static_cast<double>(e.ts_ns) / 1e9,
+                    to_string(e.type), e.pid, e.comm);
     switch (e.type) {
     case EventType::Write:
-        return head + fmt::format("{} {}{} off={} bytes={} wait={}us", where, to_string(e.lock_mode),
-                                  e.reason == WriteReason::Shared ? "" : fmt::format(" ({})", to_string(e.reason)),
-                                  e.offset, e.bytes, e.wait_ns / 1000);
+        return head +
+               fmt::format(
+                   "{} {}{} off={} bytes={} wait={}us", where, to_string(e.lock_mode),
+                   e.reason == WriteReason::Shared ? "" : fmt::format(" ({})", to_string(e.reason)),
+                   e.offset, e.bytes, e.wait_ns / 1000);
     case EventType::Open:
         return head + fmt::format("{} iomode={}{}{}", where, to_string(e.iomode),
                                   (e.flags & evflag::Holder) ? " -> holds cache mode" : "",
@@ -91,14 +95,16 @@ std::string event_text(const Event &e, const std::string &path) {
     case EventType::Mmap:
         return head + fmt::format("{} {}{} iomode={}{}", where,
                                   (e.flags & evflag::SharedMap) ? "shared" : "private",
-                                  (e.flags & evflag::WritableMap) ? ",writable" : "", to_string(e.iomode),
+                                  (e.flags & evflag::WritableMap) ? ",writable" : "",
+                                  to_string(e.iomode),
                                   (e.flags & evflag::Holder) ? " -> holds cache mode" : "");
     case EventType::Release:
         return head + fmt::format("{} fh={}{}", where, e.fh,
                                   (e.flags & evflag::LeftCache) ? " -> inode left cache mode" : "");
     case EventType::DrainWait:
         return head + fmt::format("{} waited {}us for parallel writers to drain ({})", where,
-                                  e.wait_ns / 1000, (e.flags & evflag::SharedMap) ? "mmap" : "open");
+                                  e.wait_ns / 1000,
+                                  (e.flags & evflag::SharedMap) ? "mmap" : "open");
     case EventType::ModeSeen:
         return head + fmt::format("{} cache io mode {} (iocachectr={})", where,
                                   (e.flags & evflag::EnteredCache) ? "on" : "off", e.iocachectr);
@@ -147,9 +153,12 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
                 j["holder"] = {{"pid", h.pid}, {"comm", h.comm}, {"how", to_string(h.how)}};
                 fmt::print("{}\n", j.dump());
             } else {
-                fmt::print("{:>14} {:<10} {:>7} {:<16} {} {} (already held when fusescope started)\n", "-", "census",
-                           h.pid, h.comm, iv.path.empty() ? fmt::format("{} ino {}", dev_string(iv.key.dev), iv.key.ino) : iv.path,
-                           to_string(iv.mode));
+                fmt::print(
+                    "{:>14} {:<10} {:>7} {:<16} {} {} (already held when fusescope started)\n", "-",
+                    "census", h.pid, h.comm,
+                    iv.path.empty() ? fmt::format("{} ino {}", dev_string(iv.key.dev), iv.key.ino)
+                                    : iv.path,
+                    to_string(iv.mode));
             }
         }
     }
@@ -158,7 +167,8 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     if (!to.json)
         fmt::print("{:>14} {:<10} {:>7} {:<16} {}\n", "TIME(s)", "EVENT", "PID", "COMM", "DETAIL");
     std::fflush(stdout);
-    const uint64_t deadline = to.duration_s > 0 ? monotonic_ns() + static_cast<uint64_t>(to.duration_s * 1e9) : 0;
+    const uint64_t deadline =
+        to.duration_s > 0 ? monotonic_ns() + static_cast<uint64_t>(to.duration_s * 1e9) : 0;
     s->run([&] { return !deadline || monotonic_ns() < deadline; },
            [&](const Event &e) {
                auto it = paths.find(e.key);
@@ -174,11 +184,13 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     const Health &h = snap.health;
     if (h.events_lost)
         fmt::print(stderr, "fusescope trace: {} events lost (ring buffer full)\n", h.events_lost);
-    if (h.writes_unresolved || h.task_map_full || h.inode_map_full || h.req_map_full || h.prog_misses)
-        fmt::print(stderr,
-                   "fusescope trace: health: writes_unresolved={} task_map_full={} inode_map_full={} "
-                   "req_map_full={} prog_misses={}\n",
-                   h.writes_unresolved, h.task_map_full, h.inode_map_full, h.req_map_full, h.prog_misses);
+    if (h.writes_unresolved || h.task_map_full || h.inode_map_full || h.req_map_full ||
+        h.prog_misses)
+        fmt::print(
+            stderr,
+            "fusescope trace: health: writes_unresolved={} task_map_full={} inode_map_full={} "
+            "req_map_full={} prog_misses={}\n",
+            h.writes_unresolved, h.task_map_full, h.inode_map_full, h.req_map_full, h.prog_misses);
     return exit_code::kOk;
 }
 

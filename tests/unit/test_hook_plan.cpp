@@ -36,7 +36,8 @@ KernelOffer common_tps(KernelOffer k) {
 // Debian 12's 6.1: FUSE module, no io modes, no fuse tracepoints, trampolines allowed.
 KernelOffer debian_61() {
     KernelOffer k;
-    k.btf_funcs = {"fuse_file_write_iter", "fuse_direct_io", "fuse_file_mmap", "fuse_simple_request"};
+    k.btf_funcs = {"fuse_file_write_iter", "fuse_direct_io", "fuse_file_mmap",
+                   "fuse_simple_request"};
     k.trampolines_allowed = true;
     return common_tps(k);
 }
@@ -44,9 +45,10 @@ KernelOffer debian_61() {
 // 6.12 / 7.2 as Debian builds them.
 KernelOffer debian_612() {
     KernelOffer k;
-    k.btf_funcs = {"fuse_file_write_iter", "fuse_direct_io", "fuse_inode_uncached_io_start",
-                   "fuse_inode_uncached_io_end", "fuse_file_io_open", "fuse_file_cached_io_open",
-                   "fuse_file_io_release", "fuse_file_mmap", "__fuse_simple_request"};
+    k.btf_funcs = {
+        "fuse_file_write_iter",       "fuse_direct_io",    "fuse_inode_uncached_io_start",
+        "fuse_inode_uncached_io_end", "fuse_file_io_open", "fuse_file_cached_io_open",
+        "fuse_file_io_release",       "fuse_file_mmap",    "__fuse_simple_request"};
     k.tracepoints = {"fuse/fuse_request_send", "fuse/fuse_request_end"};
     k.trampolines_allowed = true;
     k.has_iomodes = true;
@@ -111,7 +113,8 @@ TEST(HookPlan, PatchedKernelWithOutOfLineLockHelperAttachesToIt) {
     auto p = plan_hooks(k, std::nullopt, &err);
     ASSERT_TRUE(p) << err;
     EXPECT_EQ(target_of(*p, "fs_dio_decision"), "fuse_dio_wr_exclusive_lock");
-    EXPECT_NE(role(*p, "write-lock").hooks.find("fexit fuse_dio_wr_exclusive_lock"), std::string::npos);
+    EXPECT_NE(role(*p, "write-lock").hooks.find("fexit fuse_dio_wr_exclusive_lock"),
+              std::string::npos);
 }
 
 TEST(HookPlan, OlderPatchNameIsUsedWhenItIsTheOnlyOne) {

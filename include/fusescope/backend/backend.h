@@ -19,7 +19,7 @@ struct BackendOptions {
     uint32_t filter_dev = 0;  // 0: all FUSE mounts (kernel s_dev encoding)
     bool emit_writes = false; // per-write events: only `trace` pays for them
     bool emit_all_opens = false;
-    bool verbose = false;     // libbpf's own messages on stderr
+    bool verbose = false; // libbpf's own messages on stderr
 };
 
 struct AttachedProgram {

@@ -21,31 +21,32 @@ struct KernelOffer {
     std::set<std::string> tracepoints; // "group/name", e.g. "fuse/fuse_request_send"
     bool trampolines_allowed = false;  // a minimal fentry program loaded
     bool trampoline_probe_done = false;
-    std::string trampoline_error;      // why it did not, e.g. "EPERM"
-    bool probe_read_allowed = true;    // lockdown is not "confidentiality"
-    bool has_iomodes = false;          // struct fuse_inode has iocachectr (6.9+)
+    std::string trampoline_error;           // why it did not, e.g. "EPERM"
+    bool probe_read_allowed = true;         // lockdown is not "confidentiality"
+    bool has_iomodes = false;               // struct fuse_inode has iocachectr (6.9+)
     bool have_cached_io_open_range = false; // kallsyms gave fuse_file_cached_io_open's text range
 };
 
 // One BPF program and the kernel function or tracepoint it attaches to.
 struct ProgramChoice {
-    std::string program;   // name in the BPF object
-    std::string target;    // attach target ("" = as compiled)
+    std::string program; // name in the BPF object
+    std::string target;  // attach target ("" = as compiled)
 };
 
 struct RolePlan {
-    std::string role;      // "write-lock", "open", "drain-wait", "mmap", "release", "lock-wait", "census"
+    std::string
+        role; // "write-lock", "open", "drain-wait", "mmap", "release", "lock-wait", "census"
     bool available = false;
-    std::string hooks;     // human readable: what fills it
-    std::string note;      // why not, or what is weaker
+    std::string hooks; // human readable: what fills it
+    std::string note;  // why not, or what is weaker
 };
 
 struct HookPlan {
     BackendKind backend = BackendKind::Tracepoint;
-    std::string why;                        // why this backend
-    std::vector<ProgramChoice> programs;    // programs to load and attach
+    std::string why;                     // why this backend
+    std::vector<ProgramChoice> programs; // programs to load and attach
     std::vector<RolePlan> roles;
-    bool lock_roles_ok() const;             // write-lock and lock-wait both available
+    bool lock_roles_ok() const; // write-lock and lock-wait both available
     bool loads(std::string_view program) const;
 };
 

@@ -10,8 +10,8 @@
 namespace fusescope {
 
 struct KernelFacts {
-    std::string release;         // uname -r
-    bool vmlinux_btf = false;    // /sys/kernel/btf/vmlinux
+    std::string release;          // uname -r
+    bool vmlinux_btf = false;     // /sys/kernel/btf/vmlinux
     bool fuse_module_btf = false; // /sys/kernel/btf/fuse (FUSE built as a module)
     bool fuse_registered = false; // "fuse" in /proc/filesystems
     std::string lockdown;         // "none", "integrity", "confidentiality", or "unknown"

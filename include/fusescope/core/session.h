@@ -19,14 +19,15 @@
 namespace fusescope {
 
 struct SessionOptions {
-    std::optional<BackendKind> backend;   // nullopt: auto
-    std::optional<std::string> mount;     // --mount PATH
-    std::optional<uint32_t> pid;          // --pid PID
-    bool emit_writes = false;             // trace only
-    bool emit_all_opens = false;          // trace only
+    std::optional<BackendKind> backend; // nullopt: auto
+    std::optional<std::string> mount;   // --mount PATH
+    std::optional<uint32_t> pid;        // --pid PID
+    bool emit_writes = false;           // trace only
+    bool emit_all_opens = false;        // trace only
     bool verbose = false;
-    double interval_s = 1.0;              // counters refresh
-    double census_interval_s = -1;        // <0: backend default (tracepoint 2 s, trampoline: on hints only)
+    double interval_s = 1.0; // counters refresh
+    double census_interval_s =
+        -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
 };
 
 class Session {
@@ -49,8 +50,8 @@ class Session {
     void run(const std::function<bool()> &keep_going,
              const std::function<void(const Event &)> &on_event = {},
              const std::function<void()> &on_tick = {});
-    void refresh();          // counters + health + mounts into the model
-    void census();           // run the iterators now, feed the model
+    void refresh(); // counters + health + mounts into the model
+    void census();  // run the iterators now, feed the model
     void stop() { stop_ = true; }
 
   private:

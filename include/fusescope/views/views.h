@@ -23,29 +23,29 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d);
 
 struct TopOptions {
     double interval_s = 1.0;
-    bool batch = false;       // -b: plain-text snapshots, like top -b
-    int iterations = 0;       // -n: snapshots to print in batch mode (0: until interrupted)
+    bool batch = false;        // -b: plain-text snapshots, like top -b
+    int iterations = 0;        // -n: snapshots to print in batch mode (0: until interrupted)
     std::string sort = "wait"; // --sort KEY
 };
 int run_top(const SessionOptions &so, const TopOptions &t);
 
 struct ExportOptions {
-    std::string listen;        // ADDR:PORT; "" = the default (see export.cpp)
-    int per_inode_top = 5;     // per-inode series for the top-K inodes by wait
-    double interval_s = 1.0;   // model refresh
+    std::string listen;      // ADDR:PORT; "" = the default (see export.cpp)
+    int per_inode_top = 5;   // per-inode series for the top-K inodes by wait
+    double interval_s = 1.0; // model refresh
 };
 int run_export(const SessionOptions &so, const ExportOptions &e);
 
 struct DiagnoseOptions {
     double duration_s = 10;
-    std::string path;          // --path FILE
+    std::string path; // --path FILE
     bool json = false;
 };
 int run_diagnose(const SessionOptions &so, const DiagnoseOptions &d);
 
 struct DemoOptions {
-    double duration_s = 0;     // 0: until q / Ctrl-C
-    bool batch = false;        // print snapshots instead of the live view
+    double duration_s = 0; // 0: until q / Ctrl-C
+    bool batch = false;    // print snapshots instead of the live view
 };
 int run_demo(const std::string &argv0, const SessionOptions &so, const DemoOptions &d);
 
