@@ -36,6 +36,22 @@ static __always_inline void fs_note_mode(const struct fs_inode_key *key, struct 
 		fs_stats_observe_mode(st, fs_fi_iocachectr(inode), fs_fi_cache_bit(inode));
 }
 
+/*
+ * This thread's record, if it acts on a watched FUSE inode (tgid and mount
+ * filters) and, with @need_writers, only while the inode has parallel writers
+ * in flight (iocachectr < 0): only then can a caching open sleep for them.
+ */
+static __always_inline struct fs_task *fs_watched_task(struct inode *inode, bool need_writers)
+{
+	struct fs_inode_key key;
+
+	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
+		return NULL;
+	if (need_writers && fs_fi_iocachectr(inode) >= 0)
+		return NULL;
+	return fs_task_get(fs_tid());
+}
+
 static __always_inline void fs_drain_account(const struct fs_inode_key *key, struct inode *inode,
 					     struct fuse_file *ff, __u64 dur, int ret,
 					     bool via_mmap)
@@ -67,14 +83,8 @@ static __always_inline void fs_drain_account(const struct fs_inode_key *key, str
 SEC("fentry/fuse_file_io_open")
 int BPF_PROG(fs_io_open_enter, struct file *file, struct inode *inode)
 {
-	struct fs_inode_key key;
-	struct fs_task *t;
+	struct fs_task *t = fs_watched_task(inode, true);
 
-	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
-		return 0;
-	if (fs_fi_iocachectr(inode) >= 0)
-		return 0;
-	t = fs_task_get(fs_tid());
 	if (!t)
 		return 0;
 	t->o_may_wait = 1;
@@ -127,12 +137,8 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 SEC("fentry/fuse_file_mmap")
 int BPF_PROG(fs_mmap_enter, struct file *file, struct vm_area_struct *vma)
 {
-	struct fs_inode_key key;
-	struct fs_task *t;
+	struct fs_task *t = fs_watched_task(file->f_inode, false);
 
-	if (!fs_tgid_wanted() || !fs_fuse_inode_key(file->f_inode, &key))
-		return 0;
-	t = fs_task_get(fs_tid());
 	if (!t)
 		return 0;
 	t->d_in_mmap = 1;
@@ -183,15 +189,8 @@ int BPF_PROG(fs_mmap_exit, struct file *file, struct vm_area_struct *vma, int re
 SEC("fentry/fuse_file_cached_io_open")
 int BPF_PROG(fs_cached_io_open_enter, struct inode *inode, struct fuse_file *ff)
 {
-	struct fs_inode_key key;
-	struct fs_task *t;
+	struct fs_task *t = fs_watched_task(inode, true);
 
-	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
-		return 0;
-	/* only a negative iocachectr (writers in flight) can make it sleep */
-	if (fs_fi_iocachectr(inode) >= 0)
-		return 0;
-	t = fs_task_get(fs_tid());
 	if (!t)
 		return 0;
 	t->d_start_ns = bpf_ktime_get_ns();
