@@ -6,16 +6,21 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <linux/btf.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <unordered_set>
 #include <vector>
 
 namespace fusescope {
@@ -60,6 +65,198 @@ constexpr const char *kTracefsEvents[] = {
     "syscalls/sys_exit_openat2", "syscalls/sys_enter_mmap",  "syscalls/sys_exit_mmap",
 };
 
+// One pass over a raw BTF blob (vmlinux, or a module's split BTF on top of
+// it) instead of ~25 btf__find_by_name_kind calls, each a linear scan of the
+// ~150k vmlinux types, and without libbpf's parse, which reads the 5 MB file
+// and copies it once more (page faults are dear in a VM). The result is the
+// same: a name counts when any type of the asked kind has it.
+struct RawBtf {
+    const char *types = nullptr; // type section
+    uint32_t types_len = 0;
+    const char *strs = nullptr; // string section
+    uint32_t strs_len = 0;
+};
+
+bool raw_btf_sections(std::string_view blob, RawBtf *out) {
+    struct btf_header h {};
+    if (blob.size() < sizeof(h))
+        return false;
+    std::memcpy(&h, blob.data(), sizeof(h));
+    // Kernel BTF is in host byte order; anything else goes the libbpf way.
+    if (h.magic != BTF_MAGIC || h.hdr_len < sizeof(h) || h.hdr_len > blob.size())
+        return false;
+    uint64_t body = blob.size() - h.hdr_len;
+    if (uint64_t(h.type_off) + h.type_len > body || uint64_t(h.str_off) + h.str_len > body ||
+        h.type_off % 4 != 0)
+        return false;
+    out->types = blob.data() + h.hdr_len + h.type_off;
+    out->types_len = h.type_len;
+    out->strs = blob.data() + h.hdr_len + h.str_off;
+    out->strs_len = h.str_len;
+    return true;
+}
+
+// Bytes that follow struct btf_type for its kind (libbpf's btf_type_size());
+// -1 for a kind this build does not know, so that the caller falls back.
+long btf_extra_size(uint32_t info) {
+    uint32_t vlen = BTF_INFO_VLEN(info);
+    switch (BTF_INFO_KIND(info)) {
+    case BTF_KIND_FWD:
+    case BTF_KIND_CONST:
+    case BTF_KIND_VOLATILE:
+    case BTF_KIND_RESTRICT:
+    case BTF_KIND_PTR:
+    case BTF_KIND_TYPEDEF:
+    case BTF_KIND_FUNC:
+    case BTF_KIND_FLOAT:
+    case BTF_KIND_TYPE_TAG:
+        return 0;
+    case BTF_KIND_INT:
+    case BTF_KIND_VAR:
+    case BTF_KIND_DECL_TAG:
+        return 4;
+    case BTF_KIND_ARRAY:
+        return sizeof(struct btf_array);
+    case BTF_KIND_ENUM:
+        return long(vlen) * long(sizeof(struct btf_enum));
+    case BTF_KIND_ENUM64:
+        return long(vlen) * 12; // struct btf_enum64
+    case BTF_KIND_STRUCT:
+    case BTF_KIND_UNION:
+        return long(vlen) * long(sizeof(struct btf_member));
+    case BTF_KIND_FUNC_PROTO:
+        return long(vlen) * long(sizeof(struct btf_param));
+    case BTF_KIND_DATASEC:
+        return long(vlen) * long(sizeof(struct btf_var_secinfo));
+    default:
+        return -1;
+    }
+}
+
+// What a scan of one BTF blob found.
+struct BtfNames {
+    std::set<std::string> funcs;    // kFuncs present as BTF_KIND_FUNC
+    std::set<std::string> typedefs; // btf_trace_* of kBtfTracepoints present as TYPEDEF
+    int write_iter_id = 0;          // first FUNC fuse_file_write_iter, 0 if none
+    int vfs_write_id = 0;           // first FUNC vfs_write, 0 if none
+    uint32_t type_cnt = 0;          // types in this blob (ids after the base's)
+};
+
+// Scans @split's types (ids from @base's type_cnt + 1, as libbpf numbers
+// them), resolving names in @base's strings first, as split BTF does. False
+// when the blob is malformed or has a kind unknown here.
+bool scan_btf(const RawBtf &blob, const RawBtf *base, uint32_t base_type_cnt, BtfNames *out) {
+    std::unordered_set<std::string_view> funcs(std::begin(kFuncs), std::end(kFuncs));
+    std::vector<std::string> tp_names;
+    for (const char *tp : kBtfTracepoints)
+        tp_names.push_back(std::string("btf_trace_") + (std::strchr(tp, '/') + 1));
+    std::unordered_set<std::string_view> typedefs(tp_names.begin(), tp_names.end());
+    uint32_t base_strs = base ? base->strs_len : 0;
+    auto name_of = [&](uint32_t off) -> std::string_view {
+        const char *s = nullptr;
+        size_t avail = 0;
+        if (base && off < base_strs) {
+            s = base->strs + off;
+            avail = base_strs - off;
+        } else if (off - base_strs < blob.strs_len) {
+            s = blob.strs + (off - base_strs);
+            avail = blob.strs_len - (off - base_strs);
+        } else {
+            return {};
+        }
+        return std::string_view(s, strnlen(s, avail));
+    };
+    uint32_t id = base_type_cnt; // id 0 is void in the base
+    size_t pos = 0;
+    while (pos < blob.types_len) {
+        struct btf_type t {};
+        if (blob.types_len - pos < sizeof(t))
+            return false;
+        std::memcpy(&t, blob.types + pos, sizeof(t));
+        long extra = btf_extra_size(t.info);
+        if (extra < 0 || uint64_t(extra) > blob.types_len - pos - sizeof(t))
+            return false;
+        pos += sizeof(t) + size_t(extra);
+        ++id;
+        uint32_t kind = BTF_INFO_KIND(t.info);
+        if (kind == BTF_KIND_FUNC) {
+            std::string_view n = name_of(t.name_off);
+            if (funcs.count(n))
+                out->funcs.emplace(n);
+            if (n == "fuse_file_write_iter" && !out->write_iter_id)
+                out->write_iter_id = int(id);
+            else if (n == "vfs_write" && !out->vfs_write_id)
+                out->vfs_write_id = int(id);
+        } else if (kind == BTF_KIND_TYPEDEF) {
+            std::string_view n = name_of(t.name_off);
+            if (typedefs.count(n))
+                out->typedefs.emplace(n);
+        }
+    }
+    out->type_cnt = id - base_type_cnt;
+    return true;
+}
+
+void offer_from(const BtfNames &names, KernelOffer &offer) {
+    for (const std::string &f : names.funcs)
+        offer.btf_funcs.insert(f);
+    for (const char *tp : kBtfTracepoints)
+        if (names.typedefs.count(std::string("btf_trace_") + (std::strchr(tp, '/') + 1)))
+            offer.tracepoints.insert(tp);
+    if (names.funcs.count("fuse_file_io_open"))
+        offer.has_iomodes = true;
+}
+
+// A read-only view of a whole file: mmap where the kernel allows it
+// (/sys/kernel/btf/* since 6.16), else one read into memory.
+class FileView {
+  public:
+    explicit FileView(const char *path) {
+        int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+            size_t n = size_t(st.st_size);
+            void *p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) {
+                map_ = p;
+                size_ = n;
+            } else {
+                buf_.resize(n);
+                size_t got = 0;
+                while (got < n) {
+                    ssize_t r = ::read(fd, buf_.data() + got, n - got);
+                    if (r < 0 && errno == EINTR)
+                        continue;
+                    if (r <= 0)
+                        break;
+                    got += size_t(r);
+                }
+                buf_.resize(got);
+            }
+        }
+        ::close(fd);
+    }
+    ~FileView() {
+        if (map_)
+            ::munmap(map_, size_);
+    }
+    FileView(const FileView &) = delete;
+    FileView &operator=(const FileView &) = delete;
+    std::string_view data() const {
+        return map_ ? std::string_view(static_cast<const char *>(map_), size_)
+                    : std::string_view(buf_.data(), buf_.size());
+    }
+
+  private:
+    void *map_ = nullptr;
+    size_t size_ = 0;
+    std::vector<char> buf_;
+};
+
+// The libbpf way, kept for BTF this scanner cannot read (another byte order,
+// a kind newer than this build).
 void collect_btf(const struct btf *btf, KernelOffer &offer) {
     for (const char *f : kFuncs)
         if (btf__find_by_name_kind(btf, f, BTF_KIND_FUNC) > 0)
@@ -86,10 +283,8 @@ std::string mount_tracefs(KernelFacts &k) {
 
 // Does a minimal fentry program load? The host kernel refuses trampolines
 // with EPERM before the verifier runs; only trying tells.
-void probe_trampolines(const struct btf *vmlinux, KernelOffer &offer) {
-    int id = btf__find_by_name_kind(vmlinux, "fuse_file_write_iter", BTF_KIND_FUNC);
-    if (id <= 0)
-        id = btf__find_by_name_kind(vmlinux, "vfs_write", BTF_KIND_FUNC);
+// @id: vmlinux BTF id of fuse_file_write_iter, else of vfs_write, else <= 0.
+void probe_trampolines(int id, KernelOffer &offer) {
     if (id <= 0) {
         offer.trampoline_error = "no function to probe in vmlinux BTF";
         return;
@@ -111,43 +306,133 @@ void probe_trampolines(const struct btf *vmlinux, KernelOffer &offer) {
     }
 }
 
+// probe_kernel's BTF part by scan_btf; false (nothing recorded) when the
+// vmlinux BTF cannot be read that way, so that libbpf has its go.
+bool scan_kernel_btf(KernelFacts &k) {
+    FileView vfile("/sys/kernel/btf/vmlinux");
+    RawBtf vraw;
+    BtfNames vnames;
+    if (!raw_btf_sections(vfile.data(), &vraw) || !scan_btf(vraw, nullptr, 0, &vnames))
+        return false;
+    BtfNames mnames;
+    if (k.fuse_module_btf) {
+        FileView mfile("/sys/kernel/btf/fuse");
+        RawBtf mraw;
+        if (!raw_btf_sections(mfile.data(), &mraw) ||
+            !scan_btf(mraw, &vraw, vnames.type_cnt, &mnames))
+            return false;
+    }
+    offer_from(vnames, k.offer);
+    offer_from(mnames, k.offer);
+    probe_trampolines(vnames.write_iter_id ? vnames.write_iter_id : vnames.vfs_write_id, k.offer);
+    return true;
+}
+
 } // namespace
 
-bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
-    std::vector<uint64_t> addrs;
-    uint64_t found = 0;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t nl = text.find('\n', pos);
-        std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-        pos = nl == std::string_view::npos ? text.size() : nl + 1;
+namespace {
+
+// kallsyms_range's state, fed line by line, so that /proc/kallsyms (5 MB,
+// ~120k lines) can be parsed in place as it is read, with no copy of the text
+// and no allocation per line.
+struct KallsymsScan {
+    std::string_view name;
+    std::vector<uint64_t> addrs; // every t/T address: the end is the next one up
+    uint64_t found = 0;          // the last line naming @name wins
+
+    void line(std::string_view line) {
         // "ffffffff81234560 t name\t[module]"
         size_t sp1 = line.find(' ');
         if (sp1 == std::string_view::npos || sp1 + 3 > line.size())
-            continue;
+            return;
         char type = line[sp1 + 1];
         if (type != 't' && type != 'T')
-            continue;
+            return;
         std::string_view sym = line.substr(sp1 + 3);
         sym = sym.substr(0, sym.find_first_of("\t "));
-        uint64_t a = std::strtoull(std::string(line.substr(0, sp1)).c_str(), nullptr, 16);
+        uint64_t a = parse_addr(line.substr(0, sp1));
         if (a == 0)
-            continue;
+            return;
         addrs.push_back(a);
         if (sym == name)
             found = a;
     }
-    if (!found)
+
+    // strtoull(field, 16), as before, from a stack copy of the field.
+    static uint64_t parse_addr(std::string_view field) {
+        char buf[40];
+        if (field.size() >= sizeof(buf))
+            return std::strtoull(std::string(field).c_str(), nullptr, 16);
+        std::memcpy(buf, field.data(), field.size());
+        buf[field.size()] = '\0';
+        return std::strtoull(buf, nullptr, 16);
+    }
+
+    bool result(uint64_t *start, uint64_t *end) const {
+        if (!found)
+            return false;
+        uint64_t next = UINT64_MAX;
+        for (uint64_t a : addrs)
+            if (a > found && a < next)
+                next = a;
+        if (next == UINT64_MAX)
+            return false;
+        *start = found;
+        *end = next;
+        return true;
+    }
+};
+
+// Feeds the complete lines of @text to @scan; returns the bytes consumed.
+size_t feed_lines(std::string_view text, KallsymsScan &scan) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const void *nl = std::memchr(text.data() + pos, '\n', text.size() - pos);
+        if (!nl)
+            break;
+        size_t end = size_t(static_cast<const char *>(nl) - text.data());
+        scan.line(text.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return pos;
+}
+
+// kallsyms_range over the file, read in chunks into one fixed buffer.
+bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *start, uint64_t *end) {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return false;
-    uint64_t next = UINT64_MAX;
-    for (uint64_t a : addrs)
-        if (a > found && a < next)
-            next = a;
-    if (next == UINT64_MAX)
-        return false;
-    *start = found;
-    *end = next;
-    return true;
+    KallsymsScan scan{name, {}, 0};
+    scan.addrs.reserve(1 << 17); // a distribution kernel has ~100-200k text symbols
+    std::vector<char> buf(1 << 16);
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = ::read(fd, buf.data() + have, buf.size() - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        have += size_t(r);
+        size_t used = feed_lines(std::string_view(buf.data(), have), scan);
+        if (used == 0 && have == buf.size())
+            used = have; // a 64 KiB line is no symbol: drop it
+        std::memmove(buf.data(), buf.data() + used, have - used);
+        have -= used;
+    }
+    ::close(fd);
+    if (have)
+        scan.line(std::string_view(buf.data(), have)); // the last line, unterminated
+    return scan.result(start, end);
+}
+
+} // namespace
+
+bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
+    KallsymsScan scan{name, {}, 0};
+    size_t used = feed_lines(text, scan);
+    if (used < text.size())
+        scan.line(text.substr(used));
+    return scan.result(start, end);
 }
 
 KernelFacts probe_kernel() {
@@ -175,22 +460,27 @@ KernelFacts probe_kernel() {
                 k.offer.tracepoints.insert(ev);
 
     libbpf_set_print(nullptr);
-    struct btf *vmlinux = btf__load_vmlinux_btf();
-    if (vmlinux) {
-        collect_btf(vmlinux, k.offer);
-        if (k.fuse_module_btf) {
-            struct btf *mod = btf__load_module_btf("fuse", vmlinux);
-            if (mod) {
-                collect_btf(mod, k.offer);
-                btf__free(mod);
+    if (!scan_kernel_btf(k)) {
+        struct btf *vmlinux = btf__load_vmlinux_btf();
+        if (vmlinux) {
+            collect_btf(vmlinux, k.offer);
+            if (k.fuse_module_btf) {
+                struct btf *mod = btf__load_module_btf("fuse", vmlinux);
+                if (mod) {
+                    collect_btf(mod, k.offer);
+                    btf__free(mod);
+                }
             }
+            int id = btf__find_by_name_kind(vmlinux, "fuse_file_write_iter", BTF_KIND_FUNC);
+            if (id <= 0)
+                id = btf__find_by_name_kind(vmlinux, "vfs_write", BTF_KIND_FUNC);
+            probe_trampolines(id, k.offer);
+            btf__free(vmlinux);
         }
-        probe_trampolines(vmlinux, k.offer);
-        btf__free(vmlinux);
     }
-    std::string syms = slurp("/proc/kallsyms");
-    k.offer.have_cached_io_open_range = kallsyms_range(
-        syms, "fuse_file_cached_io_open", &k.cached_io_open_start, &k.cached_io_open_end);
+    k.offer.have_cached_io_open_range =
+        kallsyms_file_range("/proc/kallsyms", "fuse_file_cached_io_open", &k.cached_io_open_start,
+                            &k.cached_io_open_end);
     return k;
 }
 
