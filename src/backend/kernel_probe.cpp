@@ -19,6 +19,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <system_error>
+#include <thread>
 #include <unistd.h>
 #include <unordered_set>
 #include <vector>
@@ -339,6 +341,8 @@ struct KallsymsScan {
     std::string_view name;
     std::vector<uint64_t> addrs; // every t/T address: the end is the next one up
     uint64_t found = 0;          // the last line naming @name wins
+    // A symbol is cut at its first tab or space, so such a name never matches.
+    bool name_matchable = name.find_first_of("\t ") == std::string_view::npos;
 
     void line(std::string_view line) {
         // "ffffffff81234560 t name\t[module]"
@@ -348,18 +352,40 @@ struct KallsymsScan {
         char type = line[sp1 + 1];
         if (type != 't' && type != 'T')
             return;
-        std::string_view sym = line.substr(sp1 + 3);
-        sym = sym.substr(0, sym.find_first_of("\t "));
         uint64_t a = parse_addr(line.substr(0, sp1));
         if (a == 0)
             return;
         addrs.push_back(a);
-        if (sym == name)
+        // sym == name with sym cut at its first tab or space, without searching for one
+        std::string_view sym = line.substr(sp1 + 3);
+        if (name_matchable && sym.size() >= name.size() &&
+            std::memcmp(sym.data(), name.data(), name.size()) == 0 &&
+            (sym.size() == name.size() || sym[name.size()] == '\t' || sym[name.size()] == ' '))
             found = a;
     }
 
-    // strtoull(field, 16), as before, from a stack copy of the field.
+    // strtoull(field, nullptr, 16): by hand for the usual 16 hex digits
+    // (~120k lines), else strtoull itself on a stack copy of the field.
     static uint64_t parse_addr(std::string_view field) {
+        if (field.size() == 16) {
+            uint64_t v = 0;
+            for (char c : field) {
+                unsigned d;
+                if (c >= '0' && c <= '9')
+                    d = unsigned(c - '0');
+                else if (c >= 'a' && c <= 'f')
+                    d = unsigned(c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                    d = unsigned(c - 'A' + 10);
+                else
+                    return parse_addr_slow(field);
+                v = v << 4 | d;
+            }
+            return v;
+        }
+        return parse_addr_slow(field);
+    }
+    static uint64_t parse_addr_slow(std::string_view field) {
         char buf[40];
         if (field.size() >= sizeof(buf))
             return std::strtoull(std::string(field).c_str(), nullptr, 16);
@@ -437,6 +463,22 @@ bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *star
 
 KernelFacts probe_kernel() {
     KernelFacts k;
+    // /proc/kallsyms is the slowest part (the kernel formats ~120k lines) and
+    // depends on nothing else here: read it on the other CPU meanwhile.
+    struct Range {
+        bool ok = false;
+        uint64_t start = 0, end = 0;
+    } range;
+    auto read_kallsyms = [&range] {
+        range.ok = kallsyms_file_range("/proc/kallsyms", "fuse_file_cached_io_open", &range.start,
+                                       &range.end);
+    };
+    std::thread kallsyms;
+    try {
+        kallsyms = std::thread(read_kallsyms);
+    } catch (const std::system_error &) {
+        read_kallsyms(); // no thread to be had: in line, as before
+    }
     struct utsname u {};
     if (::uname(&u) == 0)
         k.release = u.release;
@@ -478,9 +520,11 @@ KernelFacts probe_kernel() {
             btf__free(vmlinux);
         }
     }
-    k.offer.have_cached_io_open_range =
-        kallsyms_file_range("/proc/kallsyms", "fuse_file_cached_io_open", &k.cached_io_open_start,
-                            &k.cached_io_open_end);
+    if (kallsyms.joinable())
+        kallsyms.join();
+    k.offer.have_cached_io_open_range = range.ok;
+    k.cached_io_open_start = range.start;
+    k.cached_io_open_end = range.end;
     return k;
 }
 
