@@ -9,6 +9,7 @@
 #include <linux/btf.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -423,8 +424,10 @@ size_t feed_lines(std::string_view text, KallsymsScan &scan) {
     return pos;
 }
 
-// kallsyms_range over the file, read in chunks into one fixed buffer.
-bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *start, uint64_t *end) {
+// kallsyms_range over the file, read in chunks into one fixed buffer. Gives
+// up (false) as soon as @stop is set.
+bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *start, uint64_t *end,
+                         const std::atomic<bool> &stop) {
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -433,6 +436,10 @@ bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *star
     std::vector<char> buf(1 << 16);
     size_t have = 0;
     for (;;) {
+        if (stop.load(std::memory_order_relaxed)) {
+            ::close(fd);
+            return false;
+        }
         ssize_t r = ::read(fd, buf.data() + have, buf.size() - have);
         if (r < 0 && errno == EINTR)
             continue;
@@ -461,7 +468,7 @@ bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *star
     return scan.result(start, end);
 }
 
-KernelFacts probe_kernel() {
+KernelFacts probe_kernel(const ProbeOptions &opts) {
     KernelFacts k;
     // /proc/kallsyms is the slowest part (the kernel formats ~120k lines) and
     // depends on nothing else here: read it on the other CPU meanwhile.
@@ -469,9 +476,10 @@ KernelFacts probe_kernel() {
         bool ok = false;
         uint64_t start = 0, end = 0;
     } range;
-    auto read_kallsyms = [&range] {
+    std::atomic<bool> stop_kallsyms{false};
+    auto read_kallsyms = [&range, &stop_kallsyms] {
         range.ok = kallsyms_file_range("/proc/kallsyms", "fuse_file_cached_io_open", &range.start,
-                                       &range.end);
+                                       &range.end, stop_kallsyms);
     };
     std::thread kallsyms;
     try {
@@ -519,6 +527,14 @@ KernelFacts probe_kernel() {
             probe_trampolines(id, k.offer);
             btf__free(vmlinux);
         }
+    }
+    if (opts.kallsyms_only_for_tracepoint) {
+        // The offer is complete but for the range, which only the tracepoint
+        // backend's plan reads: a trampoline plan comes out the same without it.
+        std::string ignored;
+        auto plan = plan_hooks(k.offer, opts.forced, &ignored);
+        if (plan && plan->backend == BackendKind::Trampoline)
+            stop_kallsyms = true;
     }
     if (kallsyms.joinable())
         kallsyms.join();

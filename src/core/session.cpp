@@ -43,7 +43,8 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     }
     std::unique_ptr<Session> s(new Session());
     s->opts_ = opts;
-    s->facts_ = probe_kernel();
+    // kallsyms only for the tracepoint backend, the one that uses what it gives
+    s->facts_ = probe_kernel({.kallsyms_only_for_tracepoint = true, .forced = opts.backend});
     if (!s->facts_.vmlinux_btf) {
         *error = "this kernel has no BTF (/sys/kernel/btf/vmlinux): fusescope needs a kernel "
                  "built with CONFIG_DEBUG_INFO_BTF=y";

@@ -5,6 +5,7 @@
 #include "fusescope/backend/hook_plan.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace fusescope {
@@ -21,9 +22,17 @@ struct KernelFacts {
     KernelOffer offer;
 };
 
+struct ProbeOptions {
+    // Read /proc/kallsyms (the slowest part) only when the tracepoint backend,
+    // the one reader of fuse_file_cached_io_open's range, is what plan_hooks()
+    // will choose with @forced; otherwise the range stays unknown.
+    bool kallsyms_only_for_tracepoint = false;
+    std::optional<BackendKind> forced; // --backend, as the caller will pass it to plan_hooks()
+};
+
 // Mounts tracefs when it is missing (we are root). Never throws; fields
 // that could not be learnt stay at their "unknown" values.
-KernelFacts probe_kernel();
+KernelFacts probe_kernel(const ProbeOptions &opts = {});
 
 // /proc/kallsyms text: the [start, end) range of @name, end = next symbol.
 // Pure, for tests. Returns false when absent or addresses are hidden (0).
