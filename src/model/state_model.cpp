@@ -2,10 +2,13 @@
 // See include/fusescope/model/state_model.h for the contract of each input.
 #include "fusescope/model/state_model.h"
 
+#include "fusescope/model/compact_stats.h"
+
 #include <algorithm>
-#include <list>
 #include <map>
 #include <mutex>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -13,16 +16,47 @@ namespace fusescope {
 
 namespace {
 
-// Cumulative kernel counters of one inode as WriteStats (+ its identity stamp).
-struct RawCounters {
-    WriteStats stats;
-    uint64_t first_seen_ns = 0;
+// counters.X - (total.X - base.X) for one field; false (via ok) if it went down.
+struct DeltaCalc {
+    bool ok = true;
+    uint64_t operator()(uint64_t raw, uint64_t total, uint64_t base) {
+        const uint64_t prev = total - base;
+        if (raw < prev)
+            ok = false;
+        return raw - prev;
+    }
 };
 
-RawCounters to_raw(const InodeCounters &c) {
-    RawCounters r;
-    r.first_seen_ns = c.first_seen_ns;
-    WriteStats &s = r.stats;
+// The delta of a kernel entry since the model's last read of it, without expanding
+// the compact totals: the entry's previous values are total - base. False if any
+// field went down (the kernel LRU re-created the entry).
+bool delta_since(const InodeCounters &c, const CompactStats &total, const CompactStats *base,
+                 WriteStats &d) {
+    static const CompactStats zero;
+    const CompactStats &b = base ? *base : zero;
+    DeltaCalc sub;
+    for (size_t i = 0; i < d.writes.size(); ++i)
+        d.writes[i] = sub(c.writes[i], total.writes[i], b.writes[i]);
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
+        d.bytes[m] = sub(c.write_bytes[m], total.bytes[m], b.bytes[m]);
+        d.wait_ns[m] = sub(c.write_wait_ns[m], total.wait_ns[m], b.wait_ns[m]);
+        d.service_ns[m] = sub(c.write_service_ns[m], total.service_ns[m], b.service_ns[m]);
+        d.contentions[m] = sub(c.contentions[m], total.contentions[m], b.contentions[m]);
+        d.contention_ns[m] = sub(c.contention_ns[m], total.contention_ns[m], b.contention_ns[m]);
+        const CompactHist &th = total.contention_hist[m], &bh = b.contention_hist[m];
+        for (int i = 0; i < kHistSlots; ++i)
+            d.contention_hist[m].slots[static_cast<size_t>(i)] =
+                sub(c.contention_hist[m][static_cast<size_t>(i)], th.at(i), bh.at(i));
+    }
+    d.drain_waits = sub(c.drain_waits, total.drain_waits, b.drain_waits);
+    d.drain_wait_ns = sub(c.drain_wait_ns, total.drain_wait_ns, b.drain_wait_ns);
+    d.mode_changes = sub(c.mode_changes, total.mode_changes, b.mode_changes);
+    return sub.ok;
+}
+
+// The kernel entry's values as a delta from nothing (a fresh or re-created entry).
+WriteStats as_delta(const InodeCounters &c) {
+    WriteStats s;
     s.writes = c.writes;
     s.bytes = c.write_bytes;
     s.wait_ns = c.write_wait_ns;
@@ -35,70 +69,56 @@ RawCounters to_raw(const InodeCounters &c) {
     s.drain_waits = c.drain_waits;
     s.drain_wait_ns = c.drain_wait_ns;
     s.mode_changes = c.mode_changes;
-    return r;
+    return s;
 }
 
-// later - earlier, field by field; false if any field went down (entry reset).
-bool subtract(const WriteStats &later, const WriteStats &earlier, WriteStats &out) {
-    bool ok = true;
-    auto sub = [&](uint64_t a, uint64_t b) {
-        if (a < b)
-            ok = false;
-        return a - b;
-    };
-    for (size_t i = 0; i < later.writes.size(); ++i)
-        out.writes[i] = sub(later.writes[i], earlier.writes[i]);
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
-        out.bytes[m] = sub(later.bytes[m], earlier.bytes[m]);
-        out.wait_ns[m] = sub(later.wait_ns[m], earlier.wait_ns[m]);
-        out.service_ns[m] = sub(later.service_ns[m], earlier.service_ns[m]);
-        out.contentions[m] = sub(later.contentions[m], earlier.contentions[m]);
-        out.contention_ns[m] = sub(later.contention_ns[m], earlier.contention_ns[m]);
-        for (size_t i = 0; i < static_cast<size_t>(kHistSlots); ++i)
-            out.contention_hist[m].slots[i] =
-                sub(later.contention_hist[m].slots[i], earlier.contention_hist[m].slots[i]);
-    }
-    out.drain_waits = sub(later.drain_waits, earlier.drain_waits);
-    out.drain_wait_ns = sub(later.drain_wait_ns, earlier.drain_wait_ns);
-    out.mode_changes = sub(later.mode_changes, earlier.mode_changes);
-    return ok;
+bool is_zero(const CompactStats &s) {
+    static const CompactStats zero;
+    return s == zero;
 }
+
+// What few inodes have: kept off the per-inode record so that the many idle
+// inodes of a large model cost a pointer for all of it.
+struct InodeExtra {
+    std::string path;
+    std::vector<Holder> holders;
+    std::vector<uint64_t> passthrough_files; // file_ids of IOM_UNCACHED opens
+    std::vector<DrainWaiter> drain_waiters;  // bounded, oldest first
+    uint64_t mmaps_shared = 0, mmaps_private = 0, mmaps_writable = 0;
+    uint64_t drain_events = 0, drain_events_ns = 0;
+};
 
 struct InodeState {
     InodeKey key;
     uint64_t nodeid = 0;
-    std::string path;
 
     // Mode inputs: newest (iocachectr, cache bit) observation.
     int32_t ctr = 0;
     bool bit = false;
     bool mode_known = false;
-    uint64_t mode_obs_ns = 0;
-    IoMode mode;
-    std::vector<Holder> holders;
     bool holders_unknown = false;
     bool holders_stale = false;
-    std::vector<uint64_t> passthrough_files; // file_ids of IOM_UNCACHED opens
+    bool pid_match = false;
+    // The kernel map has an entry for this inode whose values are total - base.
+    bool in_kernel = false;
+    IoMode mode;
+    uint64_t mode_obs_ns = 0;
 
-    // Counters. prev/interval are heap-allocated: most inodes in a large
-    // model are idle, and a WriteStats is ~750 bytes (histograms).
-    std::unique_ptr<RawCounters> prev; // present while the kernel entry exists
-    WriteStats total;
-    std::unique_ptr<WriteStats> interval; // valid if interval_seq == model's counters_seq
-    uint64_t interval_seq = 0;
-    uint64_t prev_seq = 0;
+    // Counters. The kernel entry's values at the last read are total - base: no
+    // copy of them is kept. base (totals before the current kernel entry) only
+    // exists for the few inodes whose kernel entry was re-created; the last
+    // interval's deltas are kept by the model for the inodes that changed.
+    CompactStats total;
+    std::unique_ptr<CompactStats> base;
+    uint64_t seen_seq = 0;             // last counters read that listed it
+    uint64_t kernel_first_seen_ns = 0; // identity stamp of the kernel entry
     uint64_t counter_resets = 0;
 
-    uint64_t mmaps_shared = 0, mmaps_private = 0, mmaps_writable = 0;
-    uint64_t drain_events = 0, drain_events_ns = 0;
-    // Small bounded rings kept as vectors: an empty std::deque still allocates
-    // ~600 bytes, which adds up over 65536 mostly idle inodes.
-    std::vector<DrainWaiter> drain_waiters;
-    std::vector<Transition> transitions;
+    std::vector<Transition> transitions; // bounded, oldest first
+    std::unique_ptr<InodeExtra> extra;
     uint64_t first_seen_ns = 0, last_seen_ns = 0, last_write_ns = 0;
-    bool pid_match = false;
 
-    std::list<InodeKey>::iterator lru_it;
+    InodeState *lru_prev = nullptr, *lru_next = nullptr; // intrusive LRU (map nodes are stable)
 
     void seen(uint64_t ts) {
         if (ts == 0)
@@ -107,6 +127,21 @@ struct InodeState {
             first_seen_ns = ts;
         last_seen_ns = std::max(last_seen_ns, ts);
     }
+    InodeExtra &ext() {
+        if (!extra)
+            extra = std::make_unique<InodeExtra>();
+        return *extra;
+    }
+    bool has_holders() const { return extra && !extra->holders.empty(); }
+    bool passthrough_known() const { return extra && !extra->passthrough_files.empty(); }
+};
+
+// Per device: counters summed as the model takes them in, so they stay
+// monotonic whatever the model evicts; transitions counted as they happen.
+struct DevAcc {
+    WriteStats total;
+    std::map<std::pair<TransitionCause, ModeKind>, uint64_t> transitions;
+    std::string label; // last known mount point
 };
 
 } // namespace
@@ -115,7 +150,12 @@ struct StateModel::Impl {
     ModelOptions opts;
     mutable std::mutex mu;
     std::unordered_map<InodeKey, InodeState, InodeKeyHash> inodes;
-    std::list<InodeKey> lru; // front = most recently active
+    InodeState *lru_head = nullptr; // most recently active
+    InodeState *lru_tail = nullptr;
+    std::map<uint32_t, DevAcc> devs;
+    // The last counters read's deltas of the inodes that changed in it (the rest
+    // had none): replaced at every read, so idle inodes hold nothing.
+    std::unordered_map<InodeKey, CompactStats, InodeKeyHash> intervals;
     Mounts mounts;
     Health health;
     ModelStats stats;
@@ -131,30 +171,48 @@ struct StateModel::Impl {
     }
 
     bool accept(const InodeKey &k) const {
-        return opts.devs.empty() || std::find(opts.devs.begin(), opts.devs.end(), k.dev) != opts.devs.end();
+        return opts.devs.empty() ||
+               std::find(opts.devs.begin(), opts.devs.end(), k.dev) != opts.devs.end();
     }
 
-    void touch(InodeState &s) { lru.splice(lru.begin(), lru, s.lru_it); }
+    void lru_unlink(InodeState &s) {
+        (s.lru_prev ? s.lru_prev->lru_next : lru_head) = s.lru_next;
+        (s.lru_next ? s.lru_next->lru_prev : lru_tail) = s.lru_prev;
+        s.lru_prev = s.lru_next = nullptr;
+    }
+    void lru_push_front(InodeState &s) {
+        s.lru_prev = nullptr;
+        s.lru_next = lru_head;
+        (lru_head ? lru_head->lru_prev : lru_tail) = &s;
+        lru_head = &s;
+    }
+    void touch(InodeState &s) {
+        if (lru_head == &s)
+            return;
+        lru_unlink(s);
+        lru_push_front(s);
+    }
+    void erase(InodeState &s) {
+        lru_unlink(s);
+        intervals.erase(s.key);
+        inodes.erase(s.key);
+        ++stats.evictions;
+    }
 
     // Drop the least recently active inode that is not in cached mode; inodes
     // in cached mode (or with holders) are what users come for, so they are
     // only dropped when nothing else is left (forced eviction).
     void evict_one() {
-        for (size_t scanned = 0, n = lru.size(); scanned < n; ++scanned) {
-            auto it = inodes.find(lru.back());
-            InodeState &s = it->second;
-            if (s.mode.kind == ModeKind::Cached || !s.holders.empty()) {
+        for (size_t scanned = 0, n = inodes.size(); scanned < n; ++scanned) {
+            InodeState &s = *lru_tail;
+            if (s.mode.kind == ModeKind::Cached || s.has_holders()) {
                 touch(s); // protected: rotate to the front, keep scanning
                 continue;
             }
-            lru.pop_back();
-            inodes.erase(it);
-            ++stats.evictions;
+            erase(s);
             return;
         }
-        inodes.erase(lru.back());
-        lru.pop_back();
-        ++stats.evictions;
+        erase(*lru_tail);
         ++stats.forced_evictions;
     }
 
@@ -169,16 +227,25 @@ struct StateModel::Impl {
         InodeState &s = inodes[k];
         s.key = k;
         s.mode = derive_io_mode(0, false, false, opts.io_modes_available);
-        lru.push_front(k);
-        s.lru_it = lru.begin();
+        lru_push_front(s);
         return s;
     }
 
+    DevAcc &dev_acc(uint32_t dev) {
+        auto [it, fresh] = devs.try_emplace(dev);
+        if (fresh)
+            if (const Mount *mt = mounts.find_by_dev(dev))
+                it->second.label = mt->mount_point;
+        return it->second;
+    }
+
     void push_transition(InodeState &s, const Transition &t) {
+        ++dev_acc(s.key.dev).transitions[{t.cause, t.to.kind}];
         s.transitions.push_back(t);
         if (s.transitions.size() > opts.transitions_kept)
             s.transitions.erase(s.transitions.begin(),
-                                s.transitions.end() - static_cast<std::ptrdiff_t>(opts.transitions_kept));
+                                s.transitions.end() -
+                                    static_cast<std::ptrdiff_t>(opts.transitions_kept));
     }
 
     // Record a (iocachectr, bit) observation unless we already know a newer one.
@@ -193,45 +260,54 @@ struct StateModel::Impl {
 
     // Re-derive the mode from the inputs; record a transition if its kind changed;
     // keep holders consistent with it.
-    void recompute(InodeState &s, uint64_t ts, TransitionCause cause, uint32_t pid, const std::string &comm) {
-        IoMode m = derive_io_mode(s.ctr, s.bit, !s.passthrough_files.empty(), opts.io_modes_available);
+    void recompute(InodeState &s, uint64_t ts, TransitionCause cause, uint32_t pid,
+                   const std::string &comm) {
+        IoMode m = derive_io_mode(s.ctr, s.bit, s.passthrough_known(), opts.io_modes_available);
         if (m.kind != s.mode.kind)
             push_transition(s, Transition{ts, s.mode, m, cause, pid, comm});
         s.mode = m;
         if (m.kind != ModeKind::Cached) {
             // Not cached as of mode_obs_ns: nobody observed before then holds it.
-            std::erase_if(s.holders, [&](const Holder &h) { return h.since_ns <= s.mode_obs_ns; });
+            if (s.extra)
+                std::erase_if(s.extra->holders,
+                              [&](const Holder &h) { return h.since_ns <= s.mode_obs_ns; });
             s.holders_unknown = false;
             s.holders_stale = false;
             return;
         }
         // The kernel counts m.count caching files; we may know fewer of them.
-        bool unknown = m.count > s.holders.size();
+        const size_t known = s.extra ? s.extra->holders.size() : 0;
+        bool unknown = m.count > known;
         if (unknown && !s.holders_unknown)
             census_wanted = true;
         s.holders_unknown = unknown;
     }
 
     void add_holder(InodeState &s, const Event &ev, HolderHow how) {
-        for (const auto &h : s.holders)
+        auto &holders = s.ext().holders;
+        for (const auto &h : holders)
             if (ev.file_id != 0 && h.file_id == ev.file_id)
                 return; // already known (e.g. a cached open that also maps)
-        s.holders.push_back(Holder{ev.file_id, ev.fh, ev.pid, ev.comm, how, ev.ts_ns, false});
+        holders.push_back(Holder{ev.file_id, ev.fh, ev.pid, ev.comm, how, ev.ts_ns, false});
     }
 
     void release_holder(InodeState &s, const Event &ev) {
+        if (!s.extra)
+            return;
+        auto &holders = s.extra->holders;
         if (ev.file_id != 0) {
-            auto it = std::find_if(s.holders.begin(), s.holders.end(),
+            auto it = std::find_if(holders.begin(), holders.end(),
                                    [&](const Holder &h) { return h.file_id == ev.file_id; });
-            if (it != s.holders.end()) {
-                s.holders.erase(it);
+            if (it != holders.end()) {
+                holders.erase(it);
                 return;
             }
         }
         // No file_id (or unknown one): fall back to the server's fh.
-        auto n = std::count_if(s.holders.begin(), s.holders.end(), [&](const Holder &h) { return h.fh == ev.fh; });
+        auto n = std::count_if(holders.begin(), holders.end(),
+                               [&](const Holder &h) { return h.fh == ev.fh; });
         if (n == 1) {
-            std::erase_if(s.holders, [&](const Holder &h) { return h.fh == ev.fh; });
+            std::erase_if(holders, [&](const Holder &h) { return h.fh == ev.fh; });
         } else if (n > 1) {
             // Ambiguous: removing the wrong one would blame the wrong process.
             s.holders_stale = true;
@@ -239,81 +315,105 @@ struct StateModel::Impl {
         }
     }
 
+    void begin_counters(uint64_t now);
+    void take_counters(const InodeCounters &c);
+
     InodeView make_view(const InodeState &s) const;
 };
 
 StateModel::StateModel(ModelOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 StateModel::~StateModel() = default;
 
+void StateModel::Impl::begin_counters(uint64_t now) {
+    ++counters_seq;
+    interval_ns = (last_counters_ns != 0 && now > last_counters_ns) ? now - last_counters_ns : 0;
+    intervals.clear();
+    last_counters_ns = now;
+    now_ns = std::max(now_ns, now);
+}
+
+void StateModel::Impl::take_counters(const InodeCounters &c) {
+    if (!accept(c.key))
+        return;
+    auto it = inodes.find(c.key);
+    InodeState *sp = it == inodes.end() ? nullptr : &it->second;
+    WriteStats d;
+    bool fresh = !sp || !sp->in_kernel;
+    if (!fresh) {
+        const bool recreated = sp->kernel_first_seen_ns != 0 && c.first_seen_ns != 0 &&
+                               sp->kernel_first_seen_ns != c.first_seen_ns;
+        if (recreated || !delta_since(c, sp->total, sp->base.get(), d)) {
+            fresh = true; // LRU evicted and re-created the kernel entry
+            ++sp->counter_resets;
+            ++stats.counter_resets;
+        }
+    }
+    if (fresh) {
+        // First sighting, or its kernel entry is new (missing from an earlier read,
+        // or re-created): everything in it is new.
+        d = as_delta(c);
+        if (sp && !is_zero(sp->total))
+            sp->base = std::make_unique<CompactStats>(sp->total);
+        else if (sp)
+            sp->base.reset();
+    }
+    const bool active = !d.is_zero();
+    if (!sp)
+        sp = &get_or_create(c.key);
+    else if (active)
+        touch(*sp);
+    InodeState &s = *sp;
+    if (c.nodeid != 0)
+        s.nodeid = c.nodeid;
+    s.seen(c.first_seen_ns);
+    s.seen(c.last_seen_ns);
+    s.in_kernel = true;
+    s.seen_seq = counters_seq;
+    s.kernel_first_seen_ns = c.first_seen_ns;
+    if (active) {
+        s.total += d;
+        dev_acc(c.key.dev).total += d;
+        intervals[c.key] += d;
+    }
+    // The kernel's iocachectr/bit are "as of the last write" (last_seen_ns).
+    if (!s.mode_known || c.last_seen_ns > s.mode_obs_ns) {
+        observe_mode(s, c.iocachectr, c.cache_io_mode, c.last_seen_ns);
+        recompute(s, c.last_seen_ns, TransitionCause::Counters, 0, {});
+    }
+}
+
 void StateModel::on_counters(const std::vector<InodeCounters> &counters, uint64_t now_ns) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
-    ++m.counters_seq;
-    m.interval_ns = (m.last_counters_ns != 0 && now_ns > m.last_counters_ns) ? now_ns - m.last_counters_ns : 0;
-    m.last_counters_ns = now_ns;
-    m.now_ns = std::max(m.now_ns, now_ns);
-    for (const auto &c : counters) {
-        if (!m.accept(c.key))
-            continue;
-        RawCounters raw = to_raw(c);
-        auto it = m.inodes.find(c.key);
-        InodeState *sp = nullptr;
-        WriteStats d;
-        if (it == m.inodes.end() || !it->second.prev || it->second.prev_seq + 1 != m.counters_seq) {
-            // First sighting, or missing from the previous dump (its kernel
-            // entry was evicted and re-created): everything in it is new.
-            d = raw.stats;
-        } else {
-            const RawCounters &prev = *it->second.prev;
-            bool recreated = prev.first_seen_ns != 0 && raw.first_seen_ns != 0 && prev.first_seen_ns != raw.first_seen_ns;
-            if (recreated || !subtract(raw.stats, prev.stats, d)) {
-                d = raw.stats; // LRU evicted and re-created the kernel entry
-                ++it->second.counter_resets;
-                ++m.stats.counter_resets;
-            }
+    m.begin_counters(now_ns);
+    for (const auto &c : counters)
+        m.take_counters(c);
+    // The dump is the whole kernel map: an inode missing from it lost its kernel
+    // entry, and its next one starts from zero.
+    for (auto &[key, s] : m.inodes) {
+        if (s.in_kernel && s.seen_seq != m.counters_seq) {
+            s.in_kernel = false;
+            s.base.reset();
+            m.intervals.erase(key);
         }
-        const bool active = !d.is_zero();
+    }
+}
+
+void StateModel::on_counter_changes(const CountersDelta &delta, uint64_t now_ns) {
+    Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    m.begin_counters(now_ns);
+    for (const auto &c : delta.changed)
+        m.take_counters(c);
+    for (const auto &k : delta.gone) {
+        auto it = m.inodes.find(k);
         if (it == m.inodes.end())
-            sp = &m.get_or_create(c.key);
-        else {
-            sp = &it->second;
-            if (active)
-                m.touch(*sp);
-        }
-        InodeState &s = *sp;
-        if (c.nodeid != 0)
-            s.nodeid = c.nodeid;
-        s.seen(c.first_seen_ns);
-        s.seen(c.last_seen_ns);
-        s.total += d;
-        if (active) {
-            s.interval = std::make_unique<WriteStats>(d);
-            s.interval_seq = m.counters_seq;
-        } else {
-            s.interval.reset();
-        }
-        if (s.prev)
-            *s.prev = std::move(raw);
-        else
-            s.prev = std::make_unique<RawCounters>(std::move(raw));
-        s.prev_seq = m.counters_seq;
-        // The kernel's iocachectr/bit are "as of the last write" (last_seen_ns).
-        if (!s.mode_known || c.last_seen_ns > s.mode_obs_ns) {
-            m.observe_mode(s, c.iocachectr, c.cache_io_mode, c.last_seen_ns);
-            m.recompute(s, c.last_seen_ns, TransitionCause::Counters, 0, {});
-        }
+            continue;
+        it->second.in_kernel = false;
+        it->second.base.reset();
+        m.intervals.erase(k);
     }
-    // The dump is the whole kernel map: an inode missing from it lost its
-    // kernel entry (see the prev_seq test above). Free the stale baselines now
-    // and then, so memory follows the kernel map's size, not the model's.
-    if (m.counters_seq % 64 == 0) {
-        for (auto &[key, s] : m.inodes) {
-            if (s.prev && s.prev_seq != m.counters_seq) {
-                s.prev.reset();
-                s.interval.reset();
-            }
-        }
-    }
+    // Unlisted entries did not change: no interval entry, i.e. zero.
 }
 
 void StateModel::on_event(const Event &ev) {
@@ -345,20 +445,22 @@ void StateModel::on_event(const Event &ev) {
     switch (ev.type) {
     case EventType::Open:
         cause = TransitionCause::Open;
-        if ((ev.flags & evflag::Passthrough) && ev.file_id != 0 &&
-            std::find(s.passthrough_files.begin(), s.passthrough_files.end(), ev.file_id) == s.passthrough_files.end())
-            s.passthrough_files.push_back(ev.file_id);
+        if ((ev.flags & evflag::Passthrough) && ev.file_id != 0) {
+            auto &pf = s.ext().passthrough_files;
+            if (std::find(pf.begin(), pf.end(), ev.file_id) == pf.end())
+                pf.push_back(ev.file_id);
+        }
         if (ev.flags & evflag::Holder)
             m.add_holder(s, ev, HolderHow::Open);
         break;
     case EventType::Mmap:
         cause = TransitionCause::Mmap;
         if (ev.flags & evflag::SharedMap)
-            ++s.mmaps_shared;
+            ++s.ext().mmaps_shared;
         else
-            ++s.mmaps_private;
+            ++s.ext().mmaps_private;
         if (ev.flags & evflag::WritableMap)
-            ++s.mmaps_writable;
+            ++s.ext().mmaps_writable;
         if (ev.flags & evflag::Holder)
             m.add_holder(s, ev, HolderHow::Mmap);
         break;
@@ -366,16 +468,20 @@ void StateModel::on_event(const Event &ev) {
         cause = TransitionCause::Release;
         if (ev.flags & evflag::WasHolder)
             m.release_holder(s, ev);
-        std::erase(s.passthrough_files, ev.file_id);
+        if (s.extra)
+            std::erase(s.extra->passthrough_files, ev.file_id);
         break;
-    case EventType::DrainWait:
-        ++s.drain_events;
-        s.drain_events_ns += ev.wait_ns;
-        s.drain_waiters.push_back(DrainWaiter{ev.ts_ns, ev.pid, ev.comm, ev.wait_ns});
-        if (s.drain_waiters.size() > m.opts.drain_waiters_kept)
-            s.drain_waiters.erase(s.drain_waiters.begin(),
-                                  s.drain_waiters.end() - static_cast<std::ptrdiff_t>(m.opts.drain_waiters_kept));
-        return; // the waiter's own Open/Mmap event reports the resulting mode
+    case EventType::DrainWait: {
+        InodeExtra &x = s.ext();
+        ++x.drain_events;
+        x.drain_events_ns += ev.wait_ns;
+        x.drain_waiters.push_back(DrainWaiter{ev.ts_ns, ev.pid, ev.comm, ev.wait_ns});
+        if (x.drain_waiters.size() > m.opts.drain_waiters_kept)
+            x.drain_waiters.erase(x.drain_waiters.begin(),
+                                  x.drain_waiters.end() -
+                                      static_cast<std::ptrdiff_t>(m.opts.drain_waiters_kept));
+        return;
+    } // the waiter's own Open/Mmap event reports the resulting mode
     case EventType::ModeSeen:
         break;
     case EventType::Write:
@@ -404,7 +510,8 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
     for (auto &[key, s] : m.inodes) {
         if (by_inode.contains(key))
             continue;
-        s.passthrough_files.clear();
+        if (s.extra)
+            s.extra->passthrough_files.clear();
         if (s.mode.kind != ModeKind::None && s.mode.kind != ModeKind::NotAvailable) {
             m.observe_mode(s, 0, false, now_ns);
             m.recompute(s, now_ns, TransitionCause::Census, 0, no_comm);
@@ -429,7 +536,7 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
             return files.back().second;
         };
         const CensusRecord *mode_src = nullptr;
-        s.passthrough_files.clear();
+        std::vector<uint64_t> passthrough;
         for (const CensusRecord *r : recs) {
             if (r->nodeid != 0)
                 s.nodeid = r->nodeid;
@@ -445,20 +552,24 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
                 if (!fi.file)
                     fi.file = r;
                 if (r->iomode == FileIoMode::Uncached &&
-                    std::find(s.passthrough_files.begin(), s.passthrough_files.end(), r->file_id) ==
-                        s.passthrough_files.end())
-                    s.passthrough_files.push_back(r->file_id);
+                    std::find(passthrough.begin(), passthrough.end(), r->file_id) ==
+                        passthrough.end())
+                    passthrough.push_back(r->file_id);
             } else if (!fi.vma) {
                 fi.vma = r;
             }
         }
+        static const std::vector<Holder> no_holders;
+        const std::vector<Holder> &old_holders = s.extra ? s.extra->holders : no_holders;
         std::vector<Holder> holders;
         for (const auto &[fid, fi] : files) {
             if (!fi.cached)
                 continue;
-            const CensusRecord *who = fi.vma ? fi.vma : fi.file; // the mmapping process explains an mmap holder
-            Holder h{fid, fi.fh, who->pid, who->comm, fi.vma ? HolderHow::Mmap : HolderHow::Open, now_ns, true};
-            for (const auto &old : s.holders)
+            const CensusRecord *who =
+                fi.vma ? fi.vma : fi.file; // the mmapping process explains an mmap holder
+            Holder h{fid,    fi.fh, who->pid, who->comm, fi.vma ? HolderHow::Mmap : HolderHow::Open,
+                     now_ns, true};
+            for (const auto &old : old_holders)
                 if (old.file_id == fid) {
                     h.since_ns = old.since_ns;
                     h.since_is_lower_bound = old.since_is_lower_bound;
@@ -466,11 +577,15 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
             holders.push_back(std::move(h));
         }
         // Holders reported by events after the census was taken stay.
-        for (const auto &old : s.holders)
-            if (old.since_ns > now_ns && std::none_of(holders.begin(), holders.end(),
-                                                      [&](const Holder &h) { return h.file_id == old.file_id; }))
+        for (const auto &old : old_holders)
+            if (old.since_ns > now_ns &&
+                std::none_of(holders.begin(), holders.end(),
+                             [&](const Holder &h) { return h.file_id == old.file_id; }))
                 holders.push_back(old);
-        s.holders = std::move(holders);
+        if (s.extra || !holders.empty() || !passthrough.empty()) {
+            s.ext().holders = std::move(holders);
+            s.extra->passthrough_files = std::move(passthrough);
+        }
         s.holders_stale = false;
         s.holders_unknown = false;
         s.seen(now_ns);
@@ -487,18 +602,36 @@ void StateModel::on_health(const Health &h) {
 }
 
 void StateModel::set_mounts(const Mounts &mounts) {
-    std::lock_guard lk(impl_->mu);
-    impl_->mounts = mounts;
+    Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    m.mounts = mounts;
+    if (m.mounts.all().empty())
+        return; // no table read: keep every device
+    // Keep the last mount point of each device for after its unmount; forget
+    // devices that are unmounted and have no inode left (bounded by devices seen).
+    std::set<uint32_t> with_inodes;
+    for (const auto &[key, s] : m.inodes)
+        with_inodes.insert(key.dev);
+    for (auto it = m.devs.begin(); it != m.devs.end();) {
+        if (const Mount *mt = m.mounts.find_by_dev(it->first)) {
+            it->second.label = mt->mount_point;
+        } else if (!with_inodes.contains(it->first)) {
+            it = m.devs.erase(it);
+            continue;
+        }
+        ++it;
+    }
 }
 
 void StateModel::set_path(const InodeKey &key, std::string path) {
     std::lock_guard lk(impl_->mu);
     auto it = impl_->inodes.find(key);
     if (it != impl_->inodes.end())
-        it->second.path = std::move(path);
+        it->second.ext().path = std::move(path);
 }
 
-void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &records, const ReadlinkFn &readlink) {
+void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &records,
+                                           const ReadlinkFn &readlink) {
     struct Want {
         InodeKey key;
         uint32_t pid, fd;
@@ -511,7 +644,7 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
             if (r.kind != CensusKind::File || queued.contains(r.key))
                 continue;
             auto it = impl_->inodes.find(r.key);
-            if (it == impl_->inodes.end() || !it->second.path.empty())
+            if (it == impl_->inodes.end() || (it->second.extra && !it->second.extra->path.empty()))
                 continue;
             queued.insert(r.key);
             wants.push_back({r.key, r.pid, r.fd});
@@ -525,8 +658,8 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
     std::lock_guard lk(impl_->mu);
     for (auto &[key, path] : found) {
         auto it = impl_->inodes.find(key);
-        if (it != impl_->inodes.end() && it->second.path.empty())
-            it->second.path = std::move(path);
+        if (it != impl_->inodes.end() && (!it->second.extra || it->second.extra->path.empty()))
+            it->second.ext().path = std::move(path);
     }
 }
 
@@ -541,44 +674,55 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
     v.nodeid = s.nodeid;
     if (const Mount *mt = mounts.find_by_dev(s.key.dev))
         v.mount_point = mt->mount_point;
-    v.path = s.path;
     v.mode = s.mode;
     v.mode_observed_ns = s.mode_obs_ns;
-    v.holders = s.holders;
     v.holders_unknown = s.holders_unknown;
     v.holders_stale = s.holders_stale;
-    v.passthrough_files = static_cast<uint32_t>(s.passthrough_files.size());
-    v.total = s.total;
-    if (s.interval && s.interval_seq == counters_seq)
-        v.interval = *s.interval;
+    v.total = s.total.expand();
+    if (auto it = intervals.find(s.key); it != intervals.end())
+        v.interval = it->second.expand();
     v.interval_ns = interval_ns;
     v.counter_resets = s.counter_resets;
-    v.mmaps_shared = s.mmaps_shared;
-    v.mmaps_private = s.mmaps_private;
-    v.mmaps_writable = s.mmaps_writable;
-    v.drain_events = s.drain_events;
-    v.drain_events_ns = s.drain_events_ns;
-    v.last_drain_waiters.assign(s.drain_waiters.begin(), s.drain_waiters.end());
-    v.transitions.assign(s.transitions.begin(), s.transitions.end());
+    if (const InodeExtra *x = s.extra.get()) {
+        v.path = x->path;
+        v.holders = x->holders;
+        v.passthrough_files = static_cast<uint32_t>(x->passthrough_files.size());
+        v.mmaps_shared = x->mmaps_shared;
+        v.mmaps_private = x->mmaps_private;
+        v.mmaps_writable = x->mmaps_writable;
+        v.drain_events = x->drain_events;
+        v.drain_events_ns = x->drain_events_ns;
+        v.last_drain_waiters = x->drain_waiters;
+    }
+    v.transitions = s.transitions;
     v.first_seen_ns = s.first_seen_ns;
     v.last_seen_ns = s.last_seen_ns;
     v.last_write_ns = s.last_write_ns;
     return v;
 }
 
+namespace {
+template <typename S>
+void fill_header(const S &m, uint64_t &now, uint64_t &interval, bool &iomodes, Health &health,
+                 std::vector<Mount> &mounts, ModelStats &stats) {
+    now = m.now_ns;
+    interval = m.interval_ns;
+    iomodes = m.opts.io_modes_available;
+    health = m.health;
+    mounts = m.mounts.all();
+    stats = m.stats;
+    stats.inodes = m.inodes.size();
+    stats.max_inodes = m.opts.max_inodes;
+    stats.census_wanted = m.census_wanted;
+}
+} // namespace
+
 Snapshot StateModel::snapshot() const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
     Snapshot snap;
-    snap.now_ns = m.now_ns;
-    snap.interval_ns = m.interval_ns;
-    snap.io_modes_available = m.opts.io_modes_available;
-    snap.health = m.health;
-    snap.mounts = m.mounts.all();
-    snap.stats = m.stats;
-    snap.stats.inodes = m.inodes.size();
-    snap.stats.max_inodes = m.opts.max_inodes;
-    snap.stats.census_wanted = m.census_wanted;
+    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
+                snap.stats);
     snap.inodes.reserve(m.inodes.size());
     for (const auto &[key, s] : m.inodes)
         if (!m.opts.pid || s.pid_match)
@@ -586,6 +730,81 @@ Snapshot StateModel::snapshot() const {
     std::sort(snap.inodes.begin(), snap.inodes.end(),
               [](const InodeView &a, const InodeView &b) { return a.key < b.key; });
     return snap;
+}
+
+Summary StateModel::summary(size_t top_k) const {
+    const Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    Summary sum;
+    fill_header(m, sum.now_ns, sum.interval_ns, sum.io_modes_available, sum.health, sum.mounts,
+                sum.stats);
+
+    std::map<uint32_t, DeviceSummary> devs;
+    auto dev = [&](uint32_t d) -> DeviceSummary & {
+        auto [it, fresh] = devs.try_emplace(d);
+        if (fresh)
+            it->second.dev = d;
+        return it->second;
+    };
+    // Ranking for the per-inode top-K: writers' lock wait in the last interval, then
+    // since start, then key (stable between scrapes). Only inodes that wrote or waited.
+    using Rank = std::tuple<uint64_t, uint64_t, InodeKey>;
+    std::vector<std::pair<Rank, const InodeState *>> heap; // min-heap of the best top_k
+    auto worse = [](const auto &a, const auto &b) { return a.first > b.first; };
+    for (const auto &[key, s] : m.inodes) {
+        if (m.opts.pid && !s.pid_match)
+            continue;
+        DeviceSummary &ds = dev(key.dev);
+        ++ds.inodes;
+        ++ds.inodes_by_mode[static_cast<size_t>(s.mode.kind)];
+        if (s.mode.draining())
+            ++ds.draining;
+        if (s.extra)
+            for (const auto &h : s.extra->holders)
+                ++(h.how == HolderHow::Mmap ? ds.holders_mmap : ds.holders_open);
+        const uint64_t total_wait = s.total.wait_ns[0] + s.total.wait_ns[1];
+        uint64_t writes = 0;
+        for (uint64_t w : s.total.writes)
+            writes += w;
+        if (top_k == 0 || (writes == 0 && total_wait == 0))
+            continue;
+        uint64_t interval_wait = 0;
+        if (auto it = m.intervals.find(key); it != m.intervals.end())
+            interval_wait = it->second.wait_ns[0] + it->second.wait_ns[1];
+        Rank r{interval_wait, total_wait, key};
+        if (heap.size() < top_k) {
+            heap.emplace_back(r, &s);
+            std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (r > heap.front().first) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            heap.back() = {r, &s};
+            std::push_heap(heap.begin(), heap.end(), worse);
+        }
+    }
+    std::sort(heap.begin(), heap.end(),
+              [](const auto &a, const auto &b) { return a.first > b.first; });
+    sum.top.reserve(heap.size());
+    for (const auto &[r, s] : heap)
+        sum.top.push_back(m.make_view(*s));
+
+    const bool have_table = !m.mounts.all().empty();
+    for (const auto &[d, acc] : m.devs) {
+        const bool mounted = m.mounts.find_by_dev(d) != nullptr;
+        // An unmounted device without inodes left is history: not listed.
+        if (have_table && !mounted && !devs.contains(d))
+            continue;
+        DeviceSummary &ds = dev(d);
+        ds.total = acc.total;
+        ds.transitions = acc.transitions;
+    }
+    for (auto &[d, ds] : devs) {
+        if (const Mount *mt = m.mounts.find_by_dev(d))
+            ds.mount_point = mt->mount_point;
+        else if (auto it = m.devs.find(d); it != m.devs.end())
+            ds.mount_point = it->second.label;
+        sum.devices.push_back(std::move(ds));
+    }
+    return sum;
 }
 
 } // namespace fusescope

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fusescope/model/histogram.h"
@@ -18,18 +21,19 @@ namespace fusescope {
 // The inode's IO mode (kernel fs/fuse/iomode.c), derived from the newest
 // (iocachectr, FUSE_I_CACHE_IO_MODE bit) observation.
 enum class ModeKind : uint8_t {
-    None,         // iocachectr == 0, bit clear: no cached user, no shared writer
-    Cached,       // bit set or iocachectr > 0: every DIO write takes the exclusive lock
-    Parallel,     // iocachectr < 0, no passthrough file known: -iocachectr DIO writers hold it shared
+    None,     // iocachectr == 0, bit clear: no cached user, no shared writer
+    Cached,   // bit set or iocachectr > 0: every DIO write takes the exclusive lock
+    Parallel, // iocachectr < 0, no passthrough file known: -iocachectr DIO writers hold it shared
     Passthrough,  // iocachectr < 0 and a passthrough (uncached) open is known
     NotAvailable, // kernel has no io modes (< 6.9); model option io_modes_available=false
 };
+inline constexpr size_t kModeKinds = 5;
 
 struct IoMode {
     ModeKind kind = ModeKind::None;
-    uint32_t count = 0;      // Cached: iocachectr (caching files); Parallel/Passthrough: -iocachectr
-    int32_t iocachectr = 0;  // raw last value
-    bool cache_bit = false;  // raw FUSE_I_CACHE_IO_MODE
+    uint32_t count = 0;     // Cached: iocachectr (caching files); Parallel/Passthrough: -iocachectr
+    int32_t iocachectr = 0; // raw last value
+    bool cache_bit = false; // raw FUSE_I_CACHE_IO_MODE
     // Cached with iocachectr <= 0: a caching open/mmap is waiting for parallel
     // writers to drain (or the mode is just being entered).
     bool draining() const { return kind == ModeKind::Cached && iocachectr <= 0; }
@@ -37,7 +41,8 @@ struct IoMode {
 };
 
 // Pure derivation used by the model; exposed for tests and views.
-IoMode derive_io_mode(int32_t iocachectr, bool cache_bit, bool passthrough_known, bool io_modes_available);
+IoMode derive_io_mode(int32_t iocachectr, bool cache_bit, bool passthrough_known,
+                      bool io_modes_available);
 
 enum class HolderHow : uint8_t { Open, Mmap };
 
@@ -53,7 +58,15 @@ struct Holder {
     bool since_is_lower_bound = false;
 };
 
-enum class TransitionCause : uint8_t { Open, Mmap, Release, Census, WriteSeen, DrainWait, Counters };
+enum class TransitionCause : uint8_t {
+    Open,
+    Mmap,
+    Release,
+    Census,
+    WriteSeen,
+    DrainWait,
+    Counters
+};
 
 struct Transition {
     uint64_t ts_ns = 0;
@@ -72,10 +85,10 @@ struct DrainWaiter {
 
 // Kernel counters, either totals since fusescope started or one interval's delta.
 struct WriteStats {
-    std::array<uint64_t, kWriteReasons> writes{};       // by WriteReason (index 0 = shared)
-    std::array<uint64_t, kLockModes> bytes{};           // by LockMode
-    std::array<uint64_t, kLockModes> wait_ns{};         // queued i_rwsem wait of writers
-    std::array<uint64_t, kLockModes> service_ns{};      // rest of the write's time
+    std::array<uint64_t, kWriteReasons> writes{};  // by WriteReason (index 0 = shared)
+    std::array<uint64_t, kLockModes> bytes{};      // by LockMode
+    std::array<uint64_t, kLockModes> wait_ns{};    // queued i_rwsem wait of writers
+    std::array<uint64_t, kLockModes> service_ns{}; // rest of the write's time
     std::array<uint64_t, kLockModes> contentions{};
     std::array<uint64_t, kLockModes> contention_ns{};
     std::array<Histogram, kLockModes> contention_hist{}; // lock:contention_* waits
@@ -133,7 +146,7 @@ struct ModelStats {
     uint64_t forced_evictions = 0; // ... of which were in cached mode (nothing else to evict)
     uint64_t counter_resets = 0;
     uint64_t events = 0;
-    uint64_t events_filtered = 0;  // dropped by the mount filter
+    uint64_t events_filtered = 0; // dropped by the mount filter
     uint64_t census_runs = 0;
     bool census_wanted = false;
 };
@@ -150,9 +163,39 @@ struct Snapshot {
     const InodeView *find(const InodeKey &k) const;
 };
 
-std::string_view to_string(ModeKind k);       // "none", "cached", "parallel", "passthrough", "n/a"
-std::string to_string(const IoMode &m);       // "cached(2)", "parallel(4)", "cached(draining)", ...
-std::string_view to_string(HolderHow h);      // "open", "mmap"
-std::string_view to_string(TransitionCause c); // "open", "mmap", "release", "census", "write-seen", ...
+// Per-device aggregates for views that need totals, not every inode (the
+// exporter at scrape time): no copy of the inodes.
+struct DeviceSummary {
+    uint32_t dev = 0;
+    std::string mount_point; // from the mount table; for an unmounted device its last one
+    // Every counter delta the model took in for this device, including inodes it
+    // has evicted since: never goes down.
+    WriteStats total;
+    uint64_t inodes = 0;                               // tracked by the model now
+    std::array<uint64_t, kModeKinds> inodes_by_mode{}; // index: ModeKind
+    uint64_t draining = 0, holders_open = 0, holders_mmap = 0;
+    // (cause, new mode) -> transitions counted as the model recorded them (exact,
+    // unlike InodeView::transitions, a bounded history).
+    std::map<std::pair<TransitionCause, ModeKind>, uint64_t> transitions;
+};
+
+struct Summary {
+    uint64_t now_ns = 0;
+    uint64_t interval_ns = 0;
+    bool io_modes_available = true;
+    Health health;
+    std::vector<Mount> mounts;
+    ModelStats stats;
+    std::vector<DeviceSummary> devices; // by dev: mounted devices with data, or with inodes
+    // The top-K inodes by writers' lock wait in the last interval, then since start,
+    // then key; only inodes that wrote or waited. Best first.
+    std::vector<InodeView> top;
+};
+
+std::string_view to_string(ModeKind k);  // "none", "cached", "parallel", "passthrough", "n/a"
+std::string to_string(const IoMode &m);  // "cached(2)", "parallel(4)", "cached(draining)", ...
+std::string_view to_string(HolderHow h); // "open", "mmap"
+std::string_view
+to_string(TransitionCause c); // "open", "mmap", "release", "census", "write-seen", ...
 
 } // namespace fusescope

@@ -3,7 +3,11 @@
 //
 // Threading: updated from one thread (the session loop), read from others
 // (exporter, tty UI). Every public method takes the internal mutex;
-// snapshot() copies under it.
+// snapshot() and summary() copy under it.
+//
+// Memory: per inode a compact record (counters without a copy of the kernel's
+// values, histograms only over the slots that have samples, holders/path/...
+// only when the inode has any); per device a running sum.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +28,8 @@ struct ModelOptions {
     // above the kernel map size (FS_MAX_INODES): an inode evicted here while
     // its kernel entry lives would be counted again in full when seen next.
     size_t max_inodes = 65536;
-    bool io_modes_available = true;  // false on kernels < 6.9: every mode is NotAvailable
-    std::vector<uint32_t> devs;      // mount filter (kernel s_dev); empty = all
+    bool io_modes_available = true; // false on kernels < 6.9: every mode is NotAvailable
+    std::vector<uint32_t> devs;     // mount filter (kernel s_dev); empty = all
     // pid filter: snapshot() only lists inodes this pid touched (holder, writer,
     // mmapper, drain waiter, census opener). The model still tracks every pid
     // so holder bookkeeping stays right; counters are per inode, not per pid,
@@ -40,7 +44,7 @@ using ReadlinkFn = std::function<std::optional<std::string>(uint32_t pid, uint32
 std::optional<std::string> proc_fd_readlink(uint32_t pid, uint32_t fd);
 
 class StateModel {
-public:
+  public:
     explicit StateModel(ModelOptions opts = {});
     ~StateModel();
     StateModel(const StateModel &) = delete;
@@ -52,6 +56,9 @@ public:
     // programs); a counter going down, or a changed first_seen_ns, means the
     // kernel LRU re-created the entry: the new values are the delta.
     void on_counters(const std::vector<InodeCounters> &counters, uint64_t now_ns);
+    // The same from a read that lists only what changed (see CountersDelta):
+    // unlisted inodes keep their totals and have a zero interval.
+    void on_counter_changes(const CountersDelta &delta, uint64_t now_ns);
     // One ring-buffer event: holders, mode transitions, drain waits, mmaps.
     void on_event(const Event &ev);
     // A full census of open FUSE files and shared mappings: rebuilds holders.
@@ -67,9 +74,14 @@ public:
     // (or an event carried CensusHint): the caller should run a census.
     bool needs_census() const;
 
+    // Every inode (with the pid filter: those the pid touched), copied: for views
+    // that show or reason about each inode.
     Snapshot snapshot() const;
+    // Per-device aggregates and the top_k inodes by lock wait, without copying
+    // the other inodes: for the exporter's scrapes.
+    Summary summary(size_t top_k) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fusescope {
 
@@ -127,6 +128,14 @@ struct InodeCounters {
     int32_t iocachectr = 0;
     bool cache_io_mode = false;
     uint64_t mode_changes = 0;
+};
+
+// One read of the kernel's per-inode counters as changes: a backend that can
+// tell which entries changed since its previous read lists only those, so an
+// idle system costs the model nothing. Entries in neither list are unchanged.
+struct CountersDelta {
+    std::vector<InodeCounters> changed; // new, or changed since the previous read
+    std::vector<InodeKey> gone;         // listed by an earlier read, no longer in the map
 };
 
 // fusescope's own health, cumulative.
