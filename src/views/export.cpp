@@ -1,6 +1,6 @@
 // `fusescope export`: a Prometheus exporter. prometheus-cpp's Exposer (civetweb)
-// serves /metrics from ExportCollector, which reads the state model at scrape
-// time; the session's data loop runs on this thread. `/` is a small HTML page
+// serves /metrics from ExportCollector, which summarizes the state model at
+// scrape time; the session's data loop runs on this thread. `/` is a small HTML page
 // linking to /metrics, served from civetweb's begin_request callback (the
 // Exposer has no handler API of its own).
 //
@@ -187,8 +187,9 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
         self.roles.emplace_back(r.role, r.available);
     self.programs_attached = s->backend().attached().size();
     Session *sp = s.get();
-    auto collector = std::make_shared<ExportCollector>([sp] { return sp->model().snapshot(); },
-                                                       std::move(self), e.per_inode_top);
+    auto collector =
+        std::make_shared<ExportCollector>([sp](size_t top_k) { return sp->model().summary(top_k); },
+                                          std::move(self), e.per_inode_top);
 
     static CivetCallbacks callbacks;
     callbacks.begin_request = begin_request;
@@ -210,7 +211,8 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     std::fflush(stderr);
 
     try {
-        s->run([] { return true; }, {}, [&] { collector->observe(s->model().snapshot()); });
+        // Nothing to do per tick: the model keeps the per-device sums, scrapes read them.
+        s->run([] { return true; }, {}, {});
     } catch (const std::exception &ex) {
         fmt::print(stderr, "fusescope export: {}\n", ex.what());
         return exit_code::kFailure;

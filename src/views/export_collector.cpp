@@ -1,4 +1,6 @@
-// Metric families of `fusescope export`, built from a state-model snapshot.
+// Metric families of `fusescope export`, built at scrape time from the state
+// model's summary (per-device aggregates and the top-K inodes), as
+// ebpf_exporter does: nothing is copied or folded between scrapes.
 //
 // Naming follows Prometheus conventions: prefix fusescope_, base units
 // (seconds, bytes), counters end in _total and come from the model's
@@ -8,15 +10,11 @@
 // and they vanish when the inode drops out of the top-K. No pid labels.
 //
 // What the numbers cover:
-// - Mount-level counters sum the model's per-inode totals plus, per device, the
-//   last totals of inodes the model has evicted (so they never go down). An
-//   inode that appears and is evicted between two folds (folds run after every
-//   model refresh, 1 s by default, and at every scrape) is missed.
-// - fusescope_io_mode_transitions_total counts InodeView::transitions, a bounded
-//   history: each fold counts the entries newer than the last one it saw, so
-//   more transitions of one inode between two folds than the history holds are
-//   undercounted. fusescope_io_mode_changes_total is the kernel probes' own
-//   count (exact, no cause).
+// - Mount-level counters are the model's per-device sums of every counter delta
+//   it took in, so they never go down when the model evicts inodes.
+// - fusescope_io_mode_transitions_total counts the transitions the model
+//   recorded, as it recorded them. fusescope_io_mode_changes_total is the
+//   kernel probes' own count (exact, no cause).
 // - Gauges by IO mode count the inodes the model tracks (bounded by
 //   fusescope_model_inodes_limit), not every inode of the mount.
 // - prometheus-cpp's Exposer adds its own exposer_* metrics to /metrics.
@@ -32,7 +30,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
-#include <set>
+#include <map>
 
 namespace fusescope {
 
@@ -130,88 +128,18 @@ std::vector<SecondsBucket> seconds_buckets(const Histogram &h) {
     return out;
 }
 
-ExportCollector::ExportCollector(std::function<Snapshot()> snapshot, ExporterSelfInfo self,
+ExportCollector::ExportCollector(std::function<Summary(size_t)> summary, ExporterSelfInfo self,
                                  int per_inode_top)
-    : snapshot_(std::move(snapshot)), self_(std::move(self)),
+    : summary_(std::move(summary)), self_(std::move(self)),
       per_inode_top_(per_inode_top > 0 ? static_cast<size_t>(per_inode_top) : 0) {}
-
-void ExportCollector::observe(const Snapshot &s) const {
-    std::lock_guard lk(mu_);
-    fold_locked(s);
-}
-
-void ExportCollector::fold_locked(const Snapshot &s) const {
-    std::set<InodeKey> present;
-    for (const auto &iv : s.inodes) {
-        present.insert(iv.key);
-        auto [it, fresh] = seen_.try_emplace(iv.key);
-        InodeSeen &st = it->second;
-        DevAcc &acc = devs_[iv.key.dev];
-        if (!iv.mount_point.empty())
-            acc.label = iv.mount_point;
-        if (fresh) {
-            st.dev = iv.key.dev;
-        } else if (iv.total.total_writes() < st.total.total_writes() ||
-                   iv.total.total_wait_ns() < st.total.total_wait_ns() ||
-                   iv.total.drain_waits < st.total.drain_waits) {
-            // The model re-created the inode between two looks: keep what the old one counted.
-            acc.retired += st.total;
-        }
-        st.total = iv.total;
-        // Mode transitions: a bounded history, oldest first; count the ones not seen yet.
-        size_t at_last = 0;
-        uint64_t newest = st.last_transition_ts;
-        size_t newest_count = st.transitions_at_last_ts;
-        for (const auto &t : iv.transitions) {
-            bool is_new = false;
-            if (t.ts_ns > st.last_transition_ts)
-                is_new = true;
-            else if (t.ts_ns == st.last_transition_ts && ++at_last > st.transitions_at_last_ts)
-                is_new = true;
-            if (!is_new)
-                continue;
-            ++acc.transitions[{snake(to_string(t.cause)), std::string(mode_label(t.to.kind))}];
-            if (t.ts_ns > newest) {
-                newest = t.ts_ns;
-                newest_count = 1;
-            } else if (t.ts_ns == newest) {
-                ++newest_count;
-            }
-        }
-        st.last_transition_ts = newest;
-        st.transitions_at_last_ts = newest_count;
-    }
-    // Inodes the model dropped: their totals stay in their device's sum.
-    for (auto it = seen_.begin(); it != seen_.end();) {
-        if (present.count(it->first)) {
-            ++it;
-            continue;
-        }
-        devs_[it->second.dev].retired += it->second.total;
-        it = seen_.erase(it);
-    }
-    // Labels from the mount table; forget devices that are gone and have no inode left.
-    std::set<uint32_t> mounted, with_inodes;
-    for (const auto &m : s.mounts) {
-        mounted.insert(m.kdev);
-        if (auto it = devs_.find(m.kdev); it != devs_.end())
-            it->second.label = m.mount_point;
-    }
-    for (const auto &[k, st] : seen_)
-        with_inodes.insert(st.dev);
-    if (!s.mounts.empty())
-        std::erase_if(devs_, [&](const auto &kv) {
-            return !mounted.count(kv.first) && !with_inodes.count(kv.first);
-        });
-}
 
 std::vector<MetricFamily> ExportCollector::Collect() const {
     const auto t0 = std::chrono::steady_clock::now();
-    auto fams = families(snapshot_());
+    auto fams = families(summary_(per_inode_top_));
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     MetricFamily f{"fusescope_scrape_duration_seconds",
-                   "Time fusescope took to snapshot the model and build this scrape's metrics",
+                   "Time fusescope took to summarize the model and build this scrape's metrics",
                    MetricType::Gauge,
                    {}};
     ClientMetric m;
@@ -221,40 +149,35 @@ std::vector<MetricFamily> ExportCollector::Collect() const {
     return fams;
 }
 
-std::vector<MetricFamily> ExportCollector::families(const Snapshot &s) const {
-    std::lock_guard lk(mu_);
-    fold_locked(s);
-
-    // Per mount label: live inodes + retired, several devices may share a label (remounts).
+std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
+    // Per mount label; several devices may share a label (remounts).
     struct MountView {
         WriteStats total;
         std::array<uint64_t, std::size(kModes)> modes{};
         uint64_t draining = 0, holders_open = 0, holders_mmap = 0;
         std::map<std::pair<std::string, std::string>, uint64_t> transitions;
     };
-    auto label_of = [&](uint32_t dev) {
-        auto it = devs_.find(dev);
-        if (it != devs_.end() && !it->second.label.empty())
-            return it->second.label;
-        return "dev:" + dev_string(dev);
+    std::map<uint32_t, std::string> labels;
+    auto label_of = [&](uint32_t dev) -> const std::string & {
+        auto it = labels.find(dev);
+        if (it == labels.end())
+            it = labels.emplace(dev, "dev:" + dev_string(dev)).first;
+        return it->second;
     };
+    for (const auto &d : s.devices)
+        if (!d.mount_point.empty())
+            labels[d.dev] = d.mount_point;
     std::map<std::string, MountView> mounts;
-    for (const auto &[dev, acc] : devs_) {
-        auto &mv = mounts[label_of(dev)];
-        mv.total += acc.retired;
-        for (const auto &[k, n] : acc.transitions)
-            mv.transitions[k] += n;
-    }
-    for (const auto &iv : s.inodes) {
-        auto &mv = mounts[label_of(iv.key.dev)];
-        mv.total += iv.total;
+    for (const auto &d : s.devices) {
+        auto &mv = mounts[label_of(d.dev)];
+        mv.total += d.total;
+        for (const auto &[k, n] : d.transitions)
+            mv.transitions[{snake(to_string(k.first)), std::string(mode_label(k.second))}] += n;
         for (size_t i = 0; i < std::size(kModes); ++i)
-            if (kModes[i] == iv.mode.kind)
-                ++mv.modes[i];
-        if (iv.mode.draining())
-            ++mv.draining;
-        for (const auto &h : iv.holders)
-            ++(h.how == HolderHow::Mmap ? mv.holders_mmap : mv.holders_open);
+            mv.modes[i] += d.inodes_by_mode[static_cast<size_t>(kModes[i])];
+        mv.draining += d.draining;
+        mv.holders_open += d.holders_open;
+        mv.holders_mmap += d.holders_mmap;
     }
 
     Builder b;
@@ -345,19 +268,12 @@ std::vector<MetricFamily> ExportCollector::families(const Snapshot &s) const {
                        static_cast<double>(mv.holders_mmap));
     }
 
-    // Per-inode series: the top-K inodes by writers' lock wait (last interval first,
-    // then since start), only inodes that wrote at all.
+    // Per-inode series: the model's top-K inodes by writers' lock wait (last interval
+    // first, then since start), only inodes that wrote or waited.
     std::vector<const InodeView *> ranked;
-    for (const auto &iv : s.inodes)
-        if (iv.total.total_writes() > 0 || iv.total.total_wait_ns() > 0)
+    for (const auto &iv : s.top)
+        if (ranked.size() < per_inode_top_)
             ranked.push_back(&iv);
-    std::sort(ranked.begin(), ranked.end(), [](const InodeView *a, const InodeView *c) {
-        auto ka = std::make_tuple(a->interval.total_wait_ns(), a->total.total_wait_ns(), a->key);
-        auto kc = std::make_tuple(c->interval.total_wait_ns(), c->total.total_wait_ns(), c->key);
-        return ka > kc;
-    });
-    if (ranked.size() > per_inode_top_)
-        ranked.resize(per_inode_top_);
     auto &iwait =
         b.family("fusescope_inode_write_lock_wait_seconds_total",
                  "Top-K inodes by wait: time writers spent queued for the i_rwsem, by lock mode",

@@ -10,10 +10,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -26,48 +23,25 @@ struct ExporterSelfInfo {
     size_t programs_attached = 0;
 };
 
-// Mount-level counters must stay monotonic although the model forgets inodes
-// (bounded LRU): the collector remembers each live inode's last totals and, when
-// the inode leaves the snapshot, folds them into a per-device "retired" sum.
-// Its memory is bounded by the model's inode bound plus one entry per FUSE
-// device seen (devices that are unmounted and have no inode left are dropped).
+// Scrape-time collector: each scrape asks the model for its summary (per-device
+// sums and the top-K inodes) and turns it into families. Holds no state of its
+// own, so its memory does not grow with the inodes the model tracks.
 class ExportCollector : public prometheus::Collectable {
   public:
-    ExportCollector(std::function<Snapshot()> snapshot, ExporterSelfInfo self, int per_inode_top);
+    // @summary: the model's summary for a top-K of the given size.
+    ExportCollector(std::function<Summary(size_t)> summary, ExporterSelfInfo self,
+                    int per_inode_top);
 
-    // Takes a snapshot, folds it in and returns every family. Thread-safe.
+    // Summarizes the model and returns every family. Thread-safe.
     std::vector<prometheus::MetricFamily> Collect() const override;
 
-    // Folds a snapshot into the accumulators without building families; the
-    // export loop calls it after every model refresh so that inodes evicted
-    // between two scrapes still count. Thread-safe.
-    void observe(const Snapshot &s) const;
-
-    // Families for @s (folds it in first). Thread-safe; used by Collect and tests.
-    std::vector<prometheus::MetricFamily> families(const Snapshot &s) const;
+    // Families for @s. Thread-safe; used by Collect and tests.
+    std::vector<prometheus::MetricFamily> families(const Summary &s) const;
 
   private:
-    struct InodeSeen {
-        uint32_t dev = 0;
-        WriteStats total;
-        uint64_t last_transition_ts = 0;
-        size_t transitions_at_last_ts = 0; // how many with ts == last_transition_ts were counted
-    };
-    struct DevAcc {
-        WriteStats retired; // totals of inodes the model no longer lists
-        std::map<std::pair<std::string, std::string>, uint64_t> transitions; // (cause, to) -> count
-        std::string label; // last known mount point
-    };
-
-    void fold_locked(const Snapshot &s) const;
-
-    std::function<Snapshot()> snapshot_;
+    std::function<Summary(size_t)> summary_;
     ExporterSelfInfo self_;
     size_t per_inode_top_;
-
-    mutable std::mutex mu_;
-    mutable std::unordered_map<InodeKey, InodeSeen, InodeKeyHash> seen_;
-    mutable std::map<uint32_t, DevAcc> devs_;
 };
 
 // log2-ns histogram -> Prometheus buckets in seconds (cumulative counts, upper
