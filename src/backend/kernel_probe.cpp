@@ -313,25 +313,36 @@ void probe_trampolines(int id, KernelOffer &offer) {
 // vmlinux BTF cannot be read that way, so that libbpf has its go.
 bool scan_kernel_btf(KernelFacts &k) {
     FileView vfile("/sys/kernel/btf/vmlinux");
-    RawBtf vraw;
-    BtfNames vnames;
-    if (!raw_btf_sections(vfile.data(), &vraw) || !scan_btf(vraw, nullptr, 0, &vnames))
+    std::optional<FileView> mfile;
+    if (k.fuse_module_btf)
+        mfile.emplace("/sys/kernel/btf/fuse");
+    int probe_id = 0;
+    if (!offer_from_raw_btf(vfile.data(), mfile ? mfile->data() : std::string_view(), &k.offer,
+                            &probe_id))
         return false;
-    BtfNames mnames;
-    if (k.fuse_module_btf) {
-        FileView mfile("/sys/kernel/btf/fuse");
-        RawBtf mraw;
-        if (!raw_btf_sections(mfile.data(), &mraw) ||
-            !scan_btf(mraw, &vraw, vnames.type_cnt, &mnames))
-            return false;
-    }
-    offer_from(vnames, k.offer);
-    offer_from(mnames, k.offer);
-    probe_trampolines(vnames.write_iter_id ? vnames.write_iter_id : vnames.vfs_write_id, k.offer);
+    probe_trampolines(probe_id, k.offer);
     return true;
 }
 
 } // namespace
+
+bool offer_from_raw_btf(std::string_view vmlinux, std::string_view module, KernelOffer *offer,
+                        int *probe_id) {
+    RawBtf vraw;
+    BtfNames vnames;
+    if (!raw_btf_sections(vmlinux, &vraw) || !scan_btf(vraw, nullptr, 0, &vnames))
+        return false;
+    BtfNames mnames;
+    if (!module.empty()) {
+        RawBtf mraw;
+        if (!raw_btf_sections(module, &mraw) || !scan_btf(mraw, &vraw, vnames.type_cnt, &mnames))
+            return false;
+    }
+    offer_from(vnames, *offer);
+    offer_from(mnames, *offer);
+    *probe_id = vnames.write_iter_id ? vnames.write_iter_id : vnames.vfs_write_id;
+    return true;
+}
 
 namespace {
 

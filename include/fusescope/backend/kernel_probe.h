@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace fusescope {
 
@@ -33,6 +34,15 @@ struct ProbeOptions {
 // Mounts tracefs when it is missing (we are root). Never throws; fields
 // that could not be learnt stay at their "unknown" values.
 KernelFacts probe_kernel(const ProbeOptions &opts = {});
+
+// probe_kernel's BTF part on raw BTF blobs: vmlinux, and the fuse module's
+// split BTF on top of it or "". Adds to *offer the kFuncs present as FUNC, the
+// tracepoints whose btf_trace_* TYPEDEF is present and has_iomodes; sets
+// *probe_id to vmlinux's first FUNC fuse_file_write_iter, else vfs_write,
+// else 0 (the fentry probe's target). Pure, for tests. False, with *offer
+// untouched, when a blob cannot be read this way (libbpf is the fallback).
+bool offer_from_raw_btf(std::string_view vmlinux, std::string_view module, KernelOffer *offer,
+                        int *probe_id);
 
 // /proc/kallsyms text: the [start, end) range of @name, end = next symbol.
 // Pure, for tests. Returns false when absent or addresses are hidden (0).
