@@ -23,7 +23,8 @@ case $target in
       'garbage' > "$out/corpus/fuse-mounts"
     ;;
   kallsyms)
-    srcs=("$src/tests/fuzz/fuzz_kallsyms.cpp" "$src/src/backend/kernel_probe.cpp")
+    srcs=("$src/tests/fuzz/fuzz_kallsyms.cpp" "$src/src/backend/kernel_probe.cpp"
+          "$src/src/backend/hook_plan.cpp") # probe_kernel asks plan_hooks
     libs=(-lbpf -lelf -lz)
     # the lines around the fuse symbols (the whole file is megabytes)
     { echo fuse_file_cached_io_open; grep -m 400 -B2 -A2 ' fuse_' /proc/kallsyms || true; } \
