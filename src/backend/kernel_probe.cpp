@@ -70,7 +70,7 @@ constexpr const char *kTracefsEvents[] = {
 
 // One pass over a raw BTF blob (vmlinux, or a module's split BTF on top of
 // it) instead of ~25 btf__find_by_name_kind calls, each a linear scan of the
-// ~150k vmlinux types, and without libbpf's parse, which reads the 5 MB file
+// ~130k vmlinux types, and without libbpf's parse, which reads the 5 MB file
 // and copies it once more (page faults are dear in a VM). The result is the
 // same: a name counts when any type of the asked kind has it.
 struct RawBtf {
