@@ -123,7 +123,7 @@ Session::~Session() = default;
 
 void Session::refresh() {
     uint64_t now = monotonic_ns();
-    model_->on_counters(backend_->read_counters(), now);
+    model_->on_counter_changes(backend_->read_counters(), now);
     model_->on_health(backend_->read_health());
     if (auto diff = mounts_.reload(); diff && !diff->empty())
         model_->set_mounts(mounts_);

@@ -40,7 +40,9 @@ class Backend {
     virtual const std::vector<AttachedProgram> &attached() const = 0;
     // Waits up to timeout_ms for ring-buffer events; returns how many were handled, <0 on error.
     virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
-    virtual std::vector<InodeCounters> read_counters() = 0;
+    // The per-inode counters that changed since the previous call, and the
+    // entries that are gone (the first call lists every entry as changed).
+    virtual CountersDelta read_counters() = 0;
     virtual Health read_health() = 0;
     virtual std::vector<CensusRecord> census(std::string *error) = 0;
 };
