@@ -58,8 +58,8 @@ void CompactHist::add(const Histogram &h) {
 
 Histogram CompactHist::expand() const {
     Histogram h;
-    for (int i = 0; i < n_; ++i)
-        h.slots[static_cast<size_t>(lo_ + i)] = slots_[static_cast<size_t>(i)];
+    for (size_t i = 0; i < n_; ++i)
+        h.slots[lo_ + i] = slots_[i];
     return h;
 }
 

@@ -288,7 +288,7 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
                               "Top-K inodes by wait: open files / mappings holding cache IO mode",
                               MetricType::Gauge);
     for (const InodeView *iv : ranked) {
-        const std::string mount = label_of(iv->key.dev);
+        const std::string &mount = label_of(iv->key.dev);
         const std::string ino = std::to_string(iv->key.ino);
         for (int lk2 = 0; lk2 < kLockModes; ++lk2)
             Builder::counter(iwait,
