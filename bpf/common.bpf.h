@@ -54,6 +54,8 @@
  * Per-thread state: a direct-IO write in flight (trampoline backend), the
  * i_rwsem wait in progress, and waits not yet claimed by a write
  * (tracepoint backend, where the write is seen only after the lock).
+ * Kept in task local storage: a lookup is a pointer chase from the task
+ * (no hash, no per-map bound on threads), and it goes away with the thread.
  */
 struct fs_task {
 	/* write in flight (fentry fuse_file_write_iter .. fexit) */
@@ -104,9 +106,9 @@ struct fs_task {
 
 #define FS_MAP_TASKS                                                                               \
 	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_LRU_HASH);                                               \
-		__uint(max_entries, FS_MAX_TASKS);                                                 \
-		__type(key, __u32);                                                                \
+		__uint(type, BPF_MAP_TYPE_TASK_STORAGE);                                           \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
+		__type(key, int);                                                                  \
 		__type(value, struct fs_task);                                                     \
 	}
 
@@ -122,6 +124,7 @@ const volatile __u32 cfg_filter_tgid = 0; /* 0: every process */
 const volatile __u32 cfg_filter_dev = 0;  /* 0: every FUSE mount (kernel s_dev) */
 const volatile __u8 cfg_emit_writes = 0;  /* per-write events, for `trace` only */
 const volatile __u8 cfg_emit_all_opens = 0;
+const volatile __u8 cfg_time_requests = 0; /* tracepoint backend: fs_request_end is attached */
 const volatile __u64 cfg_cached_io_open_start = 0; /* text range of fuse_file_cached_io_open */
 const volatile __u64 cfg_cached_io_open_end = 0;
 
@@ -222,19 +225,21 @@ static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode
 	return st;
 }
 
-static const struct fs_task fs_zero_task;
-
-static __always_inline struct fs_task *fs_task_get(__u32 tid)
+/* The current thread's state, created on first use. NULL if that failed. */
+static __always_inline struct fs_task *fs_task_get(void)
 {
-	struct fs_task *t = bpf_map_lookup_elem(&tasks, &tid);
+	struct fs_task *t = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	if (t)
-		return t;
-	bpf_map_update_elem(&tasks, &tid, &fs_zero_task, BPF_NOEXIST);
-	t = bpf_map_lookup_elem(&tasks, &tid);
 	if (!t)
 		fs_count(FS_CNT_TASK_MAP_FULL);
 	return t;
+}
+
+/* The current thread's state if it has any: hooks that only continue what another began. */
+static __always_inline struct fs_task *fs_task_find(void)
+{
+	return bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 }
 
 static __always_inline void fs_event_fill_task(struct fs_event *e, __u32 type)
@@ -267,17 +272,23 @@ static __always_inline struct fs_event *fs_event_reserve(__u32 type)
  * io mode flipped compared with the last observation (a state transition
  * the userspace model should hear about).
  */
-static __always_inline bool fs_stats_observe_mode(struct fs_inode_stats *st, __s32 iocachectr,
-						  __u32 cache_bit)
+static __always_inline bool fs_stats_observe_mode_at(struct fs_inode_stats *st, __s32 iocachectr,
+						     __u32 cache_bit, __u64 now)
 {
 	bool flipped = st->cache_io_mode != cache_bit;
 
 	st->iocachectr = iocachectr;
 	st->cache_io_mode = cache_bit;
-	st->last_seen_ns = bpf_ktime_get_ns();
+	st->last_seen_ns = now;
 	if (flipped)
 		__sync_fetch_and_add(&st->mode_changes, 1);
 	return flipped;
+}
+
+static __always_inline bool fs_stats_observe_mode(struct fs_inode_stats *st, __s32 iocachectr,
+						  __u32 cache_bit)
+{
+	return fs_stats_observe_mode_at(st, iocachectr, cache_bit, bpf_ktime_get_ns());
 }
 
 static __always_inline void fs_emit_mode_seen(const struct fs_inode_key *key, __u64 nodeid,

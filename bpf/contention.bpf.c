@@ -51,7 +51,7 @@ int BPF_PROG(fs_contention_begin, void *lock, unsigned int flags)
 		return 0;
 	if (!fs_lock_inode_key((__u64)lock, &key))
 		return 0;
-	t = fs_task_get(fs_tid());
+	t = fs_task_get();
 	if (!t)
 		return 0;
 	t->c_lock = (__u64)lock;
@@ -66,11 +66,10 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
 	struct fs_task *t;
-	__u32 tid = fs_tid();
 	__u64 dur;
 	int mode;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->c_start_ns || t->c_lock != (__u64)lock)
 		return 0;
 	dur = bpf_ktime_get_ns() - t->c_start_ns;

@@ -146,7 +146,7 @@ static __always_inline int fs_sys_enter(__u32 nr, __u64 fd, __u64 flags, __u64 p
 
 	if (!fs_tgid_wanted())
 		return 0;
-	t = fs_task_get(fs_tid());
+	t = fs_task_get();
 	if (!t)
 		return 0;
 	t->s_nr = nr;
@@ -179,13 +179,12 @@ int fs_sys_enter_mmap(struct fs_sys_enter_mmap *ctx)
 static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 {
 	struct fs_file_info fi = {};
-	__u32 tid = fs_tid();
 	struct file *file;
 	struct fs_event *e;
 	struct fs_task *t;
 	__u64 fd;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || t->s_nr != nr)
 		return 0;
 	t->s_nr = 0;
@@ -253,7 +252,6 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 {
 	__u64 stack[FS_STACK_DEPTH];
 	struct fs_task *t;
-	__u32 tid;
 	long n;
 	int i;
 
@@ -261,8 +259,7 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		return 0;
 	/* the task coming back from a drain sleep */
 	if (fs_drain_sleepers) {
-		tid = next->pid;
-		t = bpf_map_lookup_elem(&tasks, &tid);
+		t = bpf_task_storage_get(&tasks, next, 0, 0);
 		if (t && t->d_sleep_start_ns) {
 			t->d_wait_ns += bpf_ktime_get_ns() - t->d_sleep_start_ns;
 			t->d_sleep_start_ns = 0;
@@ -271,6 +268,15 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	}
 	if (!(prev_state & TASK_UNINTERRUPTIBLE))
 		return 0;
+	/*
+	 * This runs on every context switch of the machine: walk the stack
+	 * only for a thread inside openat/mmap (set by the syscall hooks),
+	 * the only places a drain wait can happen. Never create storage here:
+	 * an allocation under the runqueue lock could deadlock.
+	 */
+	t = bpf_task_storage_get(&tasks, prev, 0, 0);
+	if (!t || !t->s_nr || t->d_sleep_start_ns)
+		return 0;
 	n = bpf_get_stack(ctx, stack, sizeof(stack), 0);
 	if (n <= 0)
 		return 0;
@@ -278,11 +284,8 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (i * sizeof(__u64) >= n)
 			break;
 		if (stack[i] >= cfg_cached_io_open_start && stack[i] < cfg_cached_io_open_end) {
-			t = fs_task_get(fs_tid());
-			if (t && !t->d_sleep_start_ns) {
-				t->d_sleep_start_ns = bpf_ktime_get_ns();
-				__sync_fetch_and_add(&fs_drain_sleepers, 1);
-			}
+			t->d_sleep_start_ns = bpf_ktime_get_ns();
+			__sync_fetch_and_add(&fs_drain_sleepers, 1);
 			break;
 		}
 	}

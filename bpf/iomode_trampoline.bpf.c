@@ -49,7 +49,7 @@ static __always_inline struct fs_task *fs_watched_task(struct inode *inode, bool
 		return NULL;
 	if (need_writers && fs_fi_iocachectr(inode) >= 0)
 		return NULL;
-	return fs_task_get(fs_tid());
+	return fs_task_get();
 }
 
 static __always_inline void fs_drain_account(const struct fs_inode_key *key, struct inode *inode,
@@ -99,7 +99,6 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	struct fs_inode_key key;
 	struct fuse_file *ff;
 	struct fs_event *e;
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 	__u8 iomode;
 
@@ -108,7 +107,7 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	ff = file->private_data;
 	iomode = fs_ff_iomode(ff);
 	fs_note_mode(&key, inode);
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (t && t->o_may_wait) {
 		t->o_may_wait = 0;
 		if (!t->d_reported && iomode == FS_IOM_CACHED)
@@ -152,12 +151,11 @@ int BPF_PROG(fs_mmap_exit, struct file *file, struct vm_area_struct *vma, int re
 	struct fs_inode_key key;
 	struct fuse_file *ff;
 	struct fs_event *e;
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 	unsigned long vmf;
 	__u8 before;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->d_in_mmap)
 		return 0;
 	t->d_in_mmap = 0;
@@ -202,10 +200,9 @@ SEC("fexit/fuse_file_cached_io_open")
 int BPF_PROG(fs_cached_io_open_exit, struct inode *inode, struct fuse_file *ff, int ret)
 {
 	struct fs_inode_key key;
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->d_may_wait)
 		return 0;
 	t->d_may_wait = 0;
@@ -224,7 +221,7 @@ int BPF_PROG(fs_io_release_enter, struct fuse_file *ff, struct inode *inode)
 
 	if (!fs_fuse_inode_key(inode, &key))
 		return 0;
-	t = fs_task_get(fs_tid());
+	t = fs_task_get();
 	if (!t)
 		return 0;
 	t->m_iomode_before = fs_ff_iomode(ff);
@@ -235,12 +232,11 @@ SEC("fexit/fuse_file_io_release")
 int BPF_PROG(fs_io_release_exit, struct fuse_file *ff, struct inode *inode)
 {
 	struct fs_inode_key key;
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 	struct fs_event *e;
 	__u8 before;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t)
 		return 0;
 	before = t->m_iomode_before;

@@ -48,6 +48,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
 enum {
 	BPF_ANY = 0,
@@ -56,6 +57,9 @@ enum {
 };
 enum {
 	BPF_F_NO_PREALLOC = 1U << 0,
+};
+enum {
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1ULL << 0,
 };
 struct bpf_map;
 struct pt_regs;

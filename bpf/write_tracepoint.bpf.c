@@ -19,19 +19,66 @@
  */
 #include "fuse_inode.bpf.h"
 
-struct fs_req_info {
-	struct fs_inode_key key;
+/*
+ * Service time of a FUSE_WRITE: from fuse_request_send (writer's thread) to
+ * fuse_request_end (usually the server's thread, on another CPU). The start
+ * is kept in a direct-mapped slot chosen by the request's address: an array
+ * slot is a computed address (no hash, no insert, no delete; the verifier
+ * inlines the lookup), and a fuse_req is in flight only briefly. Two
+ * requests in flight on one slot lose the first one's sample (counted as
+ * FS_CNT_REQ_MAP_FULL). (req->in.h.unique cannot be the index: it is still
+ * 0 at this tracepoint on 6.12-6.17.)
+ */
+struct fs_req_slot {
+	__u64 req; /* struct fuse_req *, 0: free */
 	__u64 start_ns;
+	struct fs_inode_key key;
 	__u32 mode;
 	__u32 pad;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, FS_MAX_REQS);
-	__type(key, __u64); /* struct fuse_req * */
-	__type(value, struct fs_req_info);
-} reqs SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FS_REQ_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fs_req_slot);
+} req_slots SEC(".maps");
+
+/* Per-CPU scratch word: see fs_addr_bits(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} addr_scratch SEC(".maps");
+
+/*
+ * A kernel pointer's value as a number the program may shift and multiply
+ * (the verifier allows only add/sub on pointers). Going through a map value
+ * needs the privileges fusescope loads with anyway (CAP_PERFMON: pointer
+ * values may be stored).
+ */
+static __always_inline __u64 fs_addr_bits(const void *p)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&addr_scratch, &zero);
+
+	if (!v)
+		return 0;
+	*v = (__u64)p;
+	return *(volatile __u64 *)v;
+}
+
+static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req *req)
+{
+	/* slab objects: drop the alignment bits, then a multiplicative hash */
+	__u64 bits = fs_addr_bits(req) >> 6;
+	__u32 idx = (__u32)((bits * 0x9E3779B97F4A7C15ULL) >> 40) & (FS_REQ_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&req_slots, &idx);
+}
+
+#define fs_barrier() asm volatile("" ::: "memory")
 
 static __always_inline __u8 fs_tp_reason(bool exclusive, struct fuse_file *ff, struct kiocb *iocb,
 					 struct inode *inode, __u64 offset, __u64 size)
@@ -53,7 +100,6 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 {
 	struct fuse_io_args *ia;
 	struct fs_inode_stats *st;
-	struct fs_req_info info;
 	struct fs_inode_key key;
 	struct fuse_io_priv *io;
 	struct fuse_file *ff;
@@ -61,8 +107,9 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	struct inode *inode;
 	struct file *file;
 	struct fs_task *t;
-	__u64 offset, size, wait = 0, reqp = (__u64)req;
-	__u32 tid = fs_tid(), bit;
+	struct fs_req_slot *slot;
+	__u64 offset, size, now, wait = 0;
+	__u32 bit;
 	bool exclusive, first;
 	__u8 reason, mode;
 	__s32 ctr;
@@ -93,29 +140,36 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	if (!st)
 		return;
 	__sync_fetch_and_add(&st->write_bytes[mode], size);
-	info.key = key;
-	info.start_ns = bpf_ktime_get_ns();
-	info.mode = mode;
-	info.pad = 0;
-	if (bpf_map_update_elem(&reqs, &reqp, &info, BPF_ANY))
-		fs_count(FS_CNT_REQ_MAP_FULL);
+	now = bpf_ktime_get_ns();
+	slot = cfg_time_requests ? fs_req_slot_of(req) : NULL;
+	if (slot) {
+		if (slot->req)
+			fs_count(FS_CNT_REQ_MAP_FULL); /* the other request's sample is lost */
+		/* claim first, then fill: fs_request_end re-checks the claim after reading */
+		slot->req = (__u64)req;
+		fs_barrier();
+		slot->start_ns = now;
+		slot->key = key;
+		slot->mode = mode;
+	}
 	if (!first)
 		return;
 
 	reason = fs_tp_reason(exclusive, ff, iocb, inode, offset, size);
 	__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
 	/* waits on this inode's i_rwsem that this thread finished before sending */
-	t = bpf_map_lookup_elem(&tasks, &tid);
-	if (t && t->p_lock == (__u64)inode + bpf_core_field_offset(struct inode, i_rwsem))
-		wait = t->p_wait_ns;
-	if (t) {
+	t = fs_task_find();
+	if (t && t->p_lock) {
+		if (t->p_lock == (__u64)inode + bpf_core_field_offset(struct inode, i_rwsem))
+			wait = t->p_wait_ns;
 		t->p_lock = 0;
 		t->p_wait_ns = 0;
 	}
-	__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
+	if (wait)
+		__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode(st, ctr, bit))
+	if (fs_stats_observe_mode_at(st, ctr, bit, now))
 		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
 
 	if (cfg_emit_writes) {
@@ -204,17 +258,24 @@ int BPF_PROG(fs_request_send, struct fuse_req *req)
 SEC("tp_btf/fuse_request_end")
 int BPF_PROG(fs_request_end, struct fuse_req *req)
 {
+	struct fs_req_slot *slot = fs_req_slot_of(req);
 	struct fs_inode_stats *st;
-	struct fs_req_info *info;
-	__u64 reqp = (__u64)req;
+	struct fs_inode_key key;
+	__u64 start;
+	__u32 mode;
 
-	info = bpf_map_lookup_elem(&reqs, &reqp);
-	if (!info)
-		return 0;
-	st = bpf_map_lookup_elem(&inode_stats, &info->key);
+	if (!slot || slot->req != (__u64)req)
+		return 0; /* not a timed write, or its slot was taken over */
+	fs_barrier();
+	start = slot->start_ns;
+	key = slot->key;
+	mode = slot->mode;
+	fs_barrier();
+	if (slot->req != (__u64)req)
+		return 0; /* overwritten while we read */
+	slot->req = 0;
+	st = bpf_map_lookup_elem(&inode_stats, &key);
 	if (st)
-		__sync_fetch_and_add(&st->write_service_ns[info->mode & 1],
-				     bpf_ktime_get_ns() - info->start_ns);
-	bpf_map_delete_elem(&reqs, &reqp);
+		__sync_fetch_and_add(&st->write_service_ns[mode & 1], bpf_ktime_get_ns() - start);
 	return 0;
 }

@@ -55,7 +55,7 @@ int BPF_PROG(fs_write_enter, struct kiocb *iocb, struct iov_iter *from)
 	/* only FOPEN_DIRECT_IO files reach fuse_direct_write_iter() */
 	if (!ff || !(fs_ff_open_flags(ff) & FOPEN_DIRECT_IO))
 		return 0;
-	t = fs_task_get(fs_tid());
+	t = fs_task_get();
 	if (!t)
 		return 0;
 	t->w_active = 1;
@@ -79,12 +79,11 @@ int BPF_PROG(fs_write_enter, struct kiocb *iocb, struct iov_iter *from)
 SEC("fexit/fuse_inode_uncached_io_start")
 int BPF_PROG(fs_uncached_io_start_exit, struct fuse_inode *fi, struct fuse_backing *fb, int ret)
 {
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 
 	if (fb) /* a passthrough open, not a direct-IO writer */
 		return 0;
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->w_active)
 		return 0;
 	if (ret == 0)
@@ -97,8 +96,7 @@ int BPF_PROG(fs_uncached_io_start_exit, struct fuse_inode *fi, struct fuse_backi
 SEC("fexit")
 int BPF_PROG(fs_dio_decision, struct kiocb *iocb, struct iov_iter *from, bool ret)
 {
-	__u32 tid = fs_tid();
-	struct fs_task *t = bpf_map_lookup_elem(&tasks, &tid);
+	struct fs_task *t = fs_task_find();
 
 	if (!t || !t->w_active)
 		return 0;
@@ -111,13 +109,12 @@ SEC("fentry/fuse_direct_io")
 int BPF_PROG(fs_direct_io_enter, struct fuse_io_priv *io, struct iov_iter *iter, loff_t *ppos,
 	     int flags)
 {
-	__u32 tid = fs_tid();
 	struct fs_task *t;
 	struct inode *inode;
 
 	if (!(flags & FUSE_DIO_WRITE) || (flags & FUSE_DIO_CUSE))
 		return 0;
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->w_active || t->w_mode_seen)
 		return 0;
 	inode = io->iocb->ki_filp->f_inode;
@@ -133,7 +130,6 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 {
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
-	__u32 tid = fs_tid();
 	struct inode *inode;
 	struct fs_task *t;
 	__u64 now, total, rest;
@@ -141,7 +137,7 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 	__s32 ctr;
 	__u32 bit;
 
-	t = bpf_map_lookup_elem(&tasks, &tid);
+	t = fs_task_find();
 	if (!t || !t->w_active)
 		return 0;
 	t->w_active = 0;
@@ -166,11 +162,12 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 	__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
 	if (ret > 0)
 		__sync_fetch_and_add(&st->write_bytes[mode], ret);
-	__sync_fetch_and_add(&st->write_wait_ns[mode], t->w_wait_ns);
+	if (t->w_wait_ns)
+		__sync_fetch_and_add(&st->write_wait_ns[mode], t->w_wait_ns);
 	__sync_fetch_and_add(&st->write_service_ns[mode], rest);
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode(st, ctr, bit))
+	if (fs_stats_observe_mode_at(st, ctr, bit, now))
 		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
 
 	if (cfg_emit_writes) {

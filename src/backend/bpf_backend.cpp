@@ -78,6 +78,7 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_emit_all_opens = o.emit_all_opens;
         ro->cfg_cached_io_open_start = facts.cached_io_open_start;
         ro->cfg_cached_io_open_end = facts.cached_io_open_end;
+        ro->cfg_time_requests = plan.loads("fs_request_end");
 
         bpf_object *obj = skel_->obj;
         bpf_program *prog;
@@ -104,7 +105,7 @@ template <typename Skel> class BpfBackend final : public Backend {
             *error = "loading the " + std::string(to_string(T::kind)) +
                      " BPF programs failed: " + errno_text(err) +
                      (g_last_libbpf_error.empty() ? "" : "; libbpf: " + g_last_libbpf_error) +
-                     " (run `fusescope doctor -v` for the verifier log)";
+                     " (run `fusescope -v doctor` for the verifier log)";
             while (!error->empty() && error->back() == '\n')
                 error->pop_back();
             return false;

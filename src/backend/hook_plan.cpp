@@ -39,6 +39,7 @@ constexpr const char *kDecisionFuncs[] = {"fuse_dio_wr_exclusive_lock",
 
 struct Builder {
     const KernelOffer &k;
+    const PlanOptions &o;
     HookPlan plan;
 
     bool fn(const char *name) const { return k.btf_funcs.count(name) > 0; }
@@ -85,6 +86,7 @@ struct Builder {
             }
         }
         role("write-lock", true, write_hooks, "lock mode from i_rwsem under fuse_direct_io");
+        role("service-time", true, "fexit fuse_file_write_iter (write time minus i_rwsem wait)");
         common_roles();
         if (k.has_iomodes && fn("fuse_file_io_open")) {
             prog("fs_io_open_enter"); // also brackets drain waits where cached_io_open is inlined
@@ -121,10 +123,18 @@ struct Builder {
     void tracepoint() {
         plan.backend = BackendKind::Tracepoint;
         prog("fs_request_send");
-        prog("fs_request_end");
-        role("write-lock", true, "tp_btf fuse:fuse_request_send/end + i_rwsem state",
+        role("write-lock", true, "tp_btf fuse:fuse_request_send + i_rwsem state",
              "synchronous requests only; a fallback whose cause persists is reported as "
              "that cause");
+        if (o.service_time) {
+            prog("fs_request_end");
+            role("service-time", true, "tp_btf fuse:fuse_request_end (each FUSE_WRITE request)",
+                 "one more program on every FUSE request");
+        } else {
+            role("service-time", false, "",
+                 "off: it would run a second program on every FUSE request; --service-time "
+                 "turns it on");
+        }
         common_roles();
         bool sys = tp("syscalls/sys_enter_openat") && tp("syscalls/sys_exit_openat") &&
                    tp("syscalls/sys_enter_mmap") && tp("syscalls/sys_exit_mmap");
@@ -167,7 +177,7 @@ struct Builder {
 } // namespace
 
 std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKind> forced,
-                                   std::string *error) {
+                                   std::string *error, const PlanOptions &opts) {
     bool tramp_funcs =
         k.btf_funcs.count("fuse_file_write_iter") && k.btf_funcs.count("fuse_direct_io");
     bool can_tramp = k.trampolines_allowed && tramp_funcs;
@@ -183,7 +193,7 @@ std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKi
     std::string tp_why = can_tp ? "fuse:fuse_request_send/end tracepoints exist"
                                 : "kernel has no fuse:fuse_request_send/end tracepoints (6.12+)";
 
-    Builder b{k, {}};
+    Builder b{k, opts, {}};
     if (forced == BackendKind::Trampoline || (!forced && can_tramp)) {
         if (!can_tramp) {
             *error = "trampoline backend unavailable: " + tramp_why;

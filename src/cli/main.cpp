@@ -16,6 +16,7 @@ namespace {
 struct CommonFlags {
     std::string backend = "auto";
     bool verbose = false;
+    bool service_time = false;
     std::string mount;
     uint32_t pid = 0;
 };
@@ -41,6 +42,7 @@ SessionOptions session_options(const CommonFlags &f) {
     SessionOptions so;
     so.backend = backend_from_string(f.backend); // "auto" -> nullopt
     so.verbose = f.verbose;
+    so.service_time = f.service_time;
     if (!f.mount.empty())
         so.mount = f.mount;
     if (f.pid)
@@ -58,6 +60,9 @@ int main(int argc, char **argv) {
     app.add_option("--backend", f.backend, "auto | trampoline | tracepoint")
         ->check(CLI::IsMember({"auto", "trampoline", "tracepoint"}));
     app.add_flag("-v,--verbose", f.verbose, "show libbpf's messages (verifier logs)");
+    app.add_flag("--service-time", f.service_time,
+                 "tracepoint backend: also time each FUSE write request (runs one more BPF "
+                 "program on every FUSE request; the trampoline backend always has it)");
 
     DoctorOptions doctor;
     auto *c_doctor =

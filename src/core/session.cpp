@@ -99,7 +99,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     }
 
     std::string why;
-    auto plan = plan_hooks(s->facts_.offer, opts.backend, &why);
+    auto plan = plan_hooks(s->facts_.offer, opts.backend, &why, {opts.service_time});
     if (!plan) {
         *error = why;
         *exit_code = exit_code::kNoBackend;

@@ -19,7 +19,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     }
     KernelFacts k = probe_kernel();
     std::string plan_err;
-    auto plan = plan_hooks(k.offer, so.backend, &plan_err);
+    auto plan = plan_hooks(k.offer, so.backend, &plan_err, {so.service_time});
 
     std::string load_err;
     int load_code = exit_code::kOk;
@@ -76,12 +76,12 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             fmt::print("backend       NONE: {}\n", plan_err);
         } else {
             fmt::print("backend       {}: {}\n", to_string(plan->backend), plan->why);
-            fmt::print("\n{:<11} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
+            fmt::print("\n{:<12} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
             for (const auto &r : plan->roles) {
                 std::string text = r.available ? r.hooks : "-";
                 if (!r.note.empty())
                     text += (r.available ? "  (" + r.note + ")" : "  " + r.note);
-                fmt::print("{:<11} {:<4} {}\n", r.role, r.available ? "yes" : "no", text);
+                fmt::print("{:<12} {:<4} {}\n", r.role, r.available ? "yes" : "no", text);
             }
             if (!load_err.empty())
                 fmt::print("\nload/attach FAILED: {}\n", load_err);

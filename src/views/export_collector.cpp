@@ -199,6 +199,10 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
         b.family("fusescope_write_lock_wait_seconds_total",
                  "Time direct-IO writers spent queued for the inode's i_rwsem, by lock mode",
                  MetricType::Counter);
+    // Not measured (tracepoint backend without --service-time): absent, not zero.
+    const bool service_timed =
+        std::any_of(self_.roles.begin(), self_.roles.end(),
+                    [](const auto &r) { return r.first == "service-time" && r.second; });
     auto &wserv = b.family("fusescope_write_service_seconds_total",
                            "Time direct-IO writes spent after getting the lock, by lock mode",
                            MetricType::Counter);
@@ -247,7 +251,8 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
             auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
             Builder::counter(bytes, ml, static_cast<double>(t.bytes[i]));
             Builder::counter(wwait, ml, secs(t.wait_ns[i]));
-            Builder::counter(wserv, ml, secs(t.service_ns[i]));
+            if (service_timed)
+                Builder::counter(wserv, ml, secs(t.service_ns[i]));
             Builder::counter(cont, ml, static_cast<double>(t.contentions[i]));
             Builder::histogram(whist, ml, t.contention_hist[i], secs(t.contention_ns[i]));
         }

@@ -102,8 +102,24 @@ TEST(HookPlan, LockedDownHostFallsBackToTracepoints) {
     EXPECT_TRUE(p->loads("fs_request_send"));
     EXPECT_TRUE(p->loads("fs_sched_switch"));
     EXPECT_FALSE(p->loads("fs_write_enter"));
+    // per-request timing is opt-in here: it would add a program to every FUSE request
+    EXPECT_FALSE(p->loads("fs_request_end"));
+    EXPECT_FALSE(role(*p, "service-time").available);
+    EXPECT_NE(role(*p, "service-time").note.find("--service-time"), std::string::npos);
     for (const auto &r : p->roles)
-        EXPECT_TRUE(r.available) << r.role;
+        EXPECT_TRUE(r.available || r.role == "service-time") << r.role;
+}
+
+TEST(HookPlan, ServiceTimeIsOptInOnTracepointsAndFreeWithTrampolines) {
+    std::string err;
+    auto tp = plan_hooks(host_618(), std::nullopt, &err, {.service_time = true});
+    ASSERT_TRUE(tp) << err;
+    EXPECT_TRUE(tp->loads("fs_request_end"));
+    EXPECT_TRUE(role(*tp, "service-time").available);
+    auto tr = plan_hooks(debian_612(), std::nullopt, &err);
+    ASSERT_TRUE(tr) << err;
+    EXPECT_TRUE(role(*tr, "service-time").available);
+    EXPECT_FALSE(tr->loads("fs_request_end"));
 }
 
 TEST(HookPlan, PatchedKernelWithOutOfLineLockHelperAttachesToIt) {

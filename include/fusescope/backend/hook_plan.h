@@ -34,8 +34,8 @@ struct ProgramChoice {
 };
 
 struct RolePlan {
-    std::string
-        role; // "write-lock", "open", "drain-wait", "mmap", "release", "lock-wait", "census"
+    std::string role; // "write-lock", "service-time", "open", "drain-wait", "mmap", "release",
+                      // "lock-wait", "census"
     bool available = false;
     std::string hooks; // human readable: what fills it
     std::string note;  // why not, or what is weaker
@@ -50,8 +50,15 @@ struct HookPlan {
     bool loads(std::string_view program) const;
 };
 
+struct PlanOptions {
+    // Per-request service time in the tracepoint backend: a second program on
+    // every FUSE request's completion, so it is opt-in there (--service-time).
+    // The trampoline backend has it for free (fexit of the write).
+    bool service_time = false;
+};
+
 // Fills *error and returns nullopt when no backend can run (or the forced one cannot).
 std::optional<HookPlan> plan_hooks(const KernelOffer &offer, std::optional<BackendKind> forced,
-                                   std::string *error);
+                                   std::string *error, const PlanOptions &opts = {});
 
 } // namespace fusescope

@@ -25,7 +25,8 @@ struct SessionOptions {
     bool emit_writes = false;           // trace only
     bool emit_all_opens = false;        // trace only
     bool verbose = false;
-    double interval_s = 1.0; // counters refresh
+    bool service_time = false; // tracepoint backend: time each FUSE_WRITE request (opt-in)
+    double interval_s = 1.0;   // counters refresh
     double census_interval_s =
         -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
 };
