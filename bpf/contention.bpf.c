@@ -66,13 +66,14 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
 	struct fs_task *t;
-	__u64 dur;
+	__u64 now, dur;
 	int mode;
 
 	t = fs_task_find();
 	if (!t || !t->c_start_ns || t->c_lock != (__u64)lock)
 		return 0;
-	dur = bpf_ktime_get_ns() - t->c_start_ns;
+	now = bpf_ktime_get_ns();
+	dur = now - t->c_start_ns;
 	mode = (t->c_flags & LCB_F_WRITE) ? FS_LOCK_EXCLUSIVE : FS_LOCK_SHARED;
 	t->c_start_ns = 0;
 
@@ -93,6 +94,6 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	__sync_fetch_and_add(&st->contentions[mode & 1], 1);
 	__sync_fetch_and_add(&st->contention_ns[mode & 1], dur);
 	__sync_fetch_and_add(&st->contention_hist[mode & 1][fs_hist_slot(dur)], 1);
-	st->last_seen_ns = bpf_ktime_get_ns();
+	st->last_seen_ns = now;
 	return 0;
 }
