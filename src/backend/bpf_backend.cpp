@@ -5,6 +5,7 @@
 #include "fusescope/backend/backend.h"
 
 #include "decode.h"
+#include "entry_sums.h"
 #include "skeleton.h"
 
 #include "fusescope_tracepoint.skel.h"
@@ -13,12 +14,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
-#include <unordered_map>
 
 namespace fusescope {
 namespace {
@@ -155,34 +156,19 @@ template <typename Skel> class BpfBackend final : public Backend {
     }
 
     // Only entries that changed since the last read are decoded and handed on
-    // (a checksum of each value is remembered per key), so an idle map costs one
+    // (EntrySums remembers a checksum of each value), so an idle map costs one
     // batched copy and a hash per entry instead of two syscalls per entry.
     CountersDelta read_counters() override {
         CountersDelta out;
         const int fd = bpf_map__fd(skel_->maps.inode_stats);
-        ++read_gen_;
-        size_t listed = 0;
+        sums_.begin();
         auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
-            const uint64_t sum = value_checksum(st);
-            auto [it, fresh] = last_read_.try_emplace(InodeKey{k.dev, k.ino});
-            if (it->second.gen != read_gen_)
-                ++listed; // not twice if the walk restarts
-            if (fresh || it->second.sum != sum)
+            if (sums_.changed(InodeKey{k.dev, k.ino}, value_checksum<sizeof(st)>(&st)))
                 out.changed.push_back(decode_counters(k, st));
-            it->second = {sum, read_gen_};
         };
         if (!batch_ok_ || !read_batched(fd, visit))
             read_one_by_one(fd, visit);
-        if (listed < last_read_.size()) {
-            for (auto it = last_read_.begin(); it != last_read_.end();) {
-                if (it->second.gen == read_gen_) {
-                    ++it;
-                    continue;
-                }
-                out.gone.push_back(it->first);
-                it = last_read_.erase(it);
-            }
-        }
+        sums_.end(out.gone);
         return out;
     }
 
@@ -245,36 +231,6 @@ template <typename Skel> class BpfBackend final : public Backend {
     }
 
   private:
-    struct LastRead {
-        uint64_t sum = 0;
-        uint64_t gen = 0; // read_gen_ of the last read that listed the key
-    };
-
-    // Two independent multiply-xor chains over the value's words: enough to tell
-    // a changed entry (a collision only delays its delta to its next change,
-    // the counters being cumulative), and cheap next to copying the entry.
-    static uint64_t value_checksum(const fs_inode_stats &st) {
-        static_assert(sizeof(st) % 8 == 0);
-        const auto *p = reinterpret_cast<const unsigned char *>(&st);
-        uint64_t a = 0x9E3779B97F4A7C15ull, b = 0xC2B2AE3D27D4EB4Full;
-        size_t i = 0;
-        for (; i + 16 <= sizeof(st); i += 16) {
-            uint64_t x, y;
-            std::memcpy(&x, p + i, 8);
-            std::memcpy(&y, p + i + 8, 8);
-            a = (a ^ x) * 0xFF51AFD7ED558CCDull;
-            a ^= a >> 29;
-            b = (b ^ y) * 0xC4CEB9FE1A85EC53ull;
-            b ^= b >> 31;
-        }
-        if (i < sizeof(st)) {
-            uint64_t x;
-            std::memcpy(&x, p + i, 8);
-            a = (a ^ x) * 0xFF51AFD7ED558CCDull;
-        }
-        return a ^ (b * 0x94D049BB133111EBull);
-    }
-
     // BPF_MAP_LOOKUP_BATCH (LRU hash: kernel 5.6+); false if the kernel refuses
     // it, which the caller answers with the per-entry walk.
     template <typename Visit> bool read_batched(int fd, Visit &visit) {
@@ -292,8 +248,14 @@ template <typename Skel> class BpfBackend final : public Backend {
                                            batch_vals_.data(), &count, &opts);
             if (err < 0)
                 err = -errno;
-            for (__u32 i = 0; i < count && i < batch_keys_.size(); ++i)
+            count = std::min<__u32>(count, static_cast<__u32>(batch_keys_.size()));
+            constexpr __u32 kAhead = 8; // the checksum lookups' cache misses overlap
+            for (__u32 i = 0; i < count; ++i) {
+                if (i + kAhead < count)
+                    sums_.prefetch(
+                        InodeKey{batch_keys_[i + kAhead].dev, batch_keys_[i + kAhead].ino});
                 visit(batch_keys_[i], batch_vals_[i]);
+            }
             if (err == -ENOENT)
                 return true; // the end of the map
             if (err == -ENOSPC && count == 0 && batch_keys_.size() < (1u << 16)) {
@@ -350,8 +312,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     int ncpus_ = 1;
     // Counter reads: checksum of each entry's value at the last read, and the
     // reused batch buffers (512 entries, ~250 KB).
-    std::unordered_map<InodeKey, LastRead, InodeKeyHash> last_read_;
-    uint64_t read_gen_ = 0;
+    EntrySums sums_;
     bool batch_ok_ = true;
     std::vector<fs_inode_key> batch_keys_;
     std::vector<fs_inode_stats> batch_vals_;
