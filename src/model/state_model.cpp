@@ -610,8 +610,12 @@ void StateModel::set_mounts(const Mounts &mounts) {
     // Keep the last mount point of each device for after its unmount; forget
     // devices that are unmounted and have no inode left (bounded by devices seen).
     std::set<uint32_t> with_inodes;
-    for (const auto &[key, s] : m.inodes)
-        with_inodes.insert(key.dev);
+    const bool some_unmounted = std::any_of(m.devs.begin(), m.devs.end(), [&](const auto &kv) {
+        return m.mounts.find_by_dev(kv.first) == nullptr;
+    });
+    if (some_unmounted) // other FUSE mounts come and go: walk the inodes only when it matters
+        for (const auto &[key, s] : m.inodes)
+            with_inodes.insert(key.dev);
     for (auto it = m.devs.begin(); it != m.devs.end();) {
         if (const Mount *mt = m.mounts.find_by_dev(it->first)) {
             it->second.label = mt->mount_point;
