@@ -162,7 +162,7 @@ struct fs_census_rec {
 enum fs_counter {
 	FS_CNT_EVENTS_LOST = 0,   /* ring buffer full: event dropped */
 	FS_CNT_INODE_MAP_FULL,    /* per-inode stats insert failed */
-	FS_CNT_TASK_MAP_FULL,     /* per-task in-flight insert failed */
+	FS_CNT_TASK_MAP_FULL,     /* per-thread task storage not created */
 	FS_CNT_REQ_MAP_FULL,      /* request timing slot busy: a service-time sample lost */
 	FS_CNT_WRITES_UNRESOLVED, /* write seen but its lock mode could not be read */
 	FS_CNT_COUNT,
