@@ -22,6 +22,7 @@
 #include <prometheus/exposer.h>
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -167,6 +168,11 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
         return exit_code::kEnvironment;
     }
 
+    // Large transient buffers (a read's changed entries, a scrape's families) straight
+    // from mmap and back on free: glibc's default raises this threshold to the largest
+    // block freed so far, after which such buffers stay in the heap.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
     SessionOptions so = so_in;
     so.interval_s = e.interval_s;
     std::string err;
@@ -211,8 +217,16 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     std::fflush(stderr);
 
     try {
-        // Nothing to do per tick: the model keeps the per-device sums, scrapes read them.
-        s->run([] { return true; }, {}, {});
+        // The model keeps the per-device sums and scrapes read them; per tick only give
+        // back what the heap holds free (every 10th: malloc_trim walks the free lists).
+        // Without it a long-running exporter keeps the high-water mark of its transient
+        // buffers (measured: 24.8 MB -> 17.8 MB after 40k files created and written).
+        unsigned ticks = 0;
+        s->run([] { return true; }, {},
+               [&] {
+                   if (++ticks % 10 == 0)
+                       malloc_trim(0);
+               });
     } catch (const std::exception &ex) {
         fmt::print(stderr, "fusescope export: {}\n", ex.what());
         return exit_code::kFailure;
