@@ -5,6 +5,8 @@
 #include "fusescope/model/compact_stats.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -88,6 +90,50 @@ struct InodeExtra {
     uint64_t drain_events = 0, drain_events_ns = 0;
 };
 
+// A Transition in 40 bytes instead of 80 (most inodes of a large model keep one
+// or two): the modes as (kind, iocachectr, bit), count re-derived; comm inline.
+struct PackedTransition {
+    uint64_t ts_ns = 0;
+    uint32_t pid = 0;
+    int32_t from_ctr = 0, to_ctr = 0;
+    ModeKind from_kind = ModeKind::None, to_kind = ModeKind::None;
+    TransitionCause cause = TransitionCause::Counters;
+    uint8_t bits = 0; // bit 0: from.cache_bit, bit 1: to.cache_bit
+    std::array<char, 16> comm{};
+
+    static uint32_t count_of(ModeKind k, int32_t ctr) { // as derive_io_mode counts
+        if (k == ModeKind::Cached)
+            return ctr > 0 ? static_cast<uint32_t>(ctr) : 0;
+        if (k == ModeKind::Parallel || k == ModeKind::Passthrough)
+            return static_cast<uint32_t>(-static_cast<int64_t>(ctr));
+        return 0;
+    }
+    static PackedTransition pack(const Transition &t) {
+        PackedTransition p;
+        p.ts_ns = t.ts_ns;
+        p.pid = t.pid;
+        p.from_ctr = t.from.iocachectr;
+        p.to_ctr = t.to.iocachectr;
+        p.from_kind = t.from.kind;
+        p.to_kind = t.to.kind;
+        p.cause = t.cause;
+        p.bits = static_cast<uint8_t>((t.from.cache_bit ? 1 : 0) | (t.to.cache_bit ? 2 : 0));
+        std::memcpy(p.comm.data(), t.comm.data(), std::min(t.comm.size(), p.comm.size()));
+        return p;
+    }
+    Transition unpack() const {
+        Transition t;
+        t.ts_ns = ts_ns;
+        t.pid = pid;
+        t.from = IoMode{from_kind, count_of(from_kind, from_ctr), from_ctr, (bits & 1) != 0};
+        t.to = IoMode{to_kind, count_of(to_kind, to_ctr), to_ctr, (bits & 2) != 0};
+        t.cause = cause;
+        t.comm.assign(comm.data(), strnlen(comm.data(), comm.size()));
+        return t;
+    }
+};
+static_assert(sizeof(PackedTransition) == 40);
+
 struct InodeState {
     InodeKey key;
     uint64_t nodeid = 0;
@@ -114,7 +160,7 @@ struct InodeState {
     uint64_t kernel_first_seen_ns = 0; // identity stamp of the kernel entry
     uint64_t counter_resets = 0;
 
-    std::vector<Transition> transitions; // bounded, oldest first
+    std::vector<PackedTransition> transitions; // bounded, oldest first
     std::unique_ptr<InodeExtra> extra;
     uint64_t first_seen_ns = 0, last_seen_ns = 0, last_write_ns = 0;
 
@@ -241,7 +287,7 @@ struct StateModel::Impl {
 
     void push_transition(InodeState &s, const Transition &t) {
         ++dev_acc(s.key.dev).transitions[{t.cause, t.to.kind}];
-        s.transitions.push_back(t);
+        s.transitions.push_back(PackedTransition::pack(t));
         if (s.transitions.size() > opts.transitions_kept)
             s.transitions.erase(s.transitions.begin(),
                                 s.transitions.end() -
@@ -698,7 +744,9 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
         v.drain_events_ns = x->drain_events_ns;
         v.last_drain_waiters = x->drain_waiters;
     }
-    v.transitions = s.transitions;
+    v.transitions.reserve(s.transitions.size());
+    for (const auto &t : s.transitions)
+        v.transitions.push_back(t.unpack());
     v.first_seen_ns = s.first_seen_ns;
     v.last_seen_ns = s.last_seen_ns;
     v.last_write_ns = s.last_write_ns;

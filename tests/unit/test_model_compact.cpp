@@ -258,7 +258,38 @@ TEST(StateModelMemory, SixteenThousandIdleInodesStaySmall) {
         model.on_counter_changes({}, 3 * kSec); // idle since
         const size_t used = mallinfo2().uordblks - before;
         EXPECT_EQ(model.snapshot().stats.inodes, 16384u);
-        // ~580 bytes each (was ~2.3 KB with full histograms and a copy of the kernel values).
+        // ~500 bytes each (was ~2.3 KB with full histograms and a copy of the kernel values).
         EXPECT_LT(used / 16384, 600u) << used << " bytes for 16384 inodes";
     }
+}
+
+// Transitions are stored packed; what views get must be what was recorded.
+TEST(StateModelCompact, TransitionsRoundTrip) {
+    StateModel model;
+    const std::string comm16 = "sixteen-chars-xy"; // TASK_COMM_LEN without the NUL
+    ASSERT_EQ(comm16.size(), 16u);
+    // parallel(2) -> cached while draining (bit set, ctr still < 0) -> cached(1) -> none
+    model.on_event(event(EventType::ModeSeen, key(1), 10, 0, -2, 7, "w"));
+    model.on_event(event(EventType::Open, key(1), 20, evflag::EnteredCache, -1, 8, comm16, 0x1));
+    model.on_event(
+        event(EventType::Open, key(1), 30, evflag::Holder | evflag::EnteredCache, 1, 9, "db", 0x2));
+    model.on_event(event(EventType::Release, key(1), 40, evflag::WasHolder | evflag::LeftCache, 0,
+                         9, "db", 0x2));
+    const Snapshot snap = model.snapshot();
+    const auto &tr = snap.find(key(1))->transitions;
+    ASSERT_EQ(tr.size(), 3u);
+    EXPECT_EQ(tr[0].from.kind, ModeKind::None);
+    EXPECT_EQ(tr[0].to, derive_io_mode(-2, false, false, true));
+    EXPECT_EQ(tr[0].to.count, 2u);
+    EXPECT_EQ(tr[0].comm, "w");
+    EXPECT_EQ(tr[1].from, derive_io_mode(-2, false, false, true));
+    EXPECT_EQ(tr[1].to, derive_io_mode(-1, true, false, true));
+    EXPECT_TRUE(tr[1].to.draining());
+    EXPECT_EQ(tr[1].comm, comm16);
+    EXPECT_EQ(tr[1].pid, 8u);
+    EXPECT_EQ(tr[1].ts_ns, 20u);
+    EXPECT_EQ(tr[1].cause, TransitionCause::Open);
+    EXPECT_EQ(tr[2].from, derive_io_mode(1, true, false, true));
+    EXPECT_EQ(tr[2].to, derive_io_mode(0, false, false, true));
+    EXPECT_EQ(tr[2].cause, TransitionCause::Release);
 }
