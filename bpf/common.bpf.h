@@ -85,9 +85,7 @@ struct fs_task {
 	/* finished waits on one i_rwsem, not yet claimed by a write */
 	__u64 p_lock;
 	__u64 p_wait_ns;
-	/* drain wait: uninterruptible sleep inside fuse_file_cached_io_open() */
-	__u64 d_sleep_start_ns;
-	__u64 d_wait_ns;
+	/* drain wait (trampoline): inside fuse_file_cached_io_open() */
 	__u64 d_start_ns; /* trampoline: fentry of fuse_file_cached_io_open */
 	__u8 d_may_wait;  /* iocachectr < 0 when it started */
 	__u8 d_in_mmap;	  /* inside fuse_file_mmap() */
@@ -96,7 +94,7 @@ struct fs_task {
 	__u8 o_may_wait; /* fentry fuse_file_io_open saw iocachectr < 0 */
 	__u8 pad3[3];
 	__u64 o_start_ns; /* fentry fuse_file_io_open */
-	/* syscall in flight (tracepoint backend open/mmap) */
+	/* shared file mmap in flight (tracepoint backend) */
 	__u64 s_arg_fd;
 	__u64 s_arg_flags;
 	__u64 s_arg_prot;

@@ -3,10 +3,12 @@
  * Roles 2-4 without trampolines.
  *
  * open/mmap: the syscall tracepoints. On exit the new fd (openat) or the
- * mapped fd (mmap) is looked up in the task's fd table; the fuse_file's
- * iomode then says whether this open or shared mapping made the file a
- * cache-mode holder. A syscall tracepoint hands out no BTF pointers, and
- * the fd table is a struct file ** array, so this path reads with
+ * mapped fd (mmap, remembered at entry for shared file mappings only) is
+ * looked up in the task's fd table; the fuse_file's iomode then says whether
+ * this open or shared mapping made the file a cache-mode holder. openat needs
+ * no entry hook: every thread on the machine opens files, and a per-thread
+ * record for each would cost more than the rest of fusescope together. A syscall tracepoint hands
+ * out no BTF pointers, and the fd table is a struct file ** array, so this path reads with
  * BPF_CORE_READ (bpf_probe_read_kernel). Where that helper is refused
  * (confidentiality lockdown) these programs fail to load and the census
  * fills the role, which doctor reports. The cost is a few reads per
@@ -15,8 +17,10 @@
  * drain: a caching open waits in fuse_file_cached_io_open() with an
  * uninterruptible sleep. sched_switch spots such sleeps by looking for the
  * function's text range (from kallsyms, set before load) in the sleeping
- * task's kernel stack, and times them until the task runs again; the
- * open/mmap exit then knows the inode and reports the wait.
+ * task's kernel stack -- only for a thread inside open/openat/mmap (its
+ * syscall number in pt_regs), as that runs on every context switch -- and
+ * times them until the task runs again; the open/mmap exit then knows the
+ * inode and reports the wait.
  */
 #include "fuse_inode.bpf.h"
 
@@ -25,16 +29,6 @@
 #define FS_SYS_MMAP 2
 
 /* tracefs formats of syscalls:sys_{enter,exit}_* (stable ABI) */
-struct fs_sys_enter_openat {
-	__u64 common;
-	__s32 nr;
-	__s32 pad;
-	__s64 dfd;
-	__u64 filename;
-	__s64 flags;
-	__u64 mode;
-};
-
 struct fs_sys_enter_mmap {
 	__u64 common;
 	__s32 nr;
@@ -54,7 +48,32 @@ struct fs_sys_exit {
 	__s64 ret;
 };
 
-__u64 fs_drain_sleepers = 0; /* tasks asleep in fuse_file_cached_io_open() */
+/* x86_64 syscall numbers during which a drain wait can happen */
+#define FS_NR_OPEN 2
+#define FS_NR_MMAP 9
+#define FS_NR_CREAT 85
+#define FS_NR_OPENAT 257
+#define FS_NR_OPENAT2 437
+
+/*
+ * Drain sleeps by thread: in progress (sleep_start_ns) and finished but not
+ * yet reported by the open/mmap exit (wait_ns). Rare, so a small hash; it is
+ * preallocated, as sched_switch must not allocate (runqueue lock held).
+ */
+struct fs_drain {
+	__u64 sleep_start_ns;
+	__u64 wait_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct fs_drain);
+} drain_sleeps SEC(".maps");
+
+__u64 fs_drain_sleepers = 0; /* threads asleep in fuse_file_cached_io_open() */
+__u64 fs_drain_entries = 0;  /* entries in drain_sleeps (exits skip the lookup at 0) */
 
 static __always_inline struct file *fs_fd_file(__u64 fd)
 {
@@ -111,16 +130,32 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 }
 
 /* The drain wait this thread just came out of, reported against the file it opened. */
-static __always_inline void fs_report_drain(struct fs_task *t, const struct fs_file_info *fi,
-					    bool via_mmap)
+/* This thread's finished drain wait, if any; forgets it. */
+static __always_inline __u64 fs_take_drain_wait(void)
+{
+	__u32 tid = fs_tid();
+	struct fs_drain *d;
+	__u64 wait;
+
+	if (!fs_drain_entries)
+		return 0;
+	d = bpf_map_lookup_elem(&drain_sleeps, &tid);
+	if (!d)
+		return 0;
+	wait = d->wait_ns;
+	if (!bpf_map_delete_elem(&drain_sleeps, &tid))
+		__sync_fetch_and_add(&fs_drain_entries, -1);
+	return wait;
+}
+
+static __always_inline void fs_report_drain(const struct fs_file_info *fi, bool via_mmap)
 {
 	struct fs_inode_stats *st;
 	struct fs_event *e;
-	__u64 wait = t->d_wait_ns;
+	__u64 wait = fs_take_drain_wait();
 
 	if (!wait)
 		return;
-	t->d_wait_ns = 0;
 	st = fs_stats_get(&fi->key, fi->nodeid);
 	if (st) {
 		__sync_fetch_and_add(&st->drain_waits, 1);
@@ -142,6 +177,7 @@ static __always_inline void fs_report_drain(struct fs_task *t, const struct fs_f
 
 static __always_inline int fs_sys_enter(__u32 nr, __u64 fd, __u64 flags, __u64 prot)
 {
+	/* only mmap: openat's exit has all it needs (the fd it returns) */
 	struct fs_task *t;
 
 	if (!fs_tgid_wanted())
@@ -154,18 +190,6 @@ static __always_inline int fs_sys_enter(__u32 nr, __u64 fd, __u64 flags, __u64 p
 	t->s_arg_flags = flags;
 	t->s_arg_prot = prot;
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int fs_sys_enter_openat(struct fs_sys_enter_openat *ctx)
-{
-	return fs_sys_enter(FS_SYS_OPEN, 0, ctx->flags, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int fs_sys_enter_openat2(struct fs_sys_enter_openat *ctx)
-{
-	return fs_sys_enter(FS_SYS_OPEN, 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
@@ -181,22 +205,29 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 	struct fs_file_info fi = {};
 	struct file *file;
 	struct fs_event *e;
-	struct fs_task *t;
-	__u64 fd;
+	__u64 fd, prot = 0;
 
-	t = fs_task_find();
-	if (!t || t->s_nr != nr)
-		return 0;
-	t->s_nr = 0;
+	if (nr == FS_SYS_MMAP) {
+		struct fs_task *t = fs_task_find();
+
+		if (!t || t->s_nr != nr)
+			return 0;
+		t->s_nr = 0;
+		fd = t->s_arg_fd;
+		prot = t->s_arg_prot;
+	} else {
+		if (!fs_tgid_wanted())
+			return 0;
+		fd = (__u64)ctx->ret;
+	}
 	if (ctx->ret < 0) {
-		t->d_wait_ns = 0;
+		fs_take_drain_wait(); /* a failed open's wait is nobody's */
 		return 0;
 	}
-	fd = nr == FS_SYS_OPEN ? (__u64)ctx->ret : t->s_arg_fd;
 	file = fs_fd_file(fd);
 	if (!file || !fs_file_info_read(file, &fi))
 		return 0;
-	fs_report_drain(t, &fi, nr == FS_SYS_MMAP);
+	fs_report_drain(&fi, nr == FS_SYS_MMAP);
 	if (nr == FS_SYS_OPEN && fi.iomode == FS_IOM_NONE && !cfg_emit_all_opens)
 		return 0;
 	e = fs_event_reserve(nr == FS_SYS_OPEN ? FS_EV_OPEN : FS_EV_MMAP);
@@ -213,7 +244,7 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 		e->flags |= FS_EVF_PASSTHROUGH;
 	if (nr == FS_SYS_MMAP) {
 		e->flags |= FS_EVF_SHARED_MAP;
-		if (t->s_arg_prot & PROT_WRITE)
+		if (prot & PROT_WRITE)
 			e->flags |= FS_EVF_WRITABLE_MAP;
 		e->offset = ctx->ret; /* the mapped address */
 		/* a shared mapping of a direct-io file is what makes it cached */
@@ -246,36 +277,42 @@ int fs_sys_exit_mmap(struct fs_sys_exit *ctx)
 	return fs_sys_exit(ctx, FS_SYS_MMAP);
 }
 
+static __always_inline bool fs_in_open_or_mmap(struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	long nr;
+
+	if (!regs)
+		return false;
+	nr = regs->orig_ax;
+	return nr == FS_NR_OPENAT || nr == FS_NR_OPEN || nr == FS_NR_OPENAT2 || nr == FS_NR_CREAT ||
+	       nr == FS_NR_MMAP;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
 	__u64 stack[FS_STACK_DEPTH];
-	struct fs_task *t;
+	struct fs_drain *d;
+	__u32 tid;
 	long n;
 	int i;
 
 	if (!cfg_cached_io_open_start)
 		return 0;
-	/* the task coming back from a drain sleep */
+	/* the thread coming back from a drain sleep */
 	if (fs_drain_sleepers) {
-		t = bpf_task_storage_get(&tasks, next, 0, 0);
-		if (t && t->d_sleep_start_ns) {
-			t->d_wait_ns += bpf_ktime_get_ns() - t->d_sleep_start_ns;
-			t->d_sleep_start_ns = 0;
+		tid = next->pid;
+		d = bpf_map_lookup_elem(&drain_sleeps, &tid);
+		if (d && d->sleep_start_ns) {
+			d->wait_ns += bpf_ktime_get_ns() - d->sleep_start_ns;
+			d->sleep_start_ns = 0;
 			__sync_fetch_and_add(&fs_drain_sleepers, -1);
 		}
 	}
-	if (!(prev_state & TASK_UNINTERRUPTIBLE))
-		return 0;
-	/*
-	 * This runs on every context switch of the machine: walk the stack
-	 * only for a thread inside openat/mmap (set by the syscall hooks),
-	 * the only places a drain wait can happen. Never create storage here:
-	 * an allocation under the runqueue lock could deadlock.
-	 */
-	t = bpf_task_storage_get(&tasks, prev, 0, 0);
-	if (!t || !t->s_nr || t->d_sleep_start_ns)
+	/* this runs on every context switch of the machine: the cheap tests first */
+	if (!(prev_state & TASK_UNINTERRUPTIBLE) || !fs_in_open_or_mmap(prev))
 		return 0;
 	n = bpf_get_stack(ctx, stack, sizeof(stack), 0);
 	if (n <= 0)
@@ -284,8 +321,18 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 		if (i * sizeof(__u64) >= n)
 			break;
 		if (stack[i] >= cfg_cached_io_open_start && stack[i] < cfg_cached_io_open_end) {
-			t->d_sleep_start_ns = bpf_ktime_get_ns();
-			__sync_fetch_and_add(&fs_drain_sleepers, 1);
+			struct fs_drain zero = {};
+
+			tid = prev->pid;
+			d = bpf_map_lookup_elem(&drain_sleeps, &tid);
+			if (!d && !bpf_map_update_elem(&drain_sleeps, &tid, &zero, BPF_NOEXIST)) {
+				__sync_fetch_and_add(&fs_drain_entries, 1);
+				d = bpf_map_lookup_elem(&drain_sleeps, &tid);
+			}
+			if (d && !d->sleep_start_ns) {
+				d->sleep_start_ns = bpf_ktime_get_ns();
+				__sync_fetch_and_add(&fs_drain_sleepers, 1);
+			}
 			break;
 		}
 	}

@@ -159,6 +159,11 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+/* x86_64: the syscall number of a task inside a syscall (bpf_task_pt_regs) */
+struct pt_regs {
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;

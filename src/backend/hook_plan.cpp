@@ -136,17 +136,14 @@ struct Builder {
                  "turns it on");
         }
         common_roles();
-        bool sys = tp("syscalls/sys_enter_openat") && tp("syscalls/sys_exit_openat") &&
-                   tp("syscalls/sys_enter_mmap") && tp("syscalls/sys_exit_mmap");
+        bool sys = tp("syscalls/sys_exit_openat") && tp("syscalls/sys_enter_mmap") &&
+                   tp("syscalls/sys_exit_mmap");
         bool iomodes_note = !k.has_iomodes;
         if (sys && k.probe_read_allowed) {
-            for (const char *p : {"fs_sys_enter_openat", "fs_sys_exit_openat", "fs_sys_enter_mmap",
-                                  "fs_sys_exit_mmap"})
+            for (const char *p : {"fs_sys_exit_openat", "fs_sys_enter_mmap", "fs_sys_exit_mmap"})
                 prog(p);
-            if (tp("syscalls/sys_enter_openat2") && tp("syscalls/sys_exit_openat2")) {
-                prog("fs_sys_enter_openat2");
+            if (tp("syscalls/sys_exit_openat2"))
                 prog("fs_sys_exit_openat2");
-            }
             role("open", !iomodes_note, "tracepoint syscalls:sys_exit_openat{,2} + fd table",
                  iomodes_note ? "n/a (kernel has no IO modes)"
                               : "opens by syscall only (io_uring opens: census)");
