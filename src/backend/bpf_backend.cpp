@@ -158,8 +158,15 @@ template <typename Skel> class BpfBackend final : public Backend {
     // Only entries that changed since the last read are decoded and handed on
     // (EntrySums remembers a checksum of each value), so an idle map costs one
     // batched copy and a hash per entry instead of two syscalls per entry.
-    CountersDelta read_counters() override {
-        CountersDelta out;
+    const CountersDelta &read_counters() override {
+        CountersDelta &out = counters_;
+        // Reused between reads: fresh buffers of this size come from mmap, and their
+        // page faults were most of the exporter's time while files were being created.
+        // A buffer far larger than the last reads needed (start-up) is given back.
+        if (out.changed.capacity() > 4 * std::max<size_t>(out.changed.size(), 256))
+            std::vector<InodeCounters>().swap(out.changed);
+        out.changed.clear();
+        out.gone.clear();
         const int fd = bpf_map__fd(skel_->maps.inode_stats);
         sums_.begin();
         auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
@@ -313,6 +320,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     // Counter reads: checksum of each entry's value at the last read, and the
     // reused batch buffers (512 entries, ~250 KB).
     EntrySums sums_;
+    CountersDelta counters_; // what read_counters() returns, valid until the next call
     bool batch_ok_ = true;
     std::vector<fs_inode_key> batch_keys_;
     std::vector<fs_inode_stats> batch_vals_;

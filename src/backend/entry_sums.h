@@ -85,8 +85,11 @@ class EntrySums {
     void end(std::vector<InodeKey> &gone) {
         if (listed_ == count_)
             return;
-        std::vector<Slot> old(slots_.size());
-        old.swap(slots_);
+        // Rebuilt into the spare table (kept: a fresh one would page-fault in
+        // every read while files are being created and others evicted).
+        spare_.assign(slots_.size(), Slot{});
+        spare_.swap(slots_);
+        const std::vector<Slot> &old = spare_;
         count_ = 0;
         for (const Slot &s : old) {
             if (s.gen == 0)
@@ -140,6 +143,7 @@ class EntrySums {
     }
 
     std::vector<Slot> slots_; // power-of-two size, at most half full
+    std::vector<Slot> spare_; // the previous table, reused by end()
     size_t count_ = 0;
     size_t listed_ = 0;
     uint32_t gen_ = 0;

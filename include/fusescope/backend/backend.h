@@ -42,7 +42,8 @@ class Backend {
     virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
     // The per-inode counters that changed since the previous call, and the
     // entries that are gone (the first call lists every entry as changed).
-    virtual CountersDelta read_counters() = 0;
+    // Valid until the next call (the backend reuses the buffers).
+    virtual const CountersDelta &read_counters() = 0;
     virtual Health read_health() = 0;
     virtual std::vector<CensusRecord> census(std::string *error) = 0;
 };
