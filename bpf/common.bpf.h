@@ -125,6 +125,8 @@ const volatile __u8 cfg_emit_all_opens = 0;
 const volatile __u8 cfg_time_requests = 0; /* tracepoint backend: fs_request_end is attached */
 const volatile __u64 cfg_cached_io_open_start = 0; /* text range of fuse_file_cached_io_open */
 const volatile __u64 cfg_cached_io_open_end = 0;
+const volatile __u64 cfg_io_open_start = 0; /* text range of fuse_file_io_open (0: unknown) */
+const volatile __u64 cfg_io_open_end = 0;
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -16,11 +16,11 @@
  *
  * drain: a caching open waits in fuse_file_cached_io_open() with an
  * uninterruptible sleep. sched_switch spots such sleeps by looking for the
- * function's text range (from kallsyms, set before load) in the sleeping
- * task's kernel stack -- only for a thread inside open/openat/mmap (its
- * syscall number in pt_regs), as that runs on every context switch -- and
- * times them until the task runs again; the open/mmap exit then knows the
- * inode and reports the wait.
+ * function's text range (from kallsyms, set before load; its caller's where
+ * it is inlined) in the sleeping task's kernel stack -- only for a thread
+ * inside open/openat/mmap (its syscall number in pt_regs), as this runs on
+ * every context switch -- and times them until the task runs again; the
+ * open/mmap exit then knows the inode and reports the wait.
  */
 #include "fuse_inode.bpf.h"
 
@@ -299,7 +299,7 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	long n;
 	int i;
 
-	if (!cfg_cached_io_open_start)
+	if (!cfg_cached_io_open_start && !cfg_io_open_start)
 		return 0;
 	/* the thread coming back from a drain sleep */
 	if (fs_drain_sleepers) {
@@ -320,7 +320,8 @@ int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	for (i = 0; i < FS_STACK_DEPTH; i++) {
 		if (i * sizeof(__u64) >= n)
 			break;
-		if (stack[i] >= cfg_cached_io_open_start && stack[i] < cfg_cached_io_open_end) {
+		if ((stack[i] >= cfg_cached_io_open_start && stack[i] < cfg_cached_io_open_end) ||
+		    (stack[i] >= cfg_io_open_start && stack[i] < cfg_io_open_end)) {
 			struct fs_drain zero = {};
 
 			tid = prev->pid;

@@ -79,6 +79,8 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_emit_all_opens = o.emit_all_opens;
         ro->cfg_cached_io_open_start = facts.cached_io_open_start;
         ro->cfg_cached_io_open_end = facts.cached_io_open_end;
+        ro->cfg_io_open_start = facts.io_open_start;
+        ro->cfg_io_open_end = facts.io_open_end;
         ro->cfg_time_requests = plan.loads("fs_request_end");
 
         bpf_object *obj = skel_->obj;

@@ -156,7 +156,9 @@ struct Builder {
         }
         if (k.has_iomodes && k.have_cached_io_open_range && tp("sched/sched_switch")) {
             prog("fs_sched_switch");
-            role("drain-wait", true, "tp_btf sched:sched_switch, stack in fuse_file_cached_io_open",
+            role("drain-wait", true,
+                 "tp_btf sched:sched_switch, stack in fuse_file_cached_io_open (or in "
+                 "fuse_file_io_open where it is inlined)",
                  "attributed when the waiting open/mmap returns");
         } else {
             role("drain-wait", false, "",

@@ -353,8 +353,17 @@ struct KallsymsScan {
     std::string_view name;
     std::vector<uint64_t> addrs; // every t/T address: the end is the next one up
     uint64_t found = 0;          // the last line naming @name wins
-    // A symbol is cut at its first tab or space, so such a name never matches.
-    bool name_matchable = name.find_first_of("\t ") == std::string_view::npos;
+    std::string_view other{};    // a second name, its own range (other_result)
+    uint64_t found_other = 0;
+
+    // sym == name with sym cut at its first tab or space, without searching for one
+    // (such a name never matches: a symbol ends there)
+    static bool matches(std::string_view sym, std::string_view want) {
+        return !want.empty() && want.find_first_of("\t ") == std::string_view::npos &&
+               sym.size() >= want.size() &&
+               std::memcmp(sym.data(), want.data(), want.size()) == 0 &&
+               (sym.size() == want.size() || sym[want.size()] == '\t' || sym[want.size()] == ' ');
+    }
 
     void line(std::string_view line) {
         // "ffffffff81234560 t name\t[module]"
@@ -368,12 +377,11 @@ struct KallsymsScan {
         if (a == 0)
             return;
         addrs.push_back(a);
-        // sym == name with sym cut at its first tab or space, without searching for one
         std::string_view sym = line.substr(sp1 + 3);
-        if (name_matchable && sym.size() >= name.size() &&
-            std::memcmp(sym.data(), name.data(), name.size()) == 0 &&
-            (sym.size() == name.size() || sym[name.size()] == '\t' || sym[name.size()] == ' '))
+        if (matches(sym, name))
             found = a;
+        else if (matches(sym, other))
+            found_other = a;
     }
 
     // strtoull(field, nullptr, 16): by hand for the usual 16 hex digits
@@ -406,16 +414,20 @@ struct KallsymsScan {
         return std::strtoull(buf, nullptr, 16);
     }
 
-    bool result(uint64_t *start, uint64_t *end) const {
-        if (!found)
+    bool result(uint64_t *start, uint64_t *end) const { return range_of(found, start, end); }
+    bool other_result(uint64_t *start, uint64_t *end) const {
+        return range_of(found_other, start, end);
+    }
+    bool range_of(uint64_t at, uint64_t *start, uint64_t *end) const {
+        if (!at)
             return false;
         uint64_t next = UINT64_MAX;
         for (uint64_t a : addrs)
-            if (a > found && a < next)
+            if (a > at && a < next)
                 next = a;
         if (next == UINT64_MAX)
             return false;
-        *start = found;
+        *start = at;
         *end = next;
         return true;
     }
@@ -437,12 +449,12 @@ size_t feed_lines(std::string_view text, KallsymsScan &scan) {
 
 // kallsyms_range over the file, read in chunks into one fixed buffer. Gives
 // up (false) as soon as @stop is set.
-bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *start, uint64_t *end,
-                         const std::atomic<bool> &stop) {
+bool kallsyms_file_ranges(const char *path, std::string_view name, std::string_view other,
+                          std::pair<SymbolRange, SymbolRange> *out, const std::atomic<bool> &stop) {
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    KallsymsScan scan{name, {}, 0};
+    KallsymsScan scan{name, {}, 0, other};
     scan.addrs.reserve(1 << 17); // a distribution kernel has ~100-200k text symbols
     std::vector<char> buf(1 << 16);
     size_t have = 0;
@@ -466,31 +478,44 @@ bool kallsyms_file_range(const char *path, std::string_view name, uint64_t *star
     ::close(fd);
     if (have)
         scan.line(std::string_view(buf.data(), have)); // the last line, unterminated
-    return scan.result(start, end);
+    out->first.ok = scan.result(&out->first.start, &out->first.end);
+    out->second.ok = scan.other_result(&out->second.start, &out->second.end);
+    return out->first.ok || out->second.ok;
 }
 
 } // namespace
 
-bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
-    KallsymsScan scan{name, {}, 0};
+std::pair<SymbolRange, SymbolRange> kallsyms_ranges(std::string_view text, std::string_view a,
+                                                    std::string_view b) {
+    KallsymsScan scan{a, {}, 0, b};
     size_t used = feed_lines(text, scan);
     if (used < text.size())
         scan.line(text.substr(used));
-    return scan.result(start, end);
+    std::pair<SymbolRange, SymbolRange> r;
+    r.first.ok = scan.result(&r.first.start, &r.first.end);
+    r.second.ok = scan.other_result(&r.second.start, &r.second.end);
+    return r;
+}
+
+bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
+    SymbolRange r = kallsyms_ranges(text, name, {}).first;
+    *start = r.start;
+    *end = r.end;
+    return r.ok;
 }
 
 KernelFacts probe_kernel(const ProbeOptions &opts) {
     KernelFacts k;
     // /proc/kallsyms is the slowest part (the kernel formats ~120k lines) and
     // depends on nothing else here: read it on the other CPU meanwhile.
-    struct Range {
-        bool ok = false;
-        uint64_t start = 0, end = 0;
-    } range;
+    std::pair<SymbolRange, SymbolRange> ranges;
     std::atomic<bool> stop_kallsyms{false};
-    auto read_kallsyms = [&range, &stop_kallsyms] {
-        range.ok = kallsyms_file_range("/proc/kallsyms", "fuse_file_cached_io_open", &range.start,
-                                       &range.end, stop_kallsyms);
+    auto read_kallsyms = [&ranges, &stop_kallsyms] {
+        // The drain wait sleeps in fuse_file_cached_io_open; where the compiler inlined
+        // it into its caller (7.2 keeps an out-of-line copy too), in fuse_file_io_open,
+        // which has no other uninterruptible sleep: the BPF side checks both ranges.
+        kallsyms_file_ranges("/proc/kallsyms", "fuse_file_cached_io_open", "fuse_file_io_open",
+                             &ranges, stop_kallsyms);
     };
     std::thread kallsyms;
     try {
@@ -549,9 +574,11 @@ KernelFacts probe_kernel(const ProbeOptions &opts) {
     }
     if (kallsyms.joinable())
         kallsyms.join();
-    k.offer.have_cached_io_open_range = range.ok;
-    k.cached_io_open_start = range.start;
-    k.cached_io_open_end = range.end;
+    k.offer.have_cached_io_open_range = ranges.first.ok || ranges.second.ok;
+    k.cached_io_open_start = ranges.first.start;
+    k.cached_io_open_end = ranges.first.end;
+    k.io_open_start = ranges.second.start;
+    k.io_open_end = ranges.second.end;
     return k;
 }
 

@@ -166,3 +166,31 @@ TEST(KernelProbeBtf, ScanMatchesLibbpfOnThisKernel) {
 
 } // namespace
 } // namespace fusescope
+
+TEST(KernelProbeKallsyms, RangesOfTwoSymbolsInOnePass) {
+    const std::string text = "ffffffff81000100 T fuse_file_io_open\n"
+                             "ffffffff81000180 t fuse_file_cached_io_open\n"
+                             "ffffffff81000200 d some_data\n"
+                             "ffffffff81000240 t fuse_file_release\t[fuse]\n";
+    auto [cached, io_open] =
+        fusescope::kallsyms_ranges(text, "fuse_file_cached_io_open", "fuse_file_io_open");
+    ASSERT_TRUE(cached.ok);
+    EXPECT_EQ(cached.start, 0xffffffff81000180ULL);
+    EXPECT_EQ(cached.end, 0xffffffff81000240ULL); // data symbols do not end a function
+    ASSERT_TRUE(io_open.ok);
+    EXPECT_EQ(io_open.start, 0xffffffff81000100ULL);
+    EXPECT_EQ(io_open.end, 0xffffffff81000180ULL);
+    // fully inlined: only the caller is there
+    auto [gone, caller] =
+        fusescope::kallsyms_ranges("ffffffff81000100 T fuse_file_io_open\n"
+                                   "ffffffff81000240 t fuse_file_release\n",
+                                   "fuse_file_cached_io_open", "fuse_file_io_open");
+    EXPECT_FALSE(gone.ok);
+    ASSERT_TRUE(caller.ok);
+    EXPECT_EQ(caller.end, 0xffffffff81000240ULL);
+    // hidden addresses (kptr_restrict): nothing
+    EXPECT_FALSE(fusescope::kallsyms_ranges("0000000000000000 T fuse_file_io_open\n"
+                                            "0000000000000000 T fuse_file_cached_io_open\n",
+                                            "fuse_file_cached_io_open", "fuse_file_io_open")
+                     .second.ok);
+}

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace fusescope {
 
@@ -20,6 +21,8 @@ struct KernelFacts {
     std::string tracefs;          // mount point used, "" if none
     bool tracefs_mounted_by_us = false;
     uint64_t cached_io_open_start = 0, cached_io_open_end = 0;
+    // fuse_file_io_open: where the compiler inlined the drain wait into it (7.2)
+    uint64_t io_open_start = 0, io_open_end = 0;
     KernelOffer offer;
 };
 
@@ -48,5 +51,13 @@ bool offer_from_raw_btf(std::string_view vmlinux, std::string_view module, Kerne
 // Pure, for tests. Returns false when absent or addresses are hidden (0).
 bool kallsyms_range(std::string_view kallsyms, std::string_view name, uint64_t *start,
                     uint64_t *end);
+
+struct SymbolRange {
+    bool ok = false;
+    uint64_t start = 0, end = 0;
+};
+// The ranges of two symbols in one pass over /proc/kallsyms text.
+std::pair<SymbolRange, SymbolRange> kallsyms_ranges(std::string_view kallsyms, std::string_view a,
+                                                    std::string_view b);
 
 } // namespace fusescope
