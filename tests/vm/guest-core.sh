@@ -14,6 +14,7 @@
 . /lib/guest-lib.sh
 
 result "uname=$(uname -r)"
+FSB="" # global fusescope options (the tracepoint pass at the end sets --backend)
 B=/tmp/b M=/tmp/m
 mkdir -p $B $M
 PAR="--direct-io --parallel-direct-writes --write-delay-us 200"
@@ -32,7 +33,8 @@ umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
 
 trace_start() {
   rm -f /tmp/trace.json /tmp/trace.err # a stale "watching" line must not pass for this run's
-  fusescope trace --json --mount $M > /tmp/trace.json 2>/tmp/trace.err &
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB trace --json --mount $M > /tmp/trace.json 2>/tmp/trace.err &
   TR=$!
   i=0
   while ! grep -q watching /tmp/trace.err 2>/dev/null; do
@@ -79,6 +81,29 @@ expect_writes() { # name got want
   elif [ "$m" -gt 0 ] && [ "$2" -lt "$3" ] && [ $(($2 + m)) -ge "$3" ]; then
     pass "$1"; result "check=$1" "accounted_by_prog_misses=$(($3 - $2))"
   else fail "$1" "got_$2_want_$3_prog_misses_$m"; fi
+}
+
+# drain_scenario NAME: a caching open while parallel writers are in flight waits for them to
+# drain; whether an open lands while writers are in flight is timing: up to three tries.
+drain_scenario() {
+  mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens --write-delay-us 2000
+  fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
+  n=0 try=0
+  while [ "$n" -lt 1 ] && [ $try -lt 3 ]; do
+    try=$((try + 1))
+    trace_start
+    fusescope-load parallel --file $M/db --threads 4 --writes 300 --size 4096 > /dev/null &
+    LW=$!
+    sleep 0.3
+    fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
+    wait $LW
+    trace_stop
+    RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
+    n=$(grep '"event":"drain_wait"' /tmp/trace.json | grep -c "\"pid\":$RP,")
+  done
+  result "$1=$n" "tries=$try" "prog_misses=$(misses)"
+  if [ "$n" -ge 1 ]; then pass "$1"; else fail "$1" "none_for_pid_$RP"; fi
+  umount_testfs
 }
 
 fusescope doctor > /tmp/doctor.txt 2>&1; rc=$?
@@ -159,27 +184,41 @@ if [ $IOMODES = 1 ]; then
 fi
 umount_testfs
 
-if [ $IOMODES = 1 ]; then
-  # a caching open while parallel writers are in flight waits for them to drain
-  mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens --write-delay-us 2000
-  fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
-  # whether an open lands while writers are in flight is timing: up to three tries
-  n=0 try=0
-  while [ "$n" -lt 1 ] && [ $try -lt 3 ]; do
-    try=$((try + 1))
+[ $IOMODES = 1 ] && drain_scenario drain_wait_named
+
+# The tracepoint backend -- what a host that refuses trampolines gets -- on this kernel when it
+# has the fuse request tracepoints (6.12+): the same exact counts.
+if fusescope --backend tracepoint doctor > /tmp/doctor-tp.txt 2>&1; then
+  FSB="--backend tracepoint"
+  result "tracepoint_backend=yes"
+  mount_testfs $PAR
+  trace_start
+  fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
+  trace_stop
+  expect_writes tp_parallel_shared "$(writes shared shared)" 200
+  trace_start
+  fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
+  trace_stop
+  expect_writes tp_append_exclusive "$(writes exclusive append)" 40
+  if [ $IOMODES = 1 ]; then
     trace_start
-    fusescope-load parallel --file $M/db --threads 4 --writes 300 --size 4096 > /dev/null &
-    LW=$!
-    sleep 0.3
-    fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
-    wait $LW
+    rm -f /tmp/holder.err
+    fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm indexer \
+      > /dev/null 2>/tmp/holder.err &
+    H=$!
+    while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+    fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+    kill -USR1 $H; wait $H
     trace_stop
-    RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
-    n=$(grep '"event":"drain_wait"' /tmp/trace.json | grep -c "\"pid\":$RP,")
-  done
-  result "drain_waits=$n" "tries=$try" "prog_misses=$(misses)"
-  if [ "$n" -ge 1 ]; then pass drain_wait_named; else fail drain_wait_named "none_for_pid_$RP"; fi
+    expect_writes tp_mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
+    expect tp_mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
+    expect tp_release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+  fi
   umount_testfs
+  [ $IOMODES = 1 ] && drain_scenario tp_drain_wait_named
+  FSB=""
+else
+  result "tracepoint_backend=no" "$(tail -n1 /tmp/doctor-tp.txt)"
 fi
 
 mount_testfs --direct-io --write-delay-us 200
