@@ -6,6 +6,8 @@
  * (6.2+) is always there.
  */
 #define FS_HAVE_RDONLY_CAST 1
+/* the write is seen after the lock: a finished wait waits in the thread's state for it */
+#define FS_WAITS_CLAIMED_AT_SEND 1
 #include "contention.bpf.c"
 #include "census.bpf.c"
 #include "write_tracepoint.bpf.c"

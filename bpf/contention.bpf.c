@@ -38,6 +38,25 @@ static __always_inline bool fs_lock_inode_key(__u64 lock, struct fs_inode_key *k
 }
 #endif
 
+#ifdef FS_WAITS_CLAIMED_AT_SEND
+/*
+ * A thread's finished wait on @lock will not be taken by a write (it waited on
+ * another lock since, or wrote another file): the inode's count of unclaimed
+ * waits, which lets writes skip the thread-state lookup while it is 0, drops.
+ */
+static __always_inline void fs_unclaim(__u64 lock)
+{
+	struct fs_inode_stats *st;
+	struct fs_inode_key key;
+
+	if (!fs_lock_inode_key(lock, &key))
+		return;
+	st = bpf_map_lookup_elem(&inode_stats, &key);
+	if (st && st->unclaimed_waits > 0)
+		__sync_fetch_and_add(&st->unclaimed_waits, -1);
+}
+#endif
+
 SEC("tp_btf/contention_begin")
 int BPF_PROG(fs_contention_begin, void *lock, unsigned int flags)
 {
@@ -66,7 +85,7 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
 	struct fs_task *t;
-	__u64 now, dur;
+	__u64 now, dur, old;
 	int mode;
 
 	t = fs_task_find();
@@ -80,7 +99,8 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	/* hand the wait to the write this thread is doing (or about to report) */
 	if (t->w_active && t->w_inode == fs_container_of_addr(lock, struct inode, i_rwsem))
 		t->w_wait_ns += dur;
-	if (t->p_lock != (__u64)lock) {
+	old = t->p_lock;
+	if (old != (__u64)lock) {
 		t->p_lock = (__u64)lock;
 		t->p_wait_ns = 0;
 	}
@@ -95,5 +115,12 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	__sync_fetch_and_add(&st->contention_ns[mode & 1], dur);
 	__sync_fetch_and_add(&st->contention_hist[mode & 1][fs_hist_slot(dur)], 1);
 	st->last_seen_ns = now;
+#ifdef FS_WAITS_CLAIMED_AT_SEND
+	if (old != (__u64)lock) {
+		__sync_fetch_and_add(&st->unclaimed_waits, 1);
+		if (old)
+			fs_unclaim(old);
+	}
+#endif
 	return 0;
 }

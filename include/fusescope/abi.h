@@ -70,6 +70,7 @@ struct fs_inode_stats {
 	__u64 last_seen_ns;
 	__s32 iocachectr;    /* last value seen (6.9+), 0 elsewhere */
 	__u32 cache_io_mode; /* last FUSE_I_CACHE_IO_MODE bit seen */
+	__s64 unclaimed_waits; /* tracepoint backend: threads whose i_rwsem wait no write took yet */
 	__u64 writes[FS_REASON_COUNT];
 	__u64 write_bytes[FS_LOCK_MODES];
 	__u64 write_wait_ns[FS_LOCK_MODES];    /* queued i_rwsem wait of writers */
