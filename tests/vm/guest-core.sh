@@ -83,6 +83,38 @@ expect_writes() { # name got want
   else fail "$1" "got_$2_want_$3_prog_misses_$m"; fi
 }
 
+# parallel_and_append PREFIX: 4x50 in-EOF writes all shared, 2x20 appends all exclusive;
+# result names start with PREFIX (one pass per backend).
+parallel_and_append() {
+  trace_start
+  fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
+  trace_stop
+  expect_writes "${1}parallel_shared" "$(writes shared shared)" 200
+  expect_writes "${1}parallel_all" "$(all_writes)" 200
+  trace_start
+  fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
+  trace_stop
+  expect_writes "${1}append_exclusive" "$(writes exclusive append)" 40
+  expect_writes "${1}append_all" "$(all_writes)" 40
+}
+
+# start_holder COMM: a process named COMM maps $M/db shared and holds it until SIGUSR1 (pid: H)
+start_holder() {
+  rm -f /tmp/holder.err
+  fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm "$1" \
+    > /dev/null 2>/tmp/holder.err &
+  H=$!
+  while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+}
+
+# expect_holder_seen PREFIX: the trace since start_holder indexer, 4x25 writes and the
+# holder's exit counted the writes as cache_io_mode, named the holder, saw cache mode end
+expect_holder_seen() {
+  expect_writes "${1}mmap_cache_io_mode" "$(writes exclusive cache_io_mode)" 100
+  expect "${1}mmap_holder" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
+  expect "${1}release_left_cache" "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+}
+
 # drain_scenario NAME: a caching open while parallel writers are in flight waits for them to
 # drain; whether an open lands while writers are in flight is timing: up to three tries.
 drain_scenario() {
@@ -120,17 +152,7 @@ case "$(uname -r)" in
 esac
 
 mount_testfs $PAR
-trace_start
-fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
-trace_stop
-expect_writes parallel_shared "$(writes shared shared)" 200
-expect_writes parallel_all "$(all_writes)" 200
-
-trace_start
-fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
-trace_stop
-expect_writes append_exclusive "$(writes exclusive append)" 40
-expect_writes append_all "$(all_writes)" 40
+parallel_and_append ""
 
 trace_start
 fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
@@ -146,26 +168,16 @@ diag_during diag_extend past_eof 5 extend --file $M/grow2 --threads 1 --size 409
 if [ $IOMODES = 1 ]; then
   fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
   trace_start
-  rm -f /tmp/holder.err
-  fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm indexer \
-    > /dev/null 2>/tmp/holder.err &
-  H=$!
-  while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+  start_holder indexer
   fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
   kill -USR1 $H; wait $H
   sleep 0.5
   fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
   trace_stop
-  expect_writes mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
+  expect_holder_seen ""
   expect_writes mmap_then_shared "$(writes shared shared)" 100
-  expect mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
-  expect release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
 
-  rm -f /tmp/holder.err
-  fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm scanner \
-    > /dev/null 2>/tmp/holder.err &
-  H=$!
-  while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+  start_holder scanner
   trace_start
   fusescope-load parallel --file $M/db --threads 2 --writes 10 --size 65536 > /dev/null
   trace_stop
@@ -192,27 +204,14 @@ if fusescope --backend tracepoint doctor > /tmp/doctor-tp.txt 2>&1; then
   FSB="--backend tracepoint"
   result "tracepoint_backend=yes"
   mount_testfs $PAR
-  trace_start
-  fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
-  trace_stop
-  expect_writes tp_parallel_shared "$(writes shared shared)" 200
-  trace_start
-  fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
-  trace_stop
-  expect_writes tp_append_exclusive "$(writes exclusive append)" 40
+  parallel_and_append tp_
   if [ $IOMODES = 1 ]; then
     trace_start
-    rm -f /tmp/holder.err
-    fusescope-load mmap-holder --file $M/db --size 65536 --hold-until-signal --comm indexer \
-      > /dev/null 2>/tmp/holder.err &
-    H=$!
-    while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
+    start_holder indexer
     fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
     kill -USR1 $H; wait $H
     trace_stop
-    expect_writes tp_mmap_cache_io_mode "$(writes exclusive cache_io_mode)" 100
-    expect tp_mmap_holder "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
-    expect tp_release_left_cache "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+    expect_holder_seen tp_
   fi
   umount_testfs
   [ $IOMODES = 1 ] && drain_scenario tp_drain_wait_named
