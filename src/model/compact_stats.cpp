@@ -72,19 +72,7 @@ bool CompactHist::operator==(const CompactHist &o) const {
 }
 
 CompactStats &CompactStats::operator+=(const WriteStats &d) {
-    for (size_t i = 0; i < writes.size(); ++i)
-        writes[i] += d.writes[i];
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
-        bytes[m] += d.bytes[m];
-        wait_ns[m] += d.wait_ns[m];
-        service_ns[m] += d.service_ns[m];
-        contentions[m] += d.contentions[m];
-        contention_ns[m] += d.contention_ns[m];
-        contention_hist[m].add(d.contention_hist[m]);
-    }
-    drain_waits += d.drain_waits;
-    drain_wait_ns += d.drain_wait_ns;
-    mode_changes += d.mode_changes;
+    add_write_stats(*this, d, [](CompactHist &h, const Histogram &x) { h.add(x); });
     return *this;
 }
 

@@ -49,19 +49,7 @@ bool WriteStats::is_zero() const {
 }
 
 WriteStats &WriteStats::operator+=(const WriteStats &o) {
-    for (size_t i = 0; i < writes.size(); ++i)
-        writes[i] += o.writes[i];
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
-        bytes[m] += o.bytes[m];
-        wait_ns[m] += o.wait_ns[m];
-        service_ns[m] += o.service_ns[m];
-        contentions[m] += o.contentions[m];
-        contention_ns[m] += o.contention_ns[m];
-        contention_hist[m].merge(o.contention_hist[m]);
-    }
-    drain_waits += o.drain_waits;
-    drain_wait_ns += o.drain_wait_ns;
-    mode_changes += o.mode_changes;
+    add_write_stats(*this, o, [](Histogram &h, const Histogram &x) { h.merge(x); });
     return *this;
 }
 

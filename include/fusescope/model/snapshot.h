@@ -104,6 +104,26 @@ struct WriteStats {
     WriteStats &operator+=(const WriteStats &o);
 };
 
+// to += from over the counters of WriteStats and of its compact form (CompactStats):
+// one field list for both. add_hist(to_hist, from_hist) adds one lock mode's histogram,
+// which the two store differently.
+template <typename To, typename From, typename AddHist>
+void add_write_stats(To &to, const From &from, AddHist add_hist) {
+    for (size_t i = 0; i < to.writes.size(); ++i)
+        to.writes[i] += from.writes[i];
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
+        to.bytes[m] += from.bytes[m];
+        to.wait_ns[m] += from.wait_ns[m];
+        to.service_ns[m] += from.service_ns[m];
+        to.contentions[m] += from.contentions[m];
+        to.contention_ns[m] += from.contention_ns[m];
+        add_hist(to.contention_hist[m], from.contention_hist[m]);
+    }
+    to.drain_waits += from.drain_waits;
+    to.drain_wait_ns += from.drain_wait_ns;
+    to.mode_changes += from.mode_changes;
+}
+
 struct InodeView {
     InodeKey key;
     uint64_t nodeid = 0;
