@@ -49,6 +49,18 @@ static __always_inline __u64 fs_fi_nodeid(struct inode *inode)
 	return FS_READ(inode, struct fuse_inode, nodeid);
 }
 
+/*
+ * fs_stats_get() for a hook that has the inode: the nodeid (in struct
+ * fuse_inode, another cache line) is read only when the entry is created.
+ */
+static __always_inline struct fs_inode_stats *fs_stats_of_inode(const struct fs_inode_key *key,
+								struct inode *inode)
+{
+	struct fs_inode_stats *st = bpf_map_lookup_elem(&inode_stats, key);
+
+	return st ? st : fs_stats_get(key, fs_fi_nodeid(inode));
+}
+
 static __always_inline bool fs_have_iomodes(void)
 {
 	return bpf_core_field_exists(struct fuse_inode, iocachectr);

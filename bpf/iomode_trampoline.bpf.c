@@ -30,7 +30,7 @@ fs_file_event(__u32 type, struct inode *inode, struct fuse_file *ff, const struc
 
 static __always_inline void fs_note_mode(const struct fs_inode_key *key, struct inode *inode)
 {
-	struct fs_inode_stats *st = fs_stats_get(key, fs_fi_nodeid(inode));
+	struct fs_inode_stats *st = fs_stats_of_inode(key, inode);
 
 	if (st)
 		fs_stats_observe_mode(st, fs_fi_iocachectr(inode), fs_fi_cache_bit(inode));
@@ -56,7 +56,7 @@ static __always_inline void fs_drain_account(const struct fs_inode_key *key, str
 					     struct fuse_file *ff, __u64 dur, int ret,
 					     bool via_mmap)
 {
-	struct fs_inode_stats *st = fs_stats_get(key, fs_fi_nodeid(inode));
+	struct fs_inode_stats *st = fs_stats_of_inode(key, inode);
 	struct fs_event *e;
 
 	if (st) {

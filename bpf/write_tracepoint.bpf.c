@@ -136,9 +136,7 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	exclusive = fs_rwsem_held_exclusive_by_current(&inode->i_rwsem);
 	mode = exclusive ? FS_LOCK_EXCLUSIVE : FS_LOCK_SHARED;
 
-	st = bpf_map_lookup_elem(&inode_stats, &key);
-	if (!st) /* first write seen: read the nodeid only now (another cache line) */
-		st = fs_stats_get(&key, fs_fi_nodeid(inode));
+	st = fs_stats_of_inode(&key, inode);
 	if (!st)
 		return;
 	__sync_fetch_and_add(&st->write_bytes[mode], size);

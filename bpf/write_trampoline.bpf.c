@@ -156,9 +156,7 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 	reason = fs_classify(t);
 	mode = reason == FS_REASON_SHARED ? FS_LOCK_SHARED : FS_LOCK_EXCLUSIVE;
 
-	st = bpf_map_lookup_elem(&inode_stats, &key);
-	if (!st) /* first write seen: read the nodeid only now (another cache line) */
-		st = fs_stats_get(&key, fs_fi_nodeid(inode));
+	st = fs_stats_of_inode(&key, inode);
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
