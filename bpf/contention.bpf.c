@@ -114,7 +114,6 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	__sync_fetch_and_add(&st->contentions[mode & 1], 1);
 	__sync_fetch_and_add(&st->contention_ns[mode & 1], dur);
 	__sync_fetch_and_add(&st->contention_hist[mode & 1][fs_hist_slot(dur)], 1);
-	st->last_seen_ns = now;
 #ifdef FS_WAITS_CLAIMED_AT_SEND
 	if (old != (__u64)lock) {
 		__sync_fetch_and_add(&st->unclaimed_waits, 1);

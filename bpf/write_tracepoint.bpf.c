@@ -108,7 +108,7 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	struct file *file;
 	struct fs_task *t;
 	struct fs_req_slot *slot;
-	__u64 offset, size, now, wait = 0;
+	__u64 offset, size, wait = 0;
 	__u32 bit;
 	bool exclusive, first;
 	__u8 reason, mode;
@@ -140,7 +140,6 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	if (!st)
 		return;
 	__sync_fetch_and_add(&st->write_bytes[mode], size);
-	now = bpf_ktime_get_ns();
 	slot = cfg_time_requests ? fs_req_slot_of(req) : NULL;
 	if (slot) {
 		if (slot->req)
@@ -148,7 +147,7 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 		/* claim first, then fill: fs_request_end re-checks the claim after reading */
 		slot->req = (__u64)req;
 		fs_barrier();
-		slot->start_ns = now;
+		slot->start_ns = bpf_ktime_get_ns();
 		slot->key = key;
 		slot->mode = mode;
 	}
@@ -177,7 +176,7 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 		__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode_at(st, ctr, bit, now))
+	if (fs_stats_observe_mode(st, ctr, bit))
 		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
 
 	if (cfg_emit_writes) {

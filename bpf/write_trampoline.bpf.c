@@ -167,7 +167,7 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 	__sync_fetch_and_add(&st->write_service_ns[mode], rest);
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode_at(st, ctr, bit, now))
+	if (fs_stats_observe_mode(st, ctr, bit))
 		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
 
 	if (cfg_emit_writes) {

@@ -66,10 +66,10 @@ struct fs_inode_key {
  * two writes evicts the map), so it should touch as few lines as possible.
  */
 struct fs_inode_stats {
-	/* written by every write */
-	__u64 last_seen_ns;
-	__s32 iocachectr;    /* last value seen (6.9+), 0 elsewhere */
-	__u32 cache_io_mode; /* last FUSE_I_CACHE_IO_MODE bit seen */
+	/* read by every write, written by most */
+	__u64 mode_seen_ns;  /* when the two below last changed (0: never seen) */
+	__s32 iocachectr;    /* value seen then (6.9+), 0 elsewhere */
+	__u32 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit seen then */
 	__s64 unclaimed_waits; /* tracepoint backend: threads whose i_rwsem wait no write took yet */
 	__u64 writes[FS_REASON_COUNT];
 	__u64 write_bytes[FS_LOCK_MODES];

@@ -75,7 +75,7 @@ InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inod
     c.key = key_of(k);
     c.nodeid = s.nodeid;
     c.first_seen_ns = s.first_seen_ns;
-    c.last_seen_ns = s.last_seen_ns;
+    c.mode_seen_ns = s.mode_seen_ns;
     for (int i = 0; i < kWriteReasons; i++)
         c.writes[i] = s.writes[i];
     for (int m = 0; m < kLockModes; m++) {

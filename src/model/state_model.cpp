@@ -412,19 +412,20 @@ void StateModel::Impl::take_counters(const InodeCounters &c) {
     if (c.nodeid != 0)
         s.nodeid = c.nodeid;
     s.seen(c.first_seen_ns);
-    s.seen(c.last_seen_ns);
+    s.seen(c.mode_seen_ns);
     s.in_kernel = true;
     s.seen_seq = counters_seq;
     s.kernel_first_seen_ns = c.first_seen_ns;
     if (active) {
+        s.seen(last_counters_ns); // the kernel stamps no time on a write
         s.total += d;
         dev_acc(c.key.dev).total += d;
         intervals[c.key] += d;
     }
-    // The kernel's iocachectr/bit are "as of the last write" (last_seen_ns).
-    if (!s.mode_known || c.last_seen_ns > s.mode_obs_ns) {
-        observe_mode(s, c.iocachectr, c.cache_io_mode, c.last_seen_ns);
-        recompute(s, c.last_seen_ns, TransitionCause::Counters, 0, {});
+    // The kernel's iocachectr/bit are as of mode_seen_ns (when they last changed).
+    if (!s.mode_known || c.mode_seen_ns > s.mode_obs_ns) {
+        observe_mode(s, c.iocachectr, c.cache_io_mode, c.mode_seen_ns);
+        recompute(s, c.mode_seen_ns, TransitionCause::Counters, 0, {});
     }
 }
 

@@ -13,17 +13,18 @@ inline constexpr uint64_t kSec = 1'000'000'000;
 
 inline InodeKey key(uint64_t ino, uint32_t dev = kDev) { return InodeKey{dev, ino}; }
 
-inline InodeCounters counters(InodeKey k, uint64_t first_seen, uint64_t last_seen) {
+inline InodeCounters counters(InodeKey k, uint64_t first_seen, uint64_t mode_seen) {
     InodeCounters c;
     c.key = k;
     c.nodeid = k.ino + 1000;
     c.first_seen_ns = first_seen;
-    c.last_seen_ns = last_seen;
+    c.mode_seen_ns = mode_seen;
     return c;
 }
 
-inline Event event(EventType t, InodeKey k, uint64_t ts, uint32_t flags, int32_t ctr, uint32_t pid = 100,
-                   std::string comm = "proc", uint64_t file_id = 0, uint64_t fh = 0) {
+inline Event event(EventType t, InodeKey k, uint64_t ts, uint32_t flags, int32_t ctr,
+                   uint32_t pid = 100, std::string comm = "proc", uint64_t file_id = 0,
+                   uint64_t fh = 0) {
     Event e;
     e.type = t;
     e.key = k;
@@ -39,8 +40,8 @@ inline Event event(EventType t, InodeKey k, uint64_t ts, uint32_t flags, int32_t
     return e;
 }
 
-inline CensusRecord file_rec(InodeKey k, uint32_t pid, std::string comm, uint64_t file_id, FileIoMode m,
-                             int32_t ctr, bool bit, uint32_t fd = 3) {
+inline CensusRecord file_rec(InodeKey k, uint32_t pid, std::string comm, uint64_t file_id,
+                             FileIoMode m, int32_t ctr, bool bit, uint32_t fd = 3) {
     CensusRecord r;
     r.kind = CensusKind::File;
     r.pid = pid;
@@ -56,7 +57,8 @@ inline CensusRecord file_rec(InodeKey k, uint32_t pid, std::string comm, uint64_
     return r;
 }
 
-inline CensusRecord vma_rec(InodeKey k, uint32_t pid, std::string comm, uint64_t file_id, int32_t ctr, bool bit) {
+inline CensusRecord vma_rec(InodeKey k, uint32_t pid, std::string comm, uint64_t file_id,
+                            int32_t ctr, bool bit) {
     CensusRecord r = file_rec(k, pid, std::move(comm), file_id, FileIoMode::Cached, ctr, bit);
     r.kind = CensusKind::Vma;
     r.shared_map = true;

@@ -78,7 +78,7 @@ TEST(StateModelStory, DbAndIndexer) {
     }
 
     // t=2s: +300 exclusive writes because of cache io mode, with long waits.
-    c.last_seen_ns = 1900 * kMs;
+    c.mode_seen_ns = 1900 * kMs;
     c.writes[3] = 300;
     c.write_bytes[1] = 300 * 65536;
     c.write_wait_ns[1] = 300 * 2 * kMs; // 0.6 s of waiting in a 1 s interval
@@ -127,7 +127,7 @@ TEST(StateModelStory, DbAndIndexer) {
         EXPECT_EQ(tr.back().comm, "indexer");
     }
 
-    // Re-reading the same counters (last_seen unchanged) must not bring the
+    // Re-reading the same counters (mode_seen unchanged) must not bring the
     // stale "cached" back: the release event is newer.
     model.on_counters({c}, 3 * kSec);
     {

@@ -116,7 +116,10 @@ struct CensusRecord {
 struct InodeCounters {
     InodeKey key;
     uint64_t nodeid = 0;
-    uint64_t first_seen_ns = 0, last_seen_ns = 0;
+    uint64_t first_seen_ns = 0;
+    // iocachectr/cache_io_mode below were seen at mode_seen_ns and have kept
+    // their meaning since (0: the kernel entry never saw them)
+    uint64_t mode_seen_ns = 0;
     std::array<uint64_t, kWriteReasons> writes{};
     std::array<uint64_t, kLockModes> write_bytes{};
     std::array<uint64_t, kLockModes> write_wait_ns{};
