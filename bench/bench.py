@@ -211,10 +211,23 @@ def backend_of(fusescope):
 
 # ---------------------------------------------------------------------------- measurements
 
+def children_cpu_ns():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return int((ru.ru_utime + ru.ru_stime) * 1e9)
+
+
 def throughput(a, mnt, scenario, writes):
-    """ABBA-alternated pairs; returns per-run data and the median pair ratio."""
+    """ABBA-alternated pairs; returns per-run data and the median pair ratio.
+
+    Besides writes/s, each run's CPU time per write: the writers (fusescope-load), the FUSE
+    server and (B) the frontend, whose threads also run the BPF programs of their own events.
+    Throughput swings with the other tenants of a shared machine; the CPU a write costs
+    swings much less, and is what fusescope adds (the run is CPU-bound: 2 vCPUs, 4 writers
+    and a server)."""
     path = os.path.join(mnt, f"bench-{scenario}")
     runs = {"A": [], "B": []}
+    cpu = {"A": [], "B": []}
+    cpu_ratios = []
     ratios = []
     fe_cpu = []
     counted = []
@@ -228,9 +241,13 @@ def throughput(a, mnt, scenario, writes):
             try:
                 if fe:
                     c0, w0 = proc_exec_ns(fe.pid), time.monotonic()
+                k0, s0 = children_cpu_ns(), proc_exec_ns(a.server_pid)
                 r = run_load(a.load, scenario, path, a.threads, writes)
+                spent = children_cpu_ns() - k0 + proc_exec_ns(a.server_pid) - s0
                 if fe:
-                    fe_cpu.append((proc_exec_ns(fe.pid) - c0) / 1e9 / (time.monotonic() - w0))
+                    fe_ns = proc_exec_ns(fe.pid) - c0
+                    spent += fe_ns
+                    fe_cpu.append(fe_ns / 1e9 / (time.monotonic() - w0))
                     time.sleep(1.3)  # one refresh interval: the counters reach the model
                     counted.append((metric_sum(fe.metrics(), "fusescope_writes_total"),
                                     r["total_writes"]))
@@ -241,13 +258,19 @@ def throughput(a, mnt, scenario, writes):
                 foreign.append(sum(1 for _ in bpf_names() if _.startswith("fs_request_send")
                                    or _.startswith("fs_write_enter")))
             got[side] = r["writes_per_s"]
+            got["cpu" + side] = spent / r["total_writes"]
             runs[side].append(r["writes_per_s"])
+            cpu[side].append(got["cpu" + side])
         ratios.append(got["B"] / got["A"])
+        cpu_ratios.append(got["cpuA"] / got["cpuB"])
         log(f"{scenario} pair {i + 1}/{a.pairs}: A {got['A']:.0f}/s B {got['B']:.0f}/s "
-            f"ratio {ratios[-1]:.3f} (load {loadavg()})")
+            f"ratio {ratios[-1]:.3f}; CPU per write A {got['cpuA']:.0f} ns B {got['cpuB']:.0f} ns "
+            f"ratio {cpu_ratios[-1]:.3f} (load {loadavg()})")
     return {"A": runs["A"], "B": runs["B"], "ratios": ratios,
             "median_ratio": statistics.median(ratios),
             "median_A": statistics.median(runs["A"]), "median_B": statistics.median(runs["B"]),
+            "cpu_ns_per_write": cpu, "cpu_ratios": cpu_ratios,
+            "median_cpu_ratio": statistics.median(cpu_ratios),
             "frontend_cpu_frac": fe_cpu, "writes_counted_vs_done": counted,
             "foreign_fusescope_during_A": foreign}
 
@@ -481,6 +504,7 @@ def main():
         ("attach", lambda mnt: attach_latency(a, mnt)),
     ]
     with fusemount.testfs_mount("--direct-io", "--parallel-direct-writes") as m:
+        a.server_pid = m.pid
         for name, fn in sections:
             if name not in only:
                 continue
