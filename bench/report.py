@@ -6,6 +6,7 @@
 
 import json
 import os
+import statistics
 import sys
 
 BUDGET = {
