@@ -86,6 +86,8 @@ int main(int argc, char **argv) {
     c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")
         ->check(CLI::NonNegativeNumber);
     c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
+    c_top->add_option("--rows", top.rows, "rows per batch snapshot, first in sort order (0: all)")
+        ->check(CLI::Range(0, 1000000));
     add_filters(c_top, f);
 
     ExportOptions exp;

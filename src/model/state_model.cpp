@@ -770,18 +770,24 @@ void fill_header(const S &m, uint64_t &now, uint64_t &interval, bool &iomodes, H
 }
 } // namespace
 
-Snapshot StateModel::snapshot() const {
+Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take) const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
     Snapshot snap;
     fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
                 snap.stats);
-    snap.inodes.reserve(m.inodes.size());
     for (const auto &[key, s] : m.inodes)
         if (!m.opts.pid || s.pid_match)
-            snap.inodes.push_back(m.make_view(s));
-    std::sort(snap.inodes.begin(), snap.inodes.end(),
+            take(m.make_view(s));
+    return snap;
+}
+
+Snapshot StateModel::snapshot() const {
+    std::vector<InodeView> views;
+    Snapshot snap = snapshot_each([&](InodeView &&iv) { views.push_back(std::move(iv)); });
+    std::sort(views.begin(), views.end(),
               [](const InodeView &a, const InodeView &b) { return a.key < b.key; });
+    snap.inodes = std::move(views);
     return snap;
 }
 

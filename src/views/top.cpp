@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -16,22 +17,21 @@ namespace fusescope {
 
 namespace top {
 
-Snapshot take_snapshot(Session &s, uint64_t *last_census_ns) {
-    Snapshot snap = s.model().snapshot();
-    bool unknown = false;
-    for (const auto &iv : snap.inodes)
-        if (iv.path.empty()) {
-            unknown = true;
-            break;
-        }
+TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, uint64_t *last_census_ns) {
+    auto collect = [&] {
+        RowCollector rows(h.sort, h.reverse, h.filter, limit);
+        Snapshot head = s.model().snapshot_each([&](InodeView &&iv) { rows.add(std::move(iv)); });
+        return std::move(rows).finish(std::move(head));
+    };
+    TopData d = collect();
     const uint64_t now = monotonic_ns();
     constexpr uint64_t kCensusEvery = 2'000'000'000ull;
-    if (unknown && now - *last_census_ns >= kCensusEvery) {
+    if (d.path_unknown && now - *last_census_ns >= kCensusEvery) {
         *last_census_ns = now;
         s.census(); // resolves paths of open files (readlink of their fds)
-        snap = s.model().snapshot();
+        d = collect();
     }
-    return snap;
+    return d;
 }
 
 std::string wall_clock() {
@@ -56,8 +56,9 @@ int run_batch(Session &s, const TopOptions &t, const top::HeaderInfo &base) {
           [&] {
               top::HeaderInfo h = base;
               h.time = top::wall_clock();
-              Snapshot snap = top::take_snapshot(s, &last_census);
-              std::string text = top::batch_text(snap, h, h.filter, kBatchWidth);
+              top::TopData d =
+                  top::take_rows(s, h, static_cast<size_t>(std::max(t.rows, 0)), &last_census);
+              std::string text = top::batch_text(d, h, kBatchWidth);
               fmt::print("{}{}", printed ? "\n" : "", text);
               std::fflush(stdout);
               ++printed;

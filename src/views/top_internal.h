@@ -9,9 +9,10 @@
 
 namespace fusescope::top {
 
-// A snapshot for display; runs a census first (on the session's thread) when
-// some inode's path is still unknown and the last such census is old enough.
-Snapshot take_snapshot(Session &s, uint64_t *last_census_ns);
+// The rows to display (sort, filter, reverse from @h; at most @limit, 0: all);
+// runs a census first (on the session's thread) when some inode's path is
+// still unknown and the last such census is old enough.
+TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, uint64_t *last_census_ns);
 std::string wall_clock(); // "HH:MM:SS"
 
 // The interactive screen; returns an exit status.

@@ -250,6 +250,15 @@ std::string_view short_reason(WriteReason r) {
     return "?";
 }
 
+bool row_before(const InodeView &a, const InodeView &b, SortKey key, bool reverse) {
+    int c = compare(a, b, key);
+    if (c == 0)
+        c = cmp_desc(a.total.total_wait_ns(), b.total.total_wait_ns());
+    if (c == 0)
+        c = a.key < b.key ? -1 : (b.key < a.key ? 1 : 0);
+    return reverse ? c > 0 : c < 0;
+}
+
 std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool reverse,
                                           const Filter &f) {
     std::vector<const InodeView *> rows;
@@ -257,13 +266,8 @@ std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool r
     for (const auto &iv : s.inodes)
         if (matches(iv, f))
             rows.push_back(&iv);
-    std::stable_sort(rows.begin(), rows.end(), [&](const InodeView *a, const InodeView *b) {
-        int c = compare(*a, *b, key);
-        if (c == 0)
-            c = cmp_desc(a->total.total_wait_ns(), b->total.total_wait_ns());
-        if (c == 0)
-            c = a->key < b->key ? -1 : (b->key < a->key ? 1 : 0);
-        return reverse ? c > 0 : c < 0;
+    std::sort(rows.begin(), rows.end(), [&](const InodeView *a, const InodeView *b) {
+        return row_before(*a, *b, key, reverse);
     });
     return rows;
 }
@@ -431,29 +435,91 @@ std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
     return out;
 }
 
-Totals totals(const Snapshot &s) {
-    Totals t;
-    const double secs = s.interval_ns ? static_cast<double>(s.interval_ns) / 1e9 : 0.0;
-    for (const auto &iv : s.inodes) {
-        ++t.inodes;
-        if (iv.mode.kind == ModeKind::Cached)
-            ++t.cached;
-        // Each inode's interval may differ slightly (absent = zero); use its own length.
-        const double is = iv.interval_ns ? static_cast<double>(iv.interval_ns) / 1e9 : secs;
-        if (is > 0) {
-            t.shared_wps += static_cast<double>(iv.interval.shared_writes()) / is;
-            t.exclusive_wps += static_cast<double>(iv.interval.exclusive_writes()) / is;
-            t.wait_ss += static_cast<double>(iv.interval.total_wait_ns()) / 1e9 / is;
-        }
+void TotalsSum::add(const InodeView &iv) {
+    ++t_.inodes;
+    if (iv.mode.kind == ModeKind::Cached)
+        ++t_.cached;
+    // Each inode's interval may differ slightly (absent = zero); use its own length.
+    if (iv.interval_ns == 0) {
+        shared_ += iv.interval.shared_writes();
+        exclusive_ += iv.interval.exclusive_writes();
+        wait_ns_ += iv.interval.total_wait_ns();
+        return;
+    }
+    const double is = static_cast<double>(iv.interval_ns) / 1e9;
+    t_.shared_wps += static_cast<double>(iv.interval.shared_writes()) / is;
+    t_.exclusive_wps += static_cast<double>(iv.interval.exclusive_writes()) / is;
+    t_.wait_ss += static_cast<double>(iv.interval.total_wait_ns()) / 1e9 / is;
+}
+
+Totals TotalsSum::finish(uint64_t snapshot_interval_ns) const {
+    Totals t = t_;
+    if (snapshot_interval_ns > 0) {
+        const double secs = static_cast<double>(snapshot_interval_ns) / 1e9;
+        t.shared_wps += static_cast<double>(shared_) / secs;
+        t.exclusive_wps += static_cast<double>(exclusive_) / secs;
+        t.wait_ss += static_cast<double>(wait_ns_) / 1e9 / secs;
     }
     return t;
+}
+
+Totals totals(const Snapshot &s) {
+    TotalsSum sum;
+    for (const auto &iv : s.inodes)
+        sum.add(iv);
+    return sum.finish(s.interval_ns);
+}
+
+RowCollector::RowCollector(SortKey key, bool reverse, Filter filter, size_t limit)
+    : key_(key), reverse_(reverse), filter_(std::move(filter)), limit_(limit) {}
+
+void RowCollector::add(InodeView &&iv) {
+    totals_.add(iv);
+    if (iv.path.empty())
+        path_unknown_ = true;
+    if (!matches(iv, filter_))
+        return;
+    ++matched_;
+    auto before = [this](const InodeView &a, const InodeView &b) {
+        return row_before(a, b, key_, reverse_);
+    };
+    if (limit_ != 0 && kept_.size() == limit_) {
+        if (!before(iv, kept_.front()))
+            return; // after every kept row
+        std::pop_heap(kept_.begin(), kept_.end(), before);
+        kept_.back() = std::move(iv);
+    } else {
+        kept_.push_back(std::move(iv));
+    }
+    std::push_heap(kept_.begin(), kept_.end(), before);
+}
+
+TopData RowCollector::finish(Snapshot head) && {
+    TopData d;
+    d.totals = totals_.finish(head.interval_ns);
+    d.matched = matched_;
+    d.path_unknown = path_unknown_;
+    std::sort(kept_.begin(), kept_.end(),
+              [](const InodeView &a, const InodeView &b) { return a.key < b.key; });
+    head.inodes = std::move(kept_);
+    d.snap = std::move(head);
+    return d;
+}
+
+TopData collect_rows(Snapshot s, SortKey key, bool reverse, const Filter &f, size_t limit) {
+    RowCollector c(key, reverse, f, limit);
+    std::vector<InodeView> views = std::move(s.inodes);
+    s.inodes.clear();
+    for (auto &iv : views)
+        c.add(std::move(iv));
+    return std::move(c).finish(std::move(s));
 }
 
 uint64_t drops(const Health &h) {
     return h.events_lost + h.inode_map_full + h.task_map_full + h.req_map_full + h.prog_misses;
 }
 
-std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
+std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, size_t width,
                                       int *drops_line) {
     std::vector<std::string> out;
     std::string first = fmt::format("fusescope top - {}  backend: {}  kernel: {}  mounts: ", h.time,
@@ -461,7 +527,7 @@ std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, si
     // The watched mount is the part that gives way on a narrow screen.
     const size_t room = width > first.size() + 12 ? width - first.size() : 12;
     out.push_back(fit(first + shorten_path(h.watched, room), width));
-    Totals t = totals(s);
+    const Totals &t = d.totals;
     out.push_back(fit(fmt::format("writes/s: {} shared, {} excl   lock wait: {:.2f} s/s   "
                                   "inodes: {}, {} cached",
                                   format_rate(t.shared_wps), format_rate(t.exclusive_wps),
@@ -473,7 +539,7 @@ std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, si
         third += fmt::format("  path~ \"{}\"", h.filter.path);
     if (!h.filter.mount.empty())
         third += fmt::format("  mount~ \"{}\"", h.filter.mount);
-    const Health &hl = s.health;
+    const Health &hl = d.snap.health;
     if (drops(hl)) {
         third += fmt::format("  DROPPED: {} events lost, map full {}/{}/{} (inode/task/req), "
                              "{} probe runs skipped by the kernel",
@@ -605,19 +671,23 @@ std::vector<std::string> help_lines() {
     };
 }
 
-std::string batch_text(const Snapshot &s, const HeaderInfo &h, const Filter &f, size_t width) {
+std::string batch_text(const TopData &d, const HeaderInfo &h, size_t width) {
     std::string out;
-    for (const auto &l : header_lines(s, h, width))
+    for (const auto &l : header_lines(d, h, width))
         out += l + "\n";
     out += "\n";
     auto cols = layout_columns(width);
     out += format_table_header(cols, h.sort, h.reverse) + "\n";
-    for (const InodeView *iv : order_rows(s, h.sort, h.reverse, f)) {
+    const auto rows = order_rows(d.snap, h.sort, h.reverse, h.filter);
+    for (const InodeView *iv : rows) {
         std::string row = format_row(*iv, cols);
         while (!row.empty() && row.back() == ' ')
             row.pop_back();
         out += row + "\n";
     }
+    if (d.matched > rows.size())
+        out += fmt::format("... {} more inodes (--rows N to show more, 0 for all)\n",
+                           d.matched - rows.size());
     return out;
 }
 

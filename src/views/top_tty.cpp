@@ -57,12 +57,31 @@ struct Curses {
 
 enum class Input { None, Path, Mount };
 
+// Rows the screen keeps to scroll through (the first in sort order); the
+// header still counts every inode.
+constexpr size_t kScreenRows = 1000;
+
+// What the data thread collects by: the screen's sort, order and filter.
+struct Query {
+    std::mutex mu;
+    HeaderInfo info;
+    void set(const HeaderInfo &h) {
+        std::lock_guard lk(mu);
+        info = h;
+    }
+    HeaderInfo get() {
+        std::lock_guard lk(mu);
+        return info;
+    }
+};
+
 struct Screen {
     Session &session;
     HeaderInfo info;
     Curses &curses;
+    Query &query;
 
-    Snapshot snap;
+    TopData data;
     std::vector<const InodeView *> rows;
     std::optional<InodeKey> sel;
     int sel_idx = 0, scroll = 0;
@@ -70,8 +89,10 @@ struct Screen {
     Input input = Input::None;
     std::string buf;
 
+    // Until the next refresh, the rows kept for the previous sort are re-sorted.
     void rebuild() {
-        rows = order_rows(snap, info.sort, info.reverse, info.filter);
+        query.set(info);
+        rows = order_rows(data.snap, info.sort, info.reverse, info.filter);
         sel_idx = std::max(0, follow_selection(rows, &sel, sel_idx));
     }
 
@@ -126,7 +147,7 @@ struct Screen {
         const size_t width = static_cast<size_t>(COLS);
         info.time = wall_clock();
         int drops_line = -1;
-        auto head = header_lines(snap, info, width, &drops_line);
+        auto head = header_lines(data, info, width, &drops_line);
         for (size_t i = 0; i < head.size(); ++i) {
             attr_t a = static_cast<int>(i) == drops_line
                            ? (curses.colors ? COLOR_PAIR(PairDrops) | A_BOLD : A_REVERSE)
@@ -165,7 +186,7 @@ struct Screen {
             int y = top_y + 1 + n;
             line(y, fmt::format("-- detail: {} ", shorten_path(display_path(iv), width / 2)),
                  A_BOLD, false);
-            auto d = detail_lines(iv, snap.now_ns, width);
+            auto d = detail_lines(iv, data.snap.now_ns, width);
             for (int i = 0; i < detail_rows() && i < static_cast<int>(d.size()); ++i)
                 line(y + 1 + i, d[static_cast<size_t>(i)]);
         }
@@ -282,18 +303,21 @@ struct Screen {
 
 int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     std::mutex mu;
-    Snapshot latest;
+    TopData latest;
     uint64_t gen = 0;
     std::atomic<bool> quit{false}, data_done{false};
     uint64_t last_census = monotonic_ns();
-    Snapshot first = s.model().snapshot(); // holders from the census at open
+    Query query;
+    query.set(base);
+    TopData first =
+        take_rows(s, base, kScreenRows, &last_census); // holders from the census at open
 
     std::thread data([&] {
         s.run([&] { return !quit.load(); }, {},
               [&] {
-                  Snapshot snap = take_snapshot(s, &last_census);
+                  TopData d = take_rows(s, query.get(), kScreenRows, &last_census);
                   std::lock_guard lk(mu);
-                  latest = std::move(snap);
+                  latest = std::move(d);
                   ++gen;
               });
         data_done = true;
@@ -302,7 +326,8 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     int rc = exit_code::kOk;
     {
         Curses curses;
-        Screen scr{s, base, curses, std::move(first), {}, {}, 0, 0, false, false, Input::None, {}};
+        Screen scr{s, base, curses, query, std::move(first), {}, {},
+                   0, 0,    false,  false, Input::None,      {}};
         scr.rebuild();
         uint64_t seen = 0;
         uint64_t last_draw = 0;
@@ -325,7 +350,7 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
                 std::lock_guard lk(mu);
                 if (gen != seen) {
                     seen = gen;
-                    scr.snap = latest;
+                    scr.data = std::move(latest);
                     scr.rebuild();
                     dirty = true;
                 }

@@ -129,10 +129,11 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     if (std::string cap_err; !drop_privileges(&cap_err))
         fmt::print(stderr, "fusescope trace: warning: could not drop capabilities: {}\n", cap_err);
     std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
-    auto refresh_paths = [&] {
-        for (const auto &iv : s->model().snapshot().inodes)
+    auto refresh_paths = [&] { // every refresh: no copy of the whole model
+        s->model().snapshot_each([&](InodeView &&iv) {
             if (!iv.path.empty())
-                paths[iv.key] = iv.path;
+                paths[iv.key] = std::move(iv.path);
+        });
     };
     refresh_paths();
     // Where trace starts matters: the census tells who already holds cache mode.

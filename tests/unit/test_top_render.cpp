@@ -198,7 +198,7 @@ TEST(TopRender, BatchTextStartsWithHeaderAndListsRows) {
     h.backend = "trampoline";
     h.kernel = "6.9.0";
     h.watched = "/mnt/fuse";
-    std::string t = batch_text(s, h, {}, 160);
+    std::string t = batch_text(collect_rows(s, h.sort, h.reverse, {}, 0), h, 160);
     EXPECT_EQ(t.rfind("fusescope top - 12:00:00", 0), 0u) << t;
     EXPECT_NE(t.find("DROPPED: 3 events lost"), std::string::npos) << t;
     auto a = t.find("/mnt/fuse/a"), b = t.find("/mnt/fuse/b");
@@ -231,4 +231,68 @@ TEST(TopRender, DetailPaneNamesHoldersAndTransitions) {
     EXPECT_NE(all.find("indexer:4321  mmap  since 2.5s ago"), std::string::npos) << all;
     EXPECT_NE(all.find("none -> cached(1)"), std::string::npos) << all;
     EXPECT_NE(all.find("lock wait histogram"), std::string::npos) << all;
+}
+
+namespace {
+
+// 60 inodes with repeating waits and writes (ties), some paths unknown, a
+// few in cache mode, one without its own interval length.
+Snapshot many_inodes() {
+    Snapshot s;
+    s.interval_ns = 2'000'000'000;
+    for (uint64_t i = 1; i <= 60; ++i) {
+        InodeView iv = inode(i, i % 7 == 0 ? "" : "/mnt/fuse/f" + std::to_string(i % 13),
+                             (i * 37) % 11 * 1000, (i * 5) % 9);
+        if (i % 10 == 0)
+            iv.mode = {ModeKind::Cached, 1, 1, true};
+        if (i == 5)
+            iv.interval_ns = 0;
+        s.inodes.push_back(iv);
+    }
+    return s;
+}
+
+} // namespace
+
+TEST(TopRender, RowCollectorKeepsTheFirstRowsOfTheFullOrder) {
+    const Snapshot all = many_inodes();
+    const Totals want = totals(all);
+    for (int k = 0; k < kSortKeys; ++k)
+        for (bool reverse : {false, true}) {
+            const auto key = static_cast<SortKey>(k);
+            auto full = inos(order_rows(all, key, reverse, {}));
+            full.resize(7);
+            TopData d = collect_rows(all, key, reverse, {}, 7);
+            EXPECT_EQ(d.snap.inodes.size(), 7u);
+            EXPECT_EQ(inos(order_rows(d.snap, key, reverse, {})), full)
+                << to_string(key) << (reverse ? " reversed" : "");
+            EXPECT_EQ(d.matched, 60u);
+            EXPECT_TRUE(d.path_unknown);
+            EXPECT_EQ(d.totals.inodes, 60u);
+            EXPECT_EQ(d.totals.cached, want.cached);
+            EXPECT_DOUBLE_EQ(d.totals.shared_wps, want.shared_wps);
+            EXPECT_DOUBLE_EQ(d.totals.wait_ss, want.wait_ss);
+        }
+}
+
+TEST(TopRender, RowCollectorCountsFilteredRowsAndKeepsAllWithoutLimit) {
+    const Snapshot all = many_inodes();
+    TopData d = collect_rows(all, SortKey::Wait, false, {"/f1", ""}, 3);
+    // f1, f10, f11, f12: i % 13 in {1, 10, 11, 12} and i % 7 != 0
+    size_t want = 0;
+    for (const auto &iv : all.inodes)
+        want += matches(iv, {"/f1", ""});
+    EXPECT_GT(want, 3u);
+    EXPECT_EQ(d.matched, want);
+    EXPECT_EQ(d.snap.inodes.size(), 3u);
+    EXPECT_EQ(d.totals.inodes, 60u); // the header counts every inode
+    EXPECT_EQ(collect_rows(all, SortKey::Path, false, {}, 0).snap.inodes.size(), 60u);
+}
+
+TEST(TopRender, BatchTextSaysHowManyRowsDidNotFit) {
+    HeaderInfo h;
+    std::string t = batch_text(collect_rows(many_inodes(), h.sort, h.reverse, {}, 10), h, 160);
+    EXPECT_NE(t.find("... 50 more inodes (--rows N"), std::string::npos) << t;
+    t = batch_text(collect_rows(many_inodes(), h.sort, h.reverse, {}, 0), h, 160);
+    EXPECT_EQ(t.find("more inodes"), std::string::npos);
 }

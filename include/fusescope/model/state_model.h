@@ -77,6 +77,10 @@ class StateModel {
     // Every inode (with the pid filter: those the pid touched), copied: for views
     // that show or reason about each inode.
     Snapshot snapshot() const;
+    // The same views, one at a time, each made under the lock and handed to
+    // @take, which keeps what it wants (a view that shows a few rows of many
+    // inodes copies no others). Returns the snapshot's other fields, no inodes.
+    Snapshot snapshot_each(const std::function<void(InodeView &&)> &take) const;
     // Per-device aggregates and the top_k inodes by lock wait, without copying
     // the other inodes: for the exporter's scrapes.
     Summary summary(size_t top_k) const;

@@ -48,8 +48,10 @@ std::string format_rate(double v);                         // "0", "12", "1.2k",
 std::string format_age(uint64_t now_ns, uint64_t then_ns); // "3.2s ago", "5m ago"
 std::string_view short_reason(WriteReason r); // "cache-io", "no-flag", ... (<= 8 chars)
 
-// Rows to show: filtered, then sorted by key (biggest first for numbers,
-// A-Z for path), ties by total wait then key; reverse flips the order.
+// Display order: by key (biggest first for numbers, A-Z for path), ties by
+// total wait then key; reverse flips the order.
+bool row_before(const InodeView &a, const InodeView &b, SortKey key, bool reverse);
+// Rows to show: filtered, then in display order.
 std::vector<const InodeView *> order_rows(const Snapshot &s, SortKey key, bool reverse,
                                           const Filter &f);
 
@@ -77,6 +79,50 @@ struct Totals {
     uint64_t inodes = 0, cached = 0;
 };
 Totals totals(const Snapshot &s);
+
+// Totals, one inode at a time: an inode's rates use its own interval length,
+// or (absent) the snapshot's, which is known only once all are added.
+class TotalsSum {
+  public:
+    void add(const InodeView &iv);
+    Totals finish(uint64_t snapshot_interval_ns) const;
+
+  private:
+    Totals t_;
+    uint64_t shared_ = 0, exclusive_ = 0, wait_ns_ = 0; // of inodes without their own interval
+};
+
+// What one refresh of top shows: the model's snapshot holding only the rows
+// that can be shown, and what the header says about all inodes.
+struct TopData {
+    Snapshot snap;             // inodes: the first rows in display order, at most the limit
+    Totals totals;             // over every inode
+    size_t matched = 0;        // inodes that pass the filter, shown or not
+    bool path_unknown = false; // some inode's path is not known yet (a census may tell)
+};
+
+// Builds TopData from one pass over the model's views (StateModel::snapshot_each)
+// keeping at most @limit rows (0: all): top's memory does not grow with the
+// number of inodes tracked.
+class RowCollector {
+  public:
+    RowCollector(SortKey key, bool reverse, Filter filter, size_t limit);
+    void add(InodeView &&iv);
+    // @head: the snapshot's other fields; its inodes become the kept rows.
+    TopData finish(Snapshot head) &&;
+
+  private:
+    SortKey key_;
+    bool reverse_;
+    Filter filter_;
+    size_t limit_;
+    std::vector<InodeView> kept_; // a heap whose front is the last kept row in display order
+    TotalsSum totals_;
+    size_t matched_ = 0;
+    bool path_unknown_ = false;
+};
+// The same from a snapshot already taken (tests, one-shot callers).
+TopData collect_rows(Snapshot s, SortKey key, bool reverse, const Filter &f, size_t limit);
 uint64_t drops(const Health &h); // events lost + map-full counts
 
 struct HeaderInfo {
@@ -91,7 +137,7 @@ struct HeaderInfo {
 };
 // Two or three lines: identity, totals per second, drops (line index of the
 // drops text in *drops_line if any, for highlighting).
-std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, size_t width,
+std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, size_t width,
                                       int *drops_line = nullptr);
 
 // The detail pane of one inode: holders (how, since when), reasons, wait
@@ -99,7 +145,8 @@ std::vector<std::string> header_lines(const Snapshot &s, const HeaderInfo &h, si
 std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size_t width);
 std::vector<std::string> help_lines();
 
-// One batch (-b) snapshot: header lines, a blank line, the table. Ends with "\n".
-std::string batch_text(const Snapshot &s, const HeaderInfo &h, const Filter &f, size_t width);
+// One batch (-b) snapshot: header lines, a blank line, the table, and how many
+// matching inodes did not fit in the row limit. Ends with "\n".
+std::string batch_text(const TopData &d, const HeaderInfo &h, size_t width);
 
 } // namespace fusescope::top

@@ -26,6 +26,7 @@ struct TopOptions {
     bool batch = false;        // -b: plain-text snapshots, like top -b
     int iterations = 0;        // -n: snapshots to print in batch mode (0: until interrupted)
     std::string sort = "wait"; // --sort KEY
+    int rows = 100;            // --rows: rows per batch snapshot (0: all)
 };
 int run_top(const SessionOptions &so, const TopOptions &t);
 

@@ -66,7 +66,8 @@ def table(text):
         if line.startswith("PATH") and " MODE" in line and "HOLDERS" in line:
             rows = []
             for r in lines[i + 1:]:
-                if not r.strip() or r.startswith("-- detail") or " q quit " in r:
+                if (not r.strip() or r.startswith("-- detail") or " q quit " in r
+                        or r.startswith("... ")):
                     break
                 rows.append(r)
             return line, rows
@@ -190,6 +191,33 @@ class TopBatch(unittest.TestCase):
                 for title in ("MODE", "HOLDERS", "WR/s", "EXCL%", "REASON", "P50", "P99",
                               "WAIT/s", "DRAIN", "MOUNT"):
                     self.assertIn(title, f.header)
+
+    def test_rows_limit_the_table_and_say_how_many_more(self):
+        # Five files written once each after the first snapshot, and kept open (top's census
+        # names open files): with --rows 2 and the path order, the table shows f1 and f2 and
+        # says three more matched.
+        with testfs_mount(*MOUNT_OPTS) as m:
+            held = []
+
+            def write_files():
+                for i in range(1, 6):
+                    held.append(open(m.path(f"f{i}"), "wb"))
+                    held[-1].write(b"x" * 4096)
+                    held[-1].flush()
+                return True
+
+            try:
+                frames, err, rc, _ = self.run_batch(
+                    m, ["-b", "-n", "8", "--interval", "0.5", "--sort", "path", "--rows", "2"],
+                    write_files)
+            finally:
+                for f in held:
+                    f.close()
+            self.assertEqual(rc, 0, err)
+            last = frames[-1]
+            names = [os.path.basename(r.split()[0]) for r in last.rows]
+            self.assertEqual(names, ["f1", "f2"], last.text)
+            self.assertIn("... 3 more inodes (--rows N to show more, 0 for all)", last.text)
 
     def test_bad_sort_key_is_a_usage_error(self):
         p = subprocess.run([FUSESCOPE, "top", "-b", "-n", "1", "--sort", "bogus"],
