@@ -275,17 +275,37 @@ def throughput(a, mnt, scenario, writes):
             "foreign_fusescope_during_A": foreign}
 
 
+class Floor:
+    """fusescope-bench-floor: an empty program on sched_switch, attached while measuring."""
+
+    def __init__(self, binary):
+        self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != b"ready":
+            self.stop()
+            raise RuntimeError(f"{binary} did not attach")
+        self.pid = self.proc.pid
+
+    def stop(self):
+        self.proc.stdin.close()  # it detaches and exits
+        self.proc.wait(20)
+
+
 def bpf_cost(a, mnt, scenario, writes, backend, global_args=()):
     path = os.path.join(mnt, f"bench-{scenario}")
     fe = Frontend(a.fusescope, mnt, global_args=global_args)
+    floor = Floor(a.floor) if getattr(a, "floor", None) else None
     try:
         set_bpf_stats(True)
         before = bpf_progs(fe.pid)
+        f0 = bpf_progs(floor.pid) if floor else {}
         r = run_load(a.load, scenario, path, a.threads, writes)
         after = bpf_progs(fe.pid)
+        f1 = bpf_progs(floor.pid) if floor else {}
     finally:
         set_bpf_stats(False)
         fe.stop()
+        if floor:
+            floor.stop()
     nw = r["total_writes"]
     progs = {}
     for name, (t1, c1) in after.items():
@@ -295,10 +315,13 @@ def bpf_cost(a, mnt, scenario, writes, backend, global_args=()):
                        "runs_per_write": dc / nw, "ns_per_write": dt / nw}
     wp = [n for n in WRITE_PATH.get(backend or "", []) if n in progs] or list(progs)
     sw = progs.get("fs_sched_switch", {})
-    # bpf_stats' own cost per run (two clock reads around the program) is in every run time:
-    # the cheapest program here (mostly early returns) shows what "nearly nothing" measures
+    # bpf_stats' own cost per run (the clock read around the program) is in every run time:
+    # an empty program measures it (else the cheapest of ours, mostly early returns)
+    empty = [(t1 - f0.get(n, (0, 0))[0]) / (c1 - f0.get(n, (0, 0))[1])
+             for n, (t1, c1) in f1.items() if c1 - f0.get(n, (0, 0))[1] >= 1000]
     busy = [p["ns_per_run"] for p in progs.values() if p["runs"] >= 1000]
-    return {"writes": nw, "floor_ns_per_run": min(busy) if busy else None, "writes_per_s": r["writes_per_s"], "programs": progs,
+    return {"writes": nw, "floor_ns_per_run": empty[0] if empty else (min(busy) if busy else None),
+            "floor_is_empty_program": bool(empty), "writes_per_s": r["writes_per_s"], "programs": progs,
             "write_path": wp,
             "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp),
             "sched_switch_ns_per_write": sw.get("ns_per_write", 0.0),
@@ -337,10 +360,11 @@ def _touch_files(args):
         os.close(fd)
 
 
-def many_inodes(a, mnt):
+def many_inodes(a, mnt, kind):
+    """100k files created and written with `kind` (export, or top -b as a user logs it) attached."""
     d = os.path.join(mnt, "many")
     os.makedirs(d, exist_ok=True)
-    fe = Frontend(a.fusescope, mnt)
+    fe = Frontend(a.fusescope, mnt, kind=kind)
     try:
         mem0 = proc_mem_kb(fe.pid)
         c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
@@ -358,7 +382,7 @@ def many_inodes(a, mnt):
         create_s = time.monotonic() - w0
         cpu_create = (proc_cpu_s(fe.pid) - c0) / create_s
         time.sleep(2.5)  # let the model take the last counters in
-        m = fe.metrics()
+        m = fe.metrics() if kind == "export" else ""
         mem1 = proc_mem_kb(fe.pid)
         c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
         time.sleep(a.steady_s)
@@ -371,9 +395,9 @@ def many_inodes(a, mnt):
             "rss_kb_start": mem0.get("VmRSS"), "rss_kb_after": mem1.get("VmRSS"),
             "rss_kb_later": mem2.get("VmRSS"), "hwm_kb": mem2.get("VmHWM"),
             "cpu_during_create": cpu_create, "cpu_idle_after": cpu_after,
-            "model_inodes": metric_sum(m, "fusescope_model_inodes"),
-            "model_evictions": metric_sum(m, "fusescope_model_evictions_total"),
-            "map_full": metric_sum(m, "fusescope_map_full_total")}
+            **({"model_inodes": metric_sum(m, "fusescope_model_inodes"),
+                "model_evictions": metric_sum(m, "fusescope_model_evictions_total"),
+                "map_full": metric_sum(m, "fusescope_map_full_total")} if m else {})}
 
 
 def attach_latency(a, mnt):
@@ -459,6 +483,7 @@ def main():
     ap.add_argument("--fusescope", required=True)
     ap.add_argument("--testfs", required=True)
     ap.add_argument("--load", required=True)
+    ap.add_argument("--floor", help="fusescope-bench-floor (bpf_stats' own cost per run)")
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--writes", type=int, default=20000, help="per thread, parallel")
@@ -500,7 +525,8 @@ def main():
                                                     ("--service-time",))}
                if res["backend"] == "tracepoint" else {})}),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),
-        ("inodes", lambda mnt: many_inodes(a, mnt)),
+        ("inodes", lambda mnt: {"export": many_inodes(a, mnt, "export"),
+                                "top -b": many_inodes(a, mnt, "top")}),
         ("attach", lambda mnt: attach_latency(a, mnt)),
     ]
     with fusemount.testfs_mount("--direct-io", "--parallel-direct-writes") as m:
