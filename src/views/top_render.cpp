@@ -463,13 +463,6 @@ Totals TotalsSum::finish(uint64_t snapshot_interval_ns) const {
     return t;
 }
 
-Totals totals(const Snapshot &s) {
-    TotalsSum sum;
-    for (const auto &iv : s.inodes)
-        sum.add(iv);
-    return sum.finish(s.interval_ns);
-}
-
 RowCollector::RowCollector(SortKey key, bool reverse, Filter filter, size_t limit)
     : key_(key), reverse_(reverse), filter_(std::move(filter)), limit_(limit) {}
 

@@ -78,7 +78,6 @@ struct Totals {
     double shared_wps = 0, exclusive_wps = 0, wait_ss = 0;
     uint64_t inodes = 0, cached = 0;
 };
-Totals totals(const Snapshot &s);
 
 // Totals, one inode at a time: an inode's rates use its own interval length,
 // or (absent) the snapshot's, which is known only once all are added.
@@ -123,6 +122,7 @@ class RowCollector {
 };
 // The same from a snapshot already taken (tests, one-shot callers).
 TopData collect_rows(Snapshot s, SortKey key, bool reverse, const Filter &f, size_t limit);
+
 uint64_t drops(const Health &h); // events lost + map-full counts
 
 struct HeaderInfo {
