@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <exception>
 #include <cstdio>
 
 using namespace fusescope;
@@ -50,9 +51,7 @@ SessionOptions session_options(const CommonFlags &f) {
     return so;
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
     CLI::App app{"fusescope: who puts FUSE inodes into cache IO mode, and what it costs "
                  "direct-IO writers"};
     app.require_subcommand(1);
@@ -143,4 +142,23 @@ int main(int argc, char **argv) {
     if (c_demo->parsed())
         return run_demo(argv[0], so, demo);
     return exit_code::kUsage;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    // Caught here, an exception unwinds the stack: sessions detach, the demo
+    // unmounts (uncaught, std::terminate would skip every destructor).
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        fmt::print(stderr,
+                   "fusescope: internal error: {} (please report it with the output of "
+                   "`fusescope -v doctor`)\n",
+                   e.what());
+    } catch (...) {
+        fmt::print(stderr, "fusescope: internal error (please report it with the output of "
+                           "`fusescope -v doctor`)\n");
+    }
+    return exit_code::kFailure;
 }
