@@ -221,9 +221,9 @@ def throughput(a, mnt, scenario, writes):
 
     Besides writes/s, each run's CPU time per write: the writers (fusescope-load), the FUSE
     server and (B) the frontend, whose threads also run the BPF programs of their own events.
-    Throughput swings with the other tenants of a shared machine; the CPU a write costs
-    swings much less, and is what fusescope adds (the run is CPU-bound: 2 vCPUs, 4 writers
-    and a server)."""
+    Measured here, it moves with the throughput pair for pair (the runs are CPU-bound: 2 vCPUs,
+    4 writers and a server), so the other tenants' noise is in both; it shows that the
+    BPF-CPU estimate in the report is the right stand-in for the throughput cost."""
     path = os.path.join(mnt, f"bench-{scenario}")
     runs = {"A": [], "B": []}
     cpu = {"A": [], "B": []}
