@@ -317,6 +317,7 @@ std::string_view column_title(Col c) {
 
 std::vector<Column> layout_columns(size_t width) {
     std::vector<Column> cols;
+    cols.reserve(std::size(kCols));
     for (const auto &c : kCols)
         cols.push_back({c.id, c.min});
     auto spec = [](Col id) -> const ColSpec & {
@@ -551,7 +552,7 @@ std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, siz
 
 std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size_t width) {
     std::vector<std::string> out;
-    auto add = [&](std::string s) { out.push_back(fit(s, width)); };
+    auto add = [&](const std::string &s) { out.push_back(fit(s, width)); };
     add(fmt::format("{}  (dev {} ino {} nodeid {}) mount {}", display_path(iv),
                     kdev_string(iv.key.dev), iv.key.ino, iv.nodeid,
                     iv.mount_point.empty() ? "?" : iv.mount_point));

@@ -13,6 +13,7 @@
 #include <clocale>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace fusescope::top {
 
@@ -175,7 +176,7 @@ struct Screen {
             line(top_y + 1, info.filter.empty() ? "  (no FUSE inode seen yet)"
                                                 : "  (no inode matches the filter)");
         for (int i = 0; i < n && scroll + i < static_cast<int>(rows.size()); ++i) {
-            const InodeView &iv = *rows[static_cast<size_t>(scroll + i)];
+            const InodeView &iv = *rows[static_cast<size_t>(scroll) + static_cast<size_t>(i)];
             attr_t a = mode_attr(iv);
             if (scroll + i == sel_idx)
                 a |= A_REVERSE;
@@ -350,7 +351,7 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
                 std::lock_guard lk(mu);
                 if (gen != seen) {
                     seen = gen;
-                    scr.data = std::move(latest);
+                    scr.data = std::exchange(latest, {}); // the data thread fills it anew
                     scr.rebuild();
                     dirty = true;
                 }
