@@ -66,7 +66,7 @@ struct fs_inode_key {
  * two writes evicts the map), so it should touch as few lines as possible.
  */
 struct fs_inode_stats {
-	/* read by every write, written by most */
+	/* read by every write, written when they change */
 	__u64 mode_seen_ns;  /* when the two below last changed (0: never seen) */
 	__s32 iocachectr;    /* value seen then (6.9+), 0 elsewhere */
 	__u32 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit seen then */
