@@ -353,7 +353,7 @@ struct KallsymsScan {
     std::string_view name;
     std::vector<uint64_t> addrs; // every t/T address: the end is the next one up
     uint64_t found = 0;          // the last line naming @name wins
-    std::string_view other{};    // a second name, its own range (other_result)
+    std::string_view other{};    // a second name, its own range (ranges().second)
     uint64_t found_other = 0;
 
     // sym == name with sym cut at its first tab or space, without searching for one
@@ -414,22 +414,20 @@ struct KallsymsScan {
         return std::strtoull(buf, nullptr, 16);
     }
 
-    bool result(uint64_t *start, uint64_t *end) const { return range_of(found, start, end); }
-    bool other_result(uint64_t *start, uint64_t *end) const {
-        return range_of(found_other, start, end);
+    // The ranges of name and other.
+    std::pair<SymbolRange, SymbolRange> ranges() const {
+        return {range_of(found), range_of(found_other)};
     }
-    bool range_of(uint64_t at, uint64_t *start, uint64_t *end) const {
+    SymbolRange range_of(uint64_t at) const {
         if (!at)
-            return false;
+            return {};
         uint64_t next = UINT64_MAX;
         for (uint64_t a : addrs)
             if (a > at && a < next)
                 next = a;
         if (next == UINT64_MAX)
-            return false;
-        *start = at;
-        *end = next;
-        return true;
+            return {};
+        return {true, at, next};
     }
 };
 
@@ -447,13 +445,14 @@ size_t feed_lines(std::string_view text, KallsymsScan &scan) {
     return pos;
 }
 
-// kallsyms_range over the file, read in chunks into one fixed buffer. Gives
-// up (false) as soon as @stop is set.
-bool kallsyms_file_ranges(const char *path, std::string_view name, std::string_view other,
-                          std::pair<SymbolRange, SymbolRange> *out, const std::atomic<bool> &stop) {
+// kallsyms_ranges over the file, read in chunks into one fixed buffer. Gives
+// up (no range) as soon as @stop is set.
+std::pair<SymbolRange, SymbolRange> kallsyms_file_ranges(const char *path, std::string_view name,
+                                                         std::string_view other,
+                                                         const std::atomic<bool> &stop) {
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return false;
+        return {};
     KallsymsScan scan{name, {}, 0, other};
     scan.addrs.reserve(1 << 17); // a distribution kernel has ~100-200k text symbols
     std::vector<char> buf(1 << 16);
@@ -461,7 +460,7 @@ bool kallsyms_file_ranges(const char *path, std::string_view name, std::string_v
     for (;;) {
         if (stop.load(std::memory_order_relaxed)) {
             ::close(fd);
-            return false;
+            return {};
         }
         ssize_t r = ::read(fd, buf.data() + have, buf.size() - have);
         if (r < 0 && errno == EINTR)
@@ -478,9 +477,7 @@ bool kallsyms_file_ranges(const char *path, std::string_view name, std::string_v
     ::close(fd);
     if (have)
         scan.line(std::string_view(buf.data(), have)); // the last line, unterminated
-    out->first.ok = scan.result(&out->first.start, &out->first.end);
-    out->second.ok = scan.other_result(&out->second.start, &out->second.end);
-    return out->first.ok || out->second.ok;
+    return scan.ranges();
 }
 
 } // namespace
@@ -491,10 +488,7 @@ std::pair<SymbolRange, SymbolRange> kallsyms_ranges(std::string_view text, std::
     size_t used = feed_lines(text, scan);
     if (used < text.size())
         scan.line(text.substr(used));
-    std::pair<SymbolRange, SymbolRange> r;
-    r.first.ok = scan.result(&r.first.start, &r.first.end);
-    r.second.ok = scan.other_result(&r.second.start, &r.second.end);
-    return r;
+    return scan.ranges();
 }
 
 bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
@@ -514,8 +508,8 @@ KernelFacts probe_kernel(const ProbeOptions &opts) {
         // The drain wait sleeps in fuse_file_cached_io_open; where the compiler inlined
         // it into its caller (7.2 keeps an out-of-line copy too), in fuse_file_io_open,
         // which has no other uninterruptible sleep: the BPF side checks both ranges.
-        kallsyms_file_ranges("/proc/kallsyms", "fuse_file_cached_io_open", "fuse_file_io_open",
-                             &ranges, stop_kallsyms);
+        ranges = kallsyms_file_ranges("/proc/kallsyms", "fuse_file_cached_io_open",
+                                      "fuse_file_io_open", stop_kallsyms);
     };
     std::thread kallsyms;
     try {
