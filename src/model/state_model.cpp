@@ -91,7 +91,9 @@ struct InodeExtra {
 };
 
 // A Transition in 40 bytes instead of 80 (most inodes of a large model keep one
-// or two): the modes as (kind, iocachectr, bit), count re-derived; comm inline.
+// or two): the modes as (kind, iocachectr, bit), re-derived by derive_io_mode
+// (the kind tells what it needs besides: passthrough known, io modes at all);
+// comm inline.
 struct PackedTransition {
     uint64_t ts_ns = 0;
     uint32_t pid = 0;
@@ -101,12 +103,8 @@ struct PackedTransition {
     uint8_t bits = 0; // bit 0: from.cache_bit, bit 1: to.cache_bit
     std::array<char, 16> comm{};
 
-    static uint32_t count_of(ModeKind k, int32_t ctr) { // as derive_io_mode counts
-        if (k == ModeKind::Cached)
-            return ctr > 0 ? static_cast<uint32_t>(ctr) : 0;
-        if (k == ModeKind::Parallel || k == ModeKind::Passthrough)
-            return static_cast<uint32_t>(-static_cast<int64_t>(ctr));
-        return 0;
+    static IoMode mode_of(ModeKind k, int32_t ctr, bool bit) {
+        return derive_io_mode(ctr, bit, k == ModeKind::Passthrough, k != ModeKind::NotAvailable);
     }
     static PackedTransition pack(const Transition &t) {
         PackedTransition p;
@@ -125,8 +123,8 @@ struct PackedTransition {
         Transition t;
         t.ts_ns = ts_ns;
         t.pid = pid;
-        t.from = IoMode{from_kind, count_of(from_kind, from_ctr), from_ctr, (bits & 1) != 0};
-        t.to = IoMode{to_kind, count_of(to_kind, to_ctr), to_ctr, (bits & 2) != 0};
+        t.from = mode_of(from_kind, from_ctr, (bits & 1) != 0);
+        t.to = mode_of(to_kind, to_ctr, (bits & 2) != 0);
         t.cause = cause;
         t.comm.assign(comm.data(), strnlen(comm.data(), comm.size()));
         return t;
