@@ -137,7 +137,6 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 	return true;
 }
 
-/* The drain wait this thread just came out of, reported against the file it opened. */
 /* This thread's finished drain wait, if any; forgets it. */
 static __always_inline __u64 fs_take_drain_wait(void)
 {
@@ -158,6 +157,7 @@ static __always_inline __u64 fs_take_drain_wait(void)
 	return wait;
 }
 
+/* The drain wait this thread just came out of, reported against the file it opened. */
 static __always_inline void fs_report_drain(const struct fs_file_info *fi, bool via_mmap)
 {
 	struct fs_inode_stats *st;
