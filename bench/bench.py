@@ -307,25 +307,23 @@ def bpf_cost(a, mnt, scenario, writes, backend, global_args=()):
         if floor:
             floor.stop()
     nw = r["total_writes"]
-    progs = {}
-    for name, (t1, c1) in after.items():
-        t0, c0 = before.get(name, (0, 0))
-        dt, dc = t1 - t0, c1 - c0
-        progs[name] = {"runs": dc, "ns_total": dt, "ns_per_run": dt / dc if dc else 0.0,
-                       "runs_per_write": dc / nw, "ns_per_write": dt / nw}
+
+    def runs_between(b, a):
+        """{name: (ns, runs)} of the programs between two bpf_progs() readings"""
+        return {n: (t1 - b.get(n, (0, 0))[0], c1 - b.get(n, (0, 0))[1]) for n, (t1, c1) in a.items()}
+
+    progs = {name: {"runs": dc, "ns_total": dt, "ns_per_run": dt / dc if dc else 0.0,
+                    "runs_per_write": dc / nw, "ns_per_write": dt / nw}
+             for name, (dt, dc) in runs_between(before, after).items()}
     wp = [n for n in WRITE_PATH.get(backend or "", []) if n in progs] or list(progs)
-    sw = progs.get("fs_sched_switch", {})
     # bpf_stats' own cost per run (the clock read around the program) is in every run time:
     # an empty program measures it (else the cheapest of ours, mostly early returns)
-    empty = [(t1 - f0.get(n, (0, 0))[0]) / (c1 - f0.get(n, (0, 0))[1])
-             for n, (t1, c1) in f1.items() if c1 - f0.get(n, (0, 0))[1] >= 1000]
+    empty = [dt / dc for dt, dc in runs_between(f0, f1).values() if dc >= 1000]
     busy = [p["ns_per_run"] for p in progs.values() if p["runs"] >= 1000]
     return {"writes": nw, "floor_ns_per_run": empty[0] if empty else (min(busy) if busy else None),
             "floor_is_empty_program": bool(empty), "writes_per_s": r["writes_per_s"], "programs": progs,
             "write_path": wp,
-            "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp),
-            "sched_switch_ns_per_write": sw.get("ns_per_write", 0.0),
-            "all_ns_per_write": sum(p["ns_per_write"] for p in progs.values())}
+            "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp)}
 
 
 def frontend_steady(a, mnt):
