@@ -87,6 +87,37 @@ struct fs_inode_stats {
 	__u32 contention_hist[FS_LOCK_MODES][FS_HIST_SLOTS];
 };
 
+/*
+ * Per-CPU write cache (tracepoint backend): the write counts of the inode this
+ * CPU last wrote, kept in an mmap-able array slot (index: CPU number) so that a
+ * write to the same inode in the same io mode touches one line of this CPU's
+ * own instead of the shared hash map (bench/: the map lookup was most of the
+ * write path's cost). The counts move into the inode's fs_inode_stats when the
+ * CPU writes another inode, and every FS_WCACHE_FLUSH_WRITES writes.
+ * Userspace adds what is still here to the map's entry (src/backend/write_cache.h).
+ *
+ * Protocol (one writer per slot: the owning CPU, with preemption disabled; the
+ * BPF object is built for x86-64, whose stores are seen in program order):
+ * seq is odd while counts move into the map and while key changes; a reader
+ * copies the slot between two reads of an even, equal seq.
+ */
+#define FS_WCACHE_FLUSH_WRITES 1024
+
+struct fs_write_cache {
+	__u64 seq;
+	struct fs_inode_key key; /* ino 0: empty */
+	__u64 writes[FS_REASON_COUNT];
+	__u64 write_bytes[FS_LOCK_MODES];
+	/* BPF side only: when a write may stay in the slot */
+	__u64 nodeid;
+	__u64 waits_epoch;	 /* fs_waits_epoch when the entry had no unclaimed wait */
+	__s32 iocachectr_class;	 /* io mode the entry was last seen in (fs_iocachectr_class) */
+	__u32 cache_io_mode;
+	__u32 pending;		 /* writes since the last flush */
+	__u32 pad0;
+	__u64 pad1;		 /* one slot = two cache lines, never shared with another CPU's */
+};
+
 enum fs_event_type {
 	FS_EV_WRITE = 1,      /* one direct-IO write; only while trace asks */
 	FS_EV_OPEN = 2,       /* an open's resulting io mode */

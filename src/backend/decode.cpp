@@ -14,6 +14,7 @@ static_assert(static_cast<int>(EventType::ModeSeen) == FS_EV_MODE_SEEN);
 static_assert(static_cast<int>(FileIoMode::NotAvailable) == FS_IOM_NA);
 static_assert(sizeof(struct fs_event) == 128, "fs_event layout changed: check BPF side");
 static_assert(sizeof(struct fs_census_rec) == 112, "fs_census_rec layout changed");
+static_assert(sizeof(struct fs_write_cache) == 128, "fs_write_cache: two lines per CPU");
 
 namespace {
 std::string comm_of(const char (&c)[FS_COMM_LEN]) {

@@ -81,6 +81,24 @@ class EntrySums {
         }
     }
 
+    // List @k in this walk but keep its checksum: a change is reported by a
+    // later walk. (A key not known yet stays unknown.)
+    void keep(const InodeKey &k) {
+        if (slots_.empty())
+            return;
+        for (size_t i = index(k);; i = (i + 1) & (slots_.size() - 1)) {
+            Slot &s = slots_[i];
+            if (s.gen == 0)
+                return;
+            if (s.ino == k.ino && s.dev == k.dev) {
+                if (s.gen != gen_)
+                    ++listed_;
+                s.gen = gen_;
+                return;
+            }
+        }
+    }
+
     // End the walk: forget keys it did not list, and append them to @gone.
     void end(std::vector<InodeKey> &gone) {
         if (listed_ == count_)
