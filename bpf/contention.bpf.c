@@ -40,6 +40,14 @@ static __always_inline bool fs_lock_inode_key(__u64 lock, struct fs_inode_key *k
 
 #ifdef FS_WAITS_CLAIMED_AT_SEND
 /*
+ * Bumped after an inode's count of unclaimed waits went up: a per-CPU write
+ * cache slot that saw its inode without unclaimed waits at epoch E may let
+ * writes skip the inode's entry while the epoch is still E (write_tracepoint).
+ * A thread's own wait is always seen by its own later write.
+ */
+__u64 fs_waits_epoch = 0;
+
+/*
  * A thread's finished wait on @lock will not be taken by a write (it waited on
  * another lock since, or wrote another file): the inode's count of unclaimed
  * waits, which lets writes skip the thread-state lookup while it is 0, drops.
@@ -117,6 +125,7 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 #ifdef FS_WAITS_CLAIMED_AT_SEND
 	if (old != (__u64)lock) {
 		__sync_fetch_and_add(&st->unclaimed_waits, 1);
+		__sync_fetch_and_add(&fs_waits_epoch, 1); /* after the count: see fs_waits_epoch */
 		if (old)
 			fs_unclaim(old);
 	}

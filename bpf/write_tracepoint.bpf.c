@@ -80,6 +80,104 @@ static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req 
 
 #define fs_barrier() asm volatile("" ::: "memory")
 
+/*
+ * Per-CPU write cache (struct fs_write_cache in abi.h): userspace sizes the
+ * array to the possible CPUs before load and maps it to read what has not
+ * moved to the inode map yet. Off when request timing is on (a cached write
+ * would not fill its request slot) and on PREEMPT_RT (programs preemptible).
+ */
+const volatile __u8 cfg_write_cache = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* userspace: libbpf_num_possible_cpus() */
+	__type(key, __u32);
+	__type(value, struct fs_write_cache);
+} write_cache SEC(".maps");
+
+static __always_inline struct fs_write_cache *fs_wcache_this_cpu(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&write_cache, &cpu);
+}
+
+/* May this write count in the slot? Same inode, same io mode, no new unclaimed wait. */
+static __always_inline bool fs_wcache_hit(const struct fs_write_cache *c,
+					  const struct fs_inode_key *key, __s32 ctr, __u32 bit)
+{
+	return c->key.ino == key->ino && c->key.dev == key->dev &&
+	       c->iocachectr_class == fs_iocachectr_class(ctr) && c->cache_io_mode == bit &&
+	       c->waits_epoch == *(volatile __u64 *)&fs_waits_epoch;
+}
+
+/* seq odd: the slot's counts or key are changing (readers retry or look again) */
+static __always_inline void fs_wcache_seq_bump(struct fs_write_cache *c)
+{
+	fs_barrier();
+	*(volatile __u64 *)&c->seq = c->seq + 1;
+	fs_barrier();
+}
+
+/* Add the slot's counts to its inode's entry and zero them. Inside an odd seq. */
+static __always_inline void fs_wcache_move_counts(struct fs_write_cache *c,
+						  struct fs_inode_stats *st)
+{
+	int i;
+
+	for (i = 0; i < FS_REASON_COUNT; i++) {
+		if (st && c->writes[i])
+			__sync_fetch_and_add(&st->writes[i], c->writes[i]);
+		c->writes[i] = 0;
+	}
+	for (i = 0; i < FS_LOCK_MODES; i++) {
+		if (st && c->write_bytes[i])
+			__sync_fetch_and_add(&st->write_bytes[i], c->write_bytes[i]);
+		c->write_bytes[i] = 0;
+	}
+	c->pending = 0;
+}
+
+/*
+ * Every FS_WCACHE_FLUSH_WRITES writes: the counts reach the map (the LRU map
+ * sees the inode in use; a hit alone does not touch the entry) and the
+ * entry's io mode is observed again (other hooks may have written it).
+ */
+static __always_inline void fs_wcache_flush(struct fs_write_cache *c, __s32 ctr, __u32 bit)
+{
+	struct fs_inode_stats *st = fs_stats_get(&c->key, c->nodeid);
+
+	fs_wcache_seq_bump(c);
+	fs_wcache_move_counts(c, st);
+	fs_wcache_seq_bump(c);
+	if (st && fs_stats_observe_mode(st, ctr, bit))
+		fs_emit_mode_seen(&c->key, st->nodeid, ctr, bit);
+}
+
+/*
+ * After a write went to the map: let this CPU's next writes to @key stay in
+ * the slot, as long as the entry's io mode stays as just observed and no wait
+ * is waiting for a write on it (@epoch: read before the entry's count was).
+ */
+static __always_inline void fs_wcache_take(struct fs_write_cache *c, const struct fs_inode_key *key,
+					   struct fs_inode_stats *st, __u64 epoch, __s32 ctr,
+					   __u32 bit)
+{
+	if (c->key.ino != key->ino || c->key.dev != key->dev) {
+		struct fs_inode_stats *old = c->key.ino ? fs_stats_get(&c->key, c->nodeid) : NULL;
+
+		fs_wcache_seq_bump(c);
+		fs_wcache_move_counts(c, old);
+		c->key = *key;
+		c->nodeid = st->nodeid;
+		fs_wcache_seq_bump(c);
+	}
+	c->iocachectr_class = fs_iocachectr_class(ctr);
+	c->cache_io_mode = bit;
+	c->waits_epoch = st->unclaimed_waits > 0 ? ~0ULL : epoch;
+}
+
 static __always_inline __u8 fs_tp_reason(bool exclusive, struct fuse_file *ff, struct kiocb *iocb,
 					 struct inode *inode, __u64 offset, __u64 size)
 {
@@ -96,8 +194,57 @@ static __always_inline __u8 fs_tp_reason(bool exclusive, struct fuse_file *ff, s
 	return FS_REASON_FALLBACK;
 }
 
+static __always_inline void fs_emit_write(const struct fs_inode_key *key, __u64 nodeid,
+					  struct fuse_file *ff, struct kiocb *iocb, __s32 ctr,
+					  __u8 mode, __u8 reason, __u64 offset, __u64 size,
+					  __u64 wait)
+{
+	struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
+
+	if (!e)
+		return;
+	e->key = *key;
+	e->nodeid = nodeid;
+	e->file_id = (__u64)ff;
+	e->fh = fs_ff_fh(ff);
+	e->open_flags = fs_ff_open_flags(ff);
+	e->iocachectr = ctr;
+	e->lock_mode = mode;
+	e->reason = reason;
+	e->offset = offset;
+	e->bytes = size;
+	e->wait_ns = wait;
+	e->flags = iocb->ki_complete ? FS_EVF_ASYNC : 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Claim a finished i_rwsem wait of this thread on @inode for the write being
+ * sent; returns its duration (0: none). Only looked for while some thread has
+ * one unclaimed on this inode: the thread-state lookup cost 40-140 ns per
+ * write (bench/compare_bpf.py).
+ */
+static __always_inline __u64 fs_claim_wait(struct fs_inode_stats *st, struct inode *inode)
+{
+	struct fs_task *t = st->unclaimed_waits > 0 ? fs_task_find() : NULL;
+	__u64 wait = 0;
+
+	if (!t || !t->p_lock)
+		return 0;
+	if (t->p_lock == (__u64)inode + bpf_core_field_offset(struct inode, i_rwsem)) {
+		wait = t->p_wait_ns;
+		__sync_fetch_and_add(&st->unclaimed_waits, -1);
+	} else {
+		fs_unclaim(t->p_lock); /* an older wait on another file: dropped */
+	}
+	t->p_lock = 0;
+	t->p_wait_ns = 0;
+	return wait;
+}
+
 static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *args)
 {
+	struct fs_write_cache *cache;
 	struct fuse_io_args *ia;
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
@@ -106,12 +253,11 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	struct kiocb *iocb;
 	struct inode *inode;
 	struct file *file;
-	struct fs_task *t;
 	struct fs_req_slot *slot;
-	__u64 offset, size, wait = 0;
+	__u64 offset, size, epoch, wait = 0;
 	__u32 bit;
 	bool exclusive, first;
-	__u8 reason, mode;
+	__u8 reason = 0, mode;
 	__s32 ctr;
 
 	if (req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND)))
@@ -135,7 +281,26 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	first = offset == (__u64)iocb->ki_pos;
 	exclusive = fs_rwsem_held_exclusive_by_current(&inode->i_rwsem);
 	mode = exclusive ? FS_LOCK_EXCLUSIVE : FS_LOCK_SHARED;
+	if (first)
+		reason = fs_tp_reason(exclusive, ff, iocb, inode, offset, size);
+	ctr = fs_fi_iocachectr(inode);
+	bit = fs_fi_cache_bit(inode);
 
+	/* the same inode as this CPU's last write, nothing to observe: counts stay on this CPU */
+	cache = cfg_write_cache && !cfg_time_requests ? fs_wcache_this_cpu() : NULL;
+	if (cache && fs_wcache_hit(cache, &key, ctr, bit)) {
+		cache->write_bytes[mode] += size;
+		if (first)
+			cache->writes[reason % FS_REASON_COUNT] += 1;
+		if (++cache->pending >= FS_WCACHE_FLUSH_WRITES)
+			fs_wcache_flush(cache, ctr, bit);
+		if (first && cfg_emit_writes)
+			fs_emit_write(&key, cache->nodeid, ff, iocb, ctr, mode, reason, offset,
+				      size, 0);
+		return;
+	}
+
+	epoch = fs_waits_epoch; /* before the entry's unclaimed count is read */
 	st = fs_stats_of_inode(&key, inode);
 	if (!st)
 		return;
@@ -151,53 +316,20 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 		slot->key = key;
 		slot->mode = mode;
 	}
-	if (!first)
-		return;
-
-	reason = fs_tp_reason(exclusive, ff, iocb, inode, offset, size);
-	__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
-	/*
-	 * Waits on this inode's i_rwsem that this thread finished before sending.
-	 * Only looked for while some thread has one unclaimed on this inode: the
-	 * thread-state lookup cost 40-140 ns per write (bench/compare_bpf.py).
-	 */
-	t = st->unclaimed_waits > 0 ? fs_task_find() : NULL;
-	if (t && t->p_lock) {
-		if (t->p_lock == (__u64)inode + bpf_core_field_offset(struct inode, i_rwsem)) {
-			wait = t->p_wait_ns;
-			__sync_fetch_and_add(&st->unclaimed_waits, -1);
-		} else {
-			fs_unclaim(t->p_lock); /* an older wait on another file: dropped */
-		}
-		t->p_lock = 0;
-		t->p_wait_ns = 0;
+	if (first) {
+		__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
+		/* waits on this inode's i_rwsem that this thread finished before sending */
+		wait = fs_claim_wait(st, inode);
+		if (wait)
+			__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
+		if (fs_stats_observe_mode(st, ctr, bit))
+			fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
+		if (cfg_emit_writes)
+			fs_emit_write(&key, st->nodeid, ff, iocb, ctr, mode, reason, offset, size,
+				      wait);
 	}
-	if (wait)
-		__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
-	ctr = fs_fi_iocachectr(inode);
-	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode(st, ctr, bit))
-		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
-
-	if (cfg_emit_writes) {
-		struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
-
-		if (e) {
-			e->key = key;
-			e->nodeid = st->nodeid;
-			e->file_id = (__u64)ff;
-			e->fh = fs_ff_fh(ff);
-			e->open_flags = fs_ff_open_flags(ff);
-			e->iocachectr = ctr;
-			e->lock_mode = mode;
-			e->reason = reason;
-			e->offset = offset;
-			e->bytes = size;
-			e->wait_ns = wait;
-			e->flags = iocb->ki_complete ? FS_EVF_ASYNC : 0;
-			bpf_ringbuf_submit(e, 0);
-		}
-	}
+	if (cache && first)
+		fs_wcache_take(cache, &key, st, epoch, ctr, bit);
 }
 
 static __always_inline void fs_tp_release(struct fuse_args *args)

@@ -7,6 +7,7 @@
 #include "decode.h"
 #include "entry_sums.h"
 #include "skeleton.h"
+#include "write_cache.h"
 
 #include "fusescope_tracepoint.skel.h"
 #include "fusescope_trampoline.skel.h"
@@ -19,6 +20,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace fusescope {
@@ -39,6 +42,14 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
         g_last_libbpf_error = buf;
     }
     return 0;
+}
+
+// PREEMPT_RT kernels run tracepoint programs preemptible: a per-CPU slot could
+// then be changed by two tasks at once.
+bool kernel_is_preempt_rt() {
+    std::ifstream f("/sys/kernel/realtime");
+    int v = 0;
+    return f >> v && v == 1;
 }
 
 std::string errno_text(int err) {
@@ -82,6 +93,15 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_io_open_start = facts.io_open_start;
         ro->cfg_io_open_end = facts.io_open_end;
         ro->cfg_time_requests = plan.loads("fs_request_end");
+        ncpus_ = libbpf_num_possible_cpus();
+        if constexpr (T::kind == BackendKind::Tracepoint) {
+            const bool on = o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&
+                            plan.loads("fs_request_send") && !kernel_is_preempt_rt();
+            ro->cfg_write_cache = on;
+            if (on &&
+                bpf_map__set_max_entries(skel_->maps.write_cache, static_cast<__u32>(ncpus_)) == 0)
+                wcache_slots_ = static_cast<size_t>(ncpus_);
+        }
 
         bpf_object *obj = skel_->obj;
         bpf_program *prog;
@@ -135,11 +155,16 @@ template <typename Skel> class BpfBackend final : public Backend {
         }
         census_files_ = skel_->progs.fs_census_files;
         census_vmas_ = skel_->progs.fs_census_vmas;
-        ncpus_ = libbpf_num_possible_cpus();
+        if constexpr (T::kind == BackendKind::Tracepoint) {
+            if (wcache_slots_ && !map_write_cache(skel_->maps.write_cache, error))
+                return false;
+        }
         return true;
     }
 
     ~BpfBackend() override {
+        if (wcache_)
+            munmap(const_cast<fs_write_cache *>(wcache_), wcache_bytes_);
         if (ring_)
             ring_buffer__free(ring_);
         links_.clear(); // before the skeleton: links first, then programs
@@ -147,6 +172,7 @@ template <typename Skel> class BpfBackend final : public Backend {
 
     BackendKind kind() const override { return T::kind; }
     const std::vector<AttachedProgram> &attached() const override { return attached_; }
+    size_t write_cache_slots() const override { return wcache_ ? wcache_slots_ : 0; }
 
     int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) override {
         cb_ = &on_event;
@@ -170,13 +196,27 @@ template <typename Skel> class BpfBackend final : public Backend {
         out.changed.clear();
         out.gone.clear();
         const int fd = bpf_map__fd(skel_->maps.inode_stats);
-        sums_.begin();
-        auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
+        auto report = [&](const fs_inode_key &k, const fs_inode_stats &st) {
             if (sums_.changed(InodeKey{k.dev, k.ino}, value_checksum<sizeof(st)>(&st)))
                 out.changed.push_back(decode_counters(k, st));
         };
+        auto read_slot = [this](size_t i) { return copy_wcache_slot(&wcache_[i]); };
+        sums_.begin();
+        if (wcache_)
+            wcache_merge_.begin(wcache_slots_, read_slot);
+        auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
+            if (!wcache_ || !wcache_merge_.hold(k, st))
+                report(k, st);
+        };
         if (!batch_ok_ || !read_batched(fd, visit))
             read_one_by_one(fd, visit);
+        if (wcache_) {
+            auto lookup = [fd](const fs_inode_key &k, fs_inode_stats &st) {
+                return bpf_map_lookup_elem(fd, &k, &st) == 0;
+            };
+            auto keep = [this](const fs_inode_key &k) { sums_.keep(InodeKey{k.dev, k.ino}); };
+            wcache_merge_.finish(wcache_slots_, read_slot, lookup, report, keep);
+        }
         sums_.end(out.gone);
         return out;
     }
@@ -240,6 +280,19 @@ template <typename Skel> class BpfBackend final : public Backend {
     }
 
   private:
+    // The write cache array, mapped read-only: its slots are read without a syscall.
+    bool map_write_cache(bpf_map *map, std::string *error) {
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        wcache_bytes_ = (wcache_slots_ * sizeof(fs_write_cache) + page - 1) / page * page;
+        void *p = mmap(nullptr, wcache_bytes_, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+        if (p == MAP_FAILED) {
+            *error = "cannot map the write cache array: " + errno_text(errno);
+            return false;
+        }
+        wcache_ = static_cast<const fs_write_cache *>(p);
+        return true;
+    }
+
     // BPF_MAP_LOOKUP_BATCH (LRU hash: kernel 5.6+); false if the kernel refuses
     // it, which the caller answers with the per-entry walk.
     template <typename Visit> bool read_batched(int fd, Visit &visit) {
@@ -324,6 +377,11 @@ template <typename Skel> class BpfBackend final : public Backend {
     EntrySums sums_;
     CountersDelta counters_; // what read_counters() returns, valid until the next call
     bool batch_ok_ = true;
+    // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
+    const fs_write_cache *wcache_ = nullptr;
+    size_t wcache_slots_ = 0;
+    size_t wcache_bytes_ = 0;
+    WriteCacheMerge wcache_merge_;
     std::vector<fs_inode_key> batch_keys_;
     std::vector<fs_inode_stats> batch_vals_;
 };

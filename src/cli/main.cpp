@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <exception>
 #include <cstdio>
+#include <exception>
 
 using namespace fusescope;
 
@@ -18,6 +18,7 @@ struct CommonFlags {
     std::string backend = "auto";
     bool verbose = false;
     bool service_time = false;
+    bool no_write_cache = false;
     std::string mount;
     uint32_t pid = 0;
 };
@@ -44,6 +45,7 @@ SessionOptions session_options(const CommonFlags &f) {
     so.backend = backend_from_string(f.backend); // "auto" -> nullopt
     so.verbose = f.verbose;
     so.service_time = f.service_time;
+    so.write_cache = !f.no_write_cache;
     if (!f.mount.empty())
         so.mount = f.mount;
     if (f.pid)
@@ -62,6 +64,9 @@ int run(int argc, char **argv) {
     app.add_flag("--service-time", f.service_time,
                  "tracepoint backend: also time each FUSE write request (runs one more BPF "
                  "program on every FUSE request; the trampoline backend always has it)");
+    app.add_flag("--no-write-cache", f.no_write_cache,
+                 "tracepoint backend: count every write in the shared per-inode map instead "
+                 "of a per-CPU slot for the inode the CPU last wrote (for comparing costs)");
 
     DoctorOptions doctor;
     auto *c_doctor =

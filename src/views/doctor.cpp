@@ -24,10 +24,13 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     std::string load_err;
     int load_code = exit_code::kOk;
     std::vector<AttachedProgram> attached;
+    size_t write_cache_slots = 0;
     if (plan) {
         auto s = Session::open(so, &load_err, &load_code);
-        if (s)
+        if (s) {
             attached = s->backend().attached();
+            write_cache_slots = s->backend().write_cache_slots();
+        }
     }
     bool ok = plan && load_err.empty() && plan->lock_roles_ok();
 
@@ -56,6 +59,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         for (const auto &a : attached)
             progs.push_back({{"program", a.program}, {"target", a.target}});
         j["attached"] = progs;
+        j["write_cache_slots"] = write_cache_slots;
         j["load_error"] = load_err;
         j["ok"] = ok;
         fmt::print("{}\n", j.dump(2));
@@ -83,11 +87,16 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
                     text += (r.available ? "  (" + r.note + ")" : "  " + r.note);
                 fmt::print("{:<12} {:<4} {}\n", r.role, r.available ? "yes" : "no", text);
             }
-            if (!load_err.empty())
+            if (!load_err.empty()) {
                 fmt::print("\nload/attach FAILED: {}\n", load_err);
-            else
+            } else {
                 fmt::print("\nloaded and attached {} programs, then detached them\n",
                            attached.size());
+                if (write_cache_slots)
+                    fmt::print("write cache   one slot per CPU ({}): writes to the inode a CPU "
+                               "wrote last count there\n",
+                               write_cache_slots);
+            }
         }
     }
     if (!plan)

@@ -20,6 +20,9 @@ struct BackendOptions {
     bool emit_writes = false; // per-write events: only `trace` pays for them
     bool emit_all_opens = false;
     bool verbose = false; // libbpf's own messages on stderr
+    // Tracepoint backend: writes to the inode a CPU wrote last count in that
+    // CPU's slot (abi.h fs_write_cache). Off on PREEMPT_RT kernels regardless.
+    bool write_cache = true;
 };
 
 struct AttachedProgram {
@@ -38,6 +41,8 @@ class Backend {
 
     virtual BackendKind kind() const = 0;
     virtual const std::vector<AttachedProgram> &attached() const = 0;
+    // Per-CPU write cache slots in use (BackendOptions::write_cache); 0: off.
+    virtual size_t write_cache_slots() const = 0;
     // Waits up to timeout_ms for ring-buffer events; returns how many were handled, <0 on error.
     virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
     // The per-inode counters that changed since the previous call, and the

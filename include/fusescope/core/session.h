@@ -26,6 +26,7 @@ struct SessionOptions {
     bool emit_all_opens = false;        // trace only
     bool verbose = false;
     bool service_time = false; // tracepoint backend: time each FUSE_WRITE request (opt-in)
+    bool write_cache = true;   // tracepoint backend: per-CPU write cache slots
     double interval_s = 1.0;   // counters refresh
     double census_interval_s =
         -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
