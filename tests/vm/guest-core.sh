@@ -73,6 +73,23 @@ diag_during() {
   expect "${name}_kind" "$(grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/')" "$kind"
   expect "${name}_saw_writes" "$(grep -m1 '"writes": ' /tmp/diag.json | grep -c '"writes": [1-9]')" 1
 }
+# diag_exact NAME WANT SCENARIO ARGS...: `fusescope $FSB diagnose` counts exactly WANT writes of
+# a fixed workload (healthy: the first "writes" of the report is the healthy finding's total)
+diag_exact() {
+  name=$1 want=$2; shift 2
+  rm -f /tmp/diag.json /tmp/diag.err
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
+  DG=$!
+  i=0
+  while ! grep -q watching /tmp/diag.err 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 600 ] && break
+    sleep 0.1
+  done
+  fusescope-load "$@" > /dev/null
+  wait $DG
+  expect "$name" "$(grep -m1 '"writes": ' /tmp/diag.json | sed 's/.*"writes": *\([0-9]*\).*/\1/')" "$want"
+}
 misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
 expect_writes() { # name got want
   m=$(misses); m=${m:-0}
@@ -205,6 +222,9 @@ if fusescope --backend tracepoint doctor > /tmp/doctor-tp.txt 2>&1; then
   result "tracepoint_backend=yes"
   mount_testfs $PAR
   parallel_and_append tp_
+  # the counters, with writes counted in per-CPU write cache slots: exact through diagnose
+  expect tp_write_cache "$(grep -c '^write cache' /tmp/doctor-tp.txt)" 1
+  diag_exact tp_diag_exact 2000 parallel --file $M/db4 --threads 4 --writes 500 --size 4096
   if [ $IOMODES = 1 ]; then
     trace_start
     start_holder indexer
