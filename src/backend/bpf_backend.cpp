@@ -95,12 +95,13 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_time_requests = plan.loads("fs_request_end");
         ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
-            const bool on = o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&
-                            plan.loads("fs_request_send") && !kernel_is_preempt_rt();
+            // on only with a slot per CPU that read_counters() reads (else counts would hide there)
+            const bool on =
+                o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&
+                plan.loads("fs_request_send") && !kernel_is_preempt_rt() &&
+                bpf_map__set_max_entries(skel_->maps.write_cache, static_cast<__u32>(ncpus_)) == 0;
             ro->cfg_write_cache = on;
-            if (on &&
-                bpf_map__set_max_entries(skel_->maps.write_cache, static_cast<__u32>(ncpus_)) == 0)
-                wcache_slots_ = static_cast<size_t>(ncpus_);
+            wcache_slots_ = on ? static_cast<size_t>(ncpus_) : 0;
         }
 
         bpf_object *obj = skel_->obj;
