@@ -82,6 +82,7 @@ struct fs_task {
 	__u64 c_start_ns;
 	__u32 c_flags;
 	__u32 pad2;
+	struct fs_inode_key c_key; /* of c_lock's inode: not read again from a cold inode at the end */
 	/* finished waits on one i_rwsem, not yet claimed by a write */
 	__u64 p_lock;
 	__u64 p_wait_ns;

@@ -82,6 +82,7 @@ int BPF_PROG(fs_contention_begin, void *lock, unsigned int flags)
 	if (!t)
 		return 0;
 	t->c_lock = (__u64)lock;
+	t->c_key = key;
 	t->c_flags = flags;
 	t->c_start_ns = bpf_ktime_get_ns();
 	return 0;
@@ -114,8 +115,7 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	}
 	t->p_wait_ns += dur;
 
-	if (!fs_lock_inode_key((__u64)lock, &key))
-		return 0;
+	key = t->c_key; /* fs_contention_begin checked that it is a FUSE file we watch */
 	st = fs_stats_get(&key, 0);
 	if (!st)
 		return 0;
