@@ -54,19 +54,24 @@ all_writes() { count "$W"; }
 # Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
 # preemptible kernel (sid's 7.2) a writer preempted inside an fentry program makes the next
 # one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
-# diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 2 s workload runs
-# (started once diagnose is attached, ended before it reports); the first finding must be
-# KIND, the exit status RC (0 healthy, 5 findings), and the report must have seen writes.
-diag_during() {
-  name=$1 kind=$2 want_rc=$3; shift 3
+# diag_start: `fusescope $FSB diagnose` for 5 s in the background (pid DG), once it watches
+diag_start() {
   rm -f /tmp/diag.json /tmp/diag.err
-  fusescope diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
   DG=$!
   i=0
   while ! grep -q watching /tmp/diag.err 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 600 ] && break
     sleep 0.1
   done
+}
+# diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 2 s workload runs
+# (started once diagnose is attached, ended before it reports); the first finding must be
+# KIND, the exit status RC (0 healthy, 5 findings), and the report must have seen writes.
+diag_during() {
+  name=$1 kind=$2 want_rc=$3; shift 3
+  diag_start
   fusescope-load "$@" --writes 100000000 --duration 2 > /dev/null
   wait $DG; drc=$?
   expect "${name}_rc" "$drc" "$want_rc"
@@ -77,15 +82,7 @@ diag_during() {
 # a fixed workload (healthy: the first "writes" of the report is the healthy finding's total)
 diag_exact() {
   name=$1 want=$2; shift 2
-  rm -f /tmp/diag.json /tmp/diag.err
-  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
-  DG=$!
-  i=0
-  while ! grep -q watching /tmp/diag.err 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && break
-    sleep 0.1
-  done
+  diag_start
   fusescope-load "$@" > /dev/null
   wait $DG
   expect "$name" "$(grep -m1 '"writes": ' /tmp/diag.json | sed 's/.*"writes": *\([0-9]*\).*/\1/')" "$want"
