@@ -198,7 +198,7 @@ template <typename Skel> class BpfBackend final : public Backend {
         out.gone.clear();
         const int fd = bpf_map__fd(skel_->maps.inode_stats);
         auto report = [&](const fs_inode_key &k, const fs_inode_stats &st) {
-            if (sums_.changed(InodeKey{k.dev, k.ino}, value_checksum<sizeof(st)>(&st)))
+            if (sums_.changed(key_of(k), value_checksum<sizeof(st)>(&st)))
                 out.changed.push_back(decode_counters(k, st));
         };
         auto read_slot = [this](size_t i) { return copy_wcache_slot(&wcache_[i]); };
@@ -215,7 +215,7 @@ template <typename Skel> class BpfBackend final : public Backend {
             auto lookup = [fd](const fs_inode_key &k, fs_inode_stats &st) {
                 return bpf_map_lookup_elem(fd, &k, &st) == 0;
             };
-            auto keep = [this](const fs_inode_key &k) { sums_.keep(InodeKey{k.dev, k.ino}); };
+            auto keep = [this](const fs_inode_key &k) { sums_.keep(key_of(k)); };
             wcache_merge_.finish(wcache_slots_, read_slot, lookup, report, keep);
         }
         sums_.end(out.gone);
@@ -315,8 +315,7 @@ template <typename Skel> class BpfBackend final : public Backend {
             constexpr __u32 kAhead = 8; // the checksum lookups' cache misses overlap
             for (__u32 i = 0; i < count; ++i) {
                 if (i + kAhead < count)
-                    sums_.prefetch(
-                        InodeKey{batch_keys_[i + kAhead].dev, batch_keys_[i + kAhead].ino});
+                    sums_.prefetch(key_of(batch_keys_[i + kAhead]));
                 visit(batch_keys_[i], batch_vals_[i]);
             }
             if (err == -ENOENT)

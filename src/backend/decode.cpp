@@ -20,7 +20,6 @@ namespace {
 std::string comm_of(const char (&c)[FS_COMM_LEN]) {
     return std::string(c, strnlen(c, FS_COMM_LEN));
 }
-InodeKey key_of(const struct fs_inode_key &k) { return InodeKey{k.dev, k.ino}; }
 } // namespace
 
 Event decode_event(const struct fs_event &e) {

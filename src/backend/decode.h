@@ -6,6 +6,8 @@
 
 namespace fusescope {
 
+inline InodeKey key_of(const struct fs_inode_key &k) { return InodeKey{k.dev, k.ino}; }
+
 Event decode_event(const struct fs_event &e);
 CensusRecord decode_census(const struct fs_census_rec &r);
 InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inode_stats &s);

@@ -22,6 +22,7 @@
 // simulated kernel.
 #pragma once
 
+#include "decode.h"
 #include "fusescope/abi.h"
 
 #include <cstddef>
@@ -86,9 +87,9 @@ class WriteCacheMerge {
         // counts reported with those entries may be moving into the map now).
         for (size_t i = 0; i < n; ++i) {
             if (start_[i].valid && start_[i].key.ino)
-                held_.emplace(start_[i].key, std::nullopt);
+                held_.try_emplace(key_of(start_[i].key), Held{start_[i].key, std::nullopt});
             if (last_key_[i].ino)
-                held_.emplace(last_key_[i], std::nullopt);
+                held_.try_emplace(key_of(last_key_[i]), Held{last_key_[i], std::nullopt});
             if (start_[i].valid)
                 last_key_[i] = start_[i].key;
         }
@@ -98,10 +99,10 @@ class WriteCacheMerge {
     bool hold(const fs_inode_key &k, const fs_inode_stats &st) {
         if (held_.empty())
             return false;
-        auto it = held_.find(k);
+        auto it = held_.find(key_of(k));
         if (it == held_.end())
             return false;
-        it->second = st;
+        it->second.stats = st;
         return true;
     }
 
@@ -126,48 +127,43 @@ class WriteCacheMerge {
                 break;
             for (const fs_inode_key &k : suspects) {
                 fs_inode_stats st;
-                if (lookup(k, st))
-                    held_[k] = st;
-                else
-                    held_[k] = std::nullopt;
+                const bool found = lookup(k, st);
+                held_.insert_or_assign(key_of(k),
+                                       Held{k, found ? std::optional(st) : std::nullopt});
             }
             std::swap(prev, cur);
             read_all(n, read_slot, *cur);
         }
         for (const fs_inode_key &k : suspects) {
-            auto it = held_.find(k);
-            if (it != held_.end() && it->second)
+            auto it = held_.find(key_of(k));
+            if (it == held_.end())
+                continue;
+            if (it->second.stats)
                 keep(k);
-            if (it != held_.end())
-                held_.erase(it);
+            held_.erase(it);
         }
         for (size_t i = 0; i < n; ++i) {
             const WcacheSlot &s = (*cur)[i];
             if (!s.valid || !s.key.ino)
                 continue;
-            auto it = held_.find(s.key);
-            if (it == held_.end() || !it->second)
+            auto it = held_.find(key_of(s.key));
+            if (it == held_.end() || !it->second.stats)
                 continue; // not read this time (claimed during the walk), or gone
+            fs_inode_stats &st = *it->second.stats;
             for (int r = 0; r < FS_REASON_COUNT; ++r)
-                it->second->writes[r] += s.writes[r];
+                st.writes[r] += s.writes[r];
             for (int m = 0; m < FS_LOCK_MODES; ++m)
-                it->second->write_bytes[m] += s.write_bytes[m];
+                st.write_bytes[m] += s.write_bytes[m];
         }
-        for (auto &[k, st] : held_)
-            if (st)
-                report(k, *st);
+        for (const auto &[k, h] : held_)
+            if (h.stats)
+                report(h.key, *h.stats);
     }
 
   private:
-    struct KeyHash {
-        size_t operator()(const fs_inode_key &k) const {
-            return static_cast<size_t>(k.ino * 0x9E3779B97F4A7C15ull ^ k.dev);
-        }
-    };
-    struct KeyEq {
-        bool operator()(const fs_inode_key &a, const fs_inode_key &b) const {
-            return a.ino == b.ino && a.dev == b.dev;
-        }
+    struct Held {
+        fs_inode_key key;                    // as the map has it, for @report
+        std::optional<fs_inode_stats> stats; // nullopt: not read (yet), or gone
     };
 
     template <typename ReadSlot>
@@ -180,7 +176,7 @@ class WriteCacheMerge {
     std::vector<WcacheSlot> start_, end_;
     // Per slot: its key in the last valid copy (the inode it may be moving counts of).
     std::vector<fs_inode_key> last_key_;
-    std::unordered_map<fs_inode_key, std::optional<fs_inode_stats>, KeyHash, KeyEq> held_;
+    std::unordered_map<InodeKey, Held, InodeKeyHash> held_;
 };
 
 } // namespace fusescope
