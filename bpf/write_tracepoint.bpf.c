@@ -83,8 +83,9 @@ static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req 
 /*
  * Per-CPU write cache (struct fs_write_cache in abi.h): userspace sizes the
  * array to the possible CPUs before load and maps it to read what has not
- * moved to the inode map yet. Off when request timing is on (a cached write
- * would not fill its request slot) and on PREEMPT_RT (programs preemptible).
+ * moved to the inode map yet. Userspace leaves it off when request timing is
+ * on (a cached write would not fill its request slot) and on PREEMPT_RT
+ * (programs preemptible there).
  */
 const volatile __u8 cfg_write_cache = 0;
 
@@ -287,7 +288,7 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 	bit = fs_fi_cache_bit(inode);
 
 	/* the same inode as this CPU's last write, nothing to observe: counts stay on this CPU */
-	cache = cfg_write_cache && !cfg_time_requests ? fs_wcache_this_cpu() : NULL;
+	cache = cfg_write_cache ? fs_wcache_this_cpu() : NULL;
 	if (cache && fs_wcache_hit(cache, &key, ctr, bit)) {
 		cache->write_bytes[mode] += size;
 		if (first)
