@@ -40,8 +40,8 @@ import fusemount  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Programs that run for each write, per backend (the rest run on open/mmap, and fs_sched_switch
-# on every context switch of the machine: reported on its own, it is not per write).
+# Programs that run for each write, per backend (the rest run on open/mmap: reported on their
+# own, they are not per write).
 WRITE_PATH = {
     "tracepoint": ["fs_request_send", "fs_request_end", "fs_contention_begin",
                    "fs_contention_end"],

@@ -74,12 +74,6 @@ def markdown(r, vm=None):
         return sum(max(b["programs"][n]["ns_per_run"] - f, 0.0) *
                    min(b["programs"][n]["runs_per_write"], 1.0) for n in names)
 
-    def switch_per_write(b, net):
-        p = b["programs"].get("fs_sched_switch")
-        if not p or not p["runs"]:
-            return 0.0
-        return max(p["ns_per_run"] - (floor_of(b) if net else 0.0), 0.0) * p["runs_per_write"]
-
     # bpf_stats times each run with sched_clock() around it, so every run time also holds one
     # clock read that does not exist when nobody measures. An empty program on sched_switch
     # (bench/floor) measures that; the budget verdicts are on the run times net of it, the raw
@@ -94,9 +88,7 @@ def markdown(r, vm=None):
             f"**{net:.0f} ns** write path net of bpf_stats' own {floor_of(b):.0f} ns per run "
             f"({what}); {raw:.0f} ns as accounted "
             f"({', '.join('`' + n + '`' for n in b['write_path'])}, at ≤ 1 run per write each); "
-            f"+ {switch_per_write(b, True):.0f} ns net ({switch_per_write(b, False):.0f} as "
-            f"accounted) `fs_sched_switch` (every context switch on the machine, divided by "
-            f"these writes); {per}",
+            f"{per}",
             "≤ 250 ns", ok(net <= BUDGET["bpf_ns_per_write"]))
     # The A/B medians cannot resolve 1 % on a shared, loaded machine; the kernel's own
     # accounting can: BPF CPU per second of writing, as a share of the machine's CPUs (the
@@ -105,7 +97,9 @@ def markdown(r, vm=None):
     for sc, b in r.get("bpf", {}).items():
         t = r.get("throughput", {}).get(sc)
         rate = t["median_A"] if t else b["writes_per_s"]
-        one = per_write(b, b["write_path"], True) + switch_per_write(b, True)
+        # every program fusescope holds, per write (open/mmap ones run ~0 times per write)
+        one = sum(max(p["ns_per_run"] - floor_of(b), 0.0) * p["runs_per_write"]
+                  for p in b["programs"].values() if p["runs"])
         share = one * rate / (m["cpus"] * 1e9)
         row(f"throughput cost `{sc}` estimated from BPF CPU time (net)",
             f"{one:.0f} ns × {rate:.0f} writes/s = {fmt_pct(one * rate / 1e9)} of one core, "

@@ -82,7 +82,8 @@ struct fs_task {
 	__u64 c_start_ns;
 	__u32 c_flags;
 	__u32 pad2;
-	struct fs_inode_key c_key; /* of c_lock's inode: not read again from a cold inode at the end */
+	struct fs_inode_key
+		c_key; /* of c_lock's inode: not read again from a cold inode at the end */
 	/* finished waits on one i_rwsem, not yet claimed by a write */
 	__u64 p_lock;
 	__u64 p_wait_ns;
@@ -94,13 +95,20 @@ struct fs_task {
 	__u8 d_reported; /* fexit fuse_file_cached_io_open reported this open's wait */
 	__u8 o_may_wait; /* fentry fuse_file_io_open saw iocachectr < 0 */
 	__u8 pad3[3];
-	__u64 o_start_ns; /* fentry fuse_file_io_open */
+	/* trampoline: fentry fuse_file_io_open; tracepoint: FUSE_OPEN/FUSE_CREATE sent */
+	__u64 o_start_ns;
+	/* drain wait (tracepoint backend): the open's request and voluntary switches then */
+	__u64 o_nodeid;
+	__u64 o_nvcsw;
 	/* shared file mmap in flight (tracepoint backend) */
 	__u64 s_arg_fd;
 	__u64 s_arg_flags;
 	__u64 s_arg_prot;
+	__u64 s_start_ns;
+	__u64 s_nvcsw;
 	__u32 s_nr;
-	__u32 pad4;
+	__u8 s_iomode_before; /* the mapped file's, FS_IOM_NA when not a FUSE file */
+	__u8 pad4[3];
 };
 
 #define FS_MAP_TASKS                                                                               \
@@ -124,10 +132,7 @@ const volatile __u32 cfg_filter_dev = 0;  /* 0: every FUSE mount (kernel s_dev) 
 const volatile __u8 cfg_emit_writes = 0;  /* per-write events, for `trace` only */
 const volatile __u8 cfg_emit_all_opens = 0;
 const volatile __u8 cfg_time_requests = 0; /* tracepoint backend: fs_request_end is attached */
-const volatile __u64 cfg_cached_io_open_start = 0; /* text range of fuse_file_cached_io_open */
-const volatile __u64 cfg_cached_io_open_end = 0;
-const volatile __u64 cfg_io_open_start = 0; /* text range of fuse_file_io_open (0: unknown) */
-const volatile __u64 cfg_io_open_end = 0;
+const volatile __u8 cfg_time_drains = 0;   /* tracepoint backend: open/mmap exits are attached */
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -14,17 +14,22 @@
  * load and the census fills the role, which doctor reports. The cost is a few
  * reads per openat/mmap, none per write.
  *
- * drain: a caching open waits in fuse_file_cached_io_open() with an
- * uninterruptible sleep. sched_switch spots such sleeps by looking for the
- * function's text range (from kallsyms, set before load; its caller's where
- * it is inlined) in the sleeping task's kernel stack -- only for a thread
- * inside open/openat/mmap (its syscall number in pt_regs), as this runs on
- * every context switch -- and times them until the task runs again; the
- * open/mmap exit then knows the inode and reports the wait.
+ * drain: a caching open or shared mmap waits in fuse_file_cached_io_open(),
+ * asleep until the inode's parallel direct writers have left. It is timed
+ * from the opener's own hooks, not from the scheduler: a program on
+ * sched_switch cost ~0.7 % of write throughput by its dispatch alone (bench,
+ * 60 A/B pairs). The FUSE_OPEN/FUSE_CREATE request's send
+ * (write_tracepoint.bpf.c) or the mmap entry stamps the time and the thread's
+ * voluntary context switches. At the exit of an open/mmap that made its file
+ * a cache-mode file, of an inode that had parallel writes, one voluntary
+ * switch more than the server's answer takes (open: one, mmap: none) means
+ * the thread slept for the drain, and the time since the stamp is reported.
+ * That time includes the server's answer to the open (and for mmap, waiting
+ * for mmap_lock): an upper bound, where the trampoline backend times the
+ * function itself.
  */
 #include "fuse_inode.bpf.h"
 
-#define FS_STACK_DEPTH 12
 #define FS_SYS_OPEN 1
 #define FS_SYS_MMAP 2
 
@@ -47,41 +52,6 @@ struct fs_sys_exit {
 	__s32 pad;
 	__s64 ret;
 };
-
-/* x86_64 syscall numbers during which a drain wait can happen */
-#define FS_NR_OPEN 2
-#define FS_NR_MMAP 9
-#define FS_NR_CREAT 85
-#define FS_NR_OPENAT 257
-#define FS_NR_OPENAT2 437
-
-/*
- * Drain sleeps by thread: in progress (sleep_start_ns) and finished but not
- * yet reported by the open/mmap exit (wait_ns). Rare, so a small hash; it is
- * preallocated, as sched_switch must not allocate (runqueue lock held).
- */
-struct fs_drain {
-	__u64 sleep_start_ns;
-	__u64 wait_ns;
-	__u64 woke_ns;
-};
-
-/*
- * A wait not claimed by an open/mmap exit this long after it ended was not one
- * of theirs (an open by a syscall we do not hook): it must not be pinned on the
- * thread's next open.
- */
-#define FS_DRAIN_CLAIM_NS 1000000000ULL
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, struct fs_drain);
-} drain_sleeps SEC(".maps");
-
-__u64 fs_drain_sleepers = 0; /* threads asleep in fuse_file_cached_io_open() */
-__u64 fs_drain_entries = 0;  /* entries in drain_sleeps (exits skip the lookup at 0) */
 
 static __always_inline struct file *fs_fd_file(__u64 fd)
 {
@@ -137,35 +107,33 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 	return true;
 }
 
-/* This thread's finished drain wait, if any; forgets it. */
-static __always_inline __u64 fs_take_drain_wait(void)
+/*
+ * The drain wait of the open (@sleeps_answering = 1: FUSE_OPEN's answer) or
+ * mmap (0) stamped at @start_ns with @nvcsw voluntary switches, which has just
+ * made @fi a cache-mode file; 0 if it did not sleep or the inode never had
+ * parallel writes (nothing to wait for).
+ */
+static __always_inline __u64 fs_drain_wait(const struct fs_file_info *fi, __u64 start_ns,
+					   __u64 nvcsw, __u64 sleeps_answering)
 {
-	__u32 tid = fs_tid();
-	struct fs_drain *d;
-	__u64 wait;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_inode_stats *st;
 
-	if (!fs_drain_entries)
+	if (!start_ns || BPF_CORE_READ(task, nvcsw) - nvcsw <= sleeps_answering)
 		return 0;
-	d = bpf_map_lookup_elem(&drain_sleeps, &tid);
-	if (!d)
+	st = bpf_map_lookup_elem(&inode_stats, &fi->key);
+	if (!st || (!st->writes[FS_REASON_SHARED] && !st->write_bytes[FS_LOCK_SHARED]))
 		return 0;
-	wait = d->wait_ns;
-	if (wait && bpf_ktime_get_ns() - d->woke_ns > FS_DRAIN_CLAIM_NS)
-		wait = 0;
-	if (!bpf_map_delete_elem(&drain_sleeps, &tid))
-		__sync_fetch_and_add(&fs_drain_entries, -1);
-	return wait;
+	return bpf_ktime_get_ns() - start_ns;
 }
 
-/* The drain wait this thread just came out of, reported against the file it opened. */
-static __always_inline void fs_report_drain(const struct fs_file_info *fi, bool via_mmap)
+/* A drain wait, reported against the file it opened or mapped. */
+static __always_inline void fs_report_drain(const struct fs_file_info *fi, __u64 wait,
+					    bool via_mmap)
 {
 	struct fs_inode_stats *st;
 	struct fs_event *e;
-	__u64 wait = fs_take_drain_wait();
 
-	if (!wait)
-		return;
 	st = fs_stats_get(&fi->key, fi->nodeid);
 	if (st) {
 		__sync_fetch_and_add(&st->drain_waits, 1);
@@ -185,9 +153,11 @@ static __always_inline void fs_report_drain(const struct fs_file_info *fi, bool 
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline int fs_sys_enter(__u32 nr, __u64 fd, __u64 flags, __u64 prot)
+/* only mmap: openat's exit has all it needs (the fd it returns) */
+static __always_inline int fs_sys_enter_mmap_file(__u64 fd, __u64 flags, __u64 prot)
 {
-	/* only mmap: openat's exit has all it needs (the fd it returns) */
+	struct fs_file_info fi = {};
+	struct file *file;
 	struct fs_task *t;
 
 	if (!fs_tgid_wanted())
@@ -195,10 +165,20 @@ static __always_inline int fs_sys_enter(__u32 nr, __u64 fd, __u64 flags, __u64 p
 	t = fs_task_get();
 	if (!t)
 		return 0;
-	t->s_nr = nr;
+	t->s_nr = FS_SYS_MMAP;
 	t->s_arg_fd = fd;
 	t->s_arg_flags = flags;
 	t->s_arg_prot = prot;
+	t->s_start_ns = 0;
+	if (!cfg_time_drains)
+		return 0;
+	/* a drain can only delay the mmap that turns a file's mode to cached */
+	file = fs_fd_file(fd);
+	t->s_iomode_before = file && fs_file_info_read(file, &fi) ? fi.iomode : FS_IOM_NA;
+	if (t->s_iomode_before != FS_IOM_NONE)
+		return 0;
+	t->s_nvcsw = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), nvcsw);
+	t->s_start_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -207,19 +187,37 @@ int fs_sys_enter_mmap(struct fs_sys_enter_mmap *ctx)
 {
 	if (ctx->fd > 0x7fffffffULL || !(ctx->flags & MAP_SHARED))
 		return 0; /* anonymous or private: cannot change a FUSE io mode */
-	return fs_sys_enter(FS_SYS_MMAP, ctx->fd, ctx->flags, ctx->prot);
+	return fs_sys_enter_mmap_file(ctx->fd, ctx->flags, ctx->prot);
+}
+
+/* The open's or mmap's drain wait, if it made @fi a cache-mode file after one (0: none). */
+static __always_inline __u64 fs_exit_drain_wait(struct fs_task *t, const struct fs_file_info *fi,
+						__u32 nr)
+{
+	__u64 wait;
+
+	if (!cfg_time_drains || fi->iomode != FS_IOM_CACHED)
+		return 0;
+	if (nr == FS_SYS_MMAP)
+		return t ? fs_drain_wait(fi, t->s_start_ns, t->s_nvcsw, 0) : 0;
+	t = fs_task_find(); /* only here: every openat on the machine passes this exit */
+	if (!t || !t->o_start_ns || t->o_nodeid != fi->nodeid)
+		return 0;
+	wait = fs_drain_wait(fi, t->o_start_ns, t->o_nvcsw, 1);
+	t->o_start_ns = 0;
+	return wait;
 }
 
 static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 {
 	struct fs_file_info fi = {};
+	struct fs_task *t = NULL;
 	struct file *file;
 	struct fs_event *e;
-	__u64 fd, prot = 0;
+	__u64 fd, prot = 0, wait;
 
 	if (nr == FS_SYS_MMAP) {
-		struct fs_task *t = fs_task_find();
-
+		t = fs_task_find();
 		if (!t || t->s_nr != nr)
 			return 0;
 		t->s_nr = 0;
@@ -230,14 +228,14 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 			return 0;
 		fd = (__u64)ctx->ret;
 	}
-	if (ctx->ret < 0) {
-		fs_take_drain_wait(); /* a failed open's wait is nobody's */
-		return 0;
-	}
+	if (ctx->ret < 0)
+		return 0; /* a failed open's stamp is overwritten by the next FUSE_OPEN */
 	file = fs_fd_file(fd);
 	if (!file || !fs_file_info_read(file, &fi))
 		return 0;
-	fs_report_drain(&fi, nr == FS_SYS_MMAP);
+	wait = fs_exit_drain_wait(t, &fi, nr);
+	if (wait)
+		fs_report_drain(&fi, wait, nr == FS_SYS_MMAP);
 	if (nr == FS_SYS_OPEN && fi.iomode == FS_IOM_NONE && !cfg_emit_all_opens)
 		return 0;
 	e = fs_event_reserve(nr == FS_SYS_OPEN ? FS_EV_OPEN : FS_EV_MMAP);
@@ -285,68 +283,4 @@ SEC("tracepoint/syscalls/sys_exit_mmap")
 int fs_sys_exit_mmap(struct fs_sys_exit *ctx)
 {
 	return fs_sys_exit(ctx, FS_SYS_MMAP);
-}
-
-static __always_inline bool fs_in_open_or_mmap(struct task_struct *task)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	long nr;
-
-	if (!regs)
-		return false;
-	nr = regs->orig_ax;
-	return nr == FS_NR_OPENAT || nr == FS_NR_OPEN || nr == FS_NR_OPENAT2 || nr == FS_NR_CREAT ||
-	       nr == FS_NR_MMAP;
-}
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(fs_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
-{
-	__u64 stack[FS_STACK_DEPTH];
-	struct fs_drain *d;
-	__u32 tid;
-	long n;
-	int i;
-
-	if (!cfg_cached_io_open_start && !cfg_io_open_start)
-		return 0;
-	/* the thread coming back from a drain sleep */
-	if (fs_drain_sleepers) {
-		tid = next->pid;
-		d = bpf_map_lookup_elem(&drain_sleeps, &tid);
-		if (d && d->sleep_start_ns) {
-			d->woke_ns = bpf_ktime_get_ns();
-			d->wait_ns += d->woke_ns - d->sleep_start_ns;
-			d->sleep_start_ns = 0;
-			__sync_fetch_and_add(&fs_drain_sleepers, -1);
-		}
-	}
-	/* this runs on every context switch of the machine: the cheap tests first */
-	if (!(prev_state & TASK_UNINTERRUPTIBLE) || !fs_in_open_or_mmap(prev))
-		return 0;
-	n = bpf_get_stack(ctx, stack, sizeof(stack), 0);
-	if (n <= 0)
-		return 0;
-	for (i = 0; i < FS_STACK_DEPTH; i++) {
-		if (i * sizeof(__u64) >= n)
-			break;
-		if ((stack[i] >= cfg_cached_io_open_start && stack[i] < cfg_cached_io_open_end) ||
-		    (stack[i] >= cfg_io_open_start && stack[i] < cfg_io_open_end)) {
-			struct fs_drain zero = {};
-
-			tid = prev->pid;
-			d = bpf_map_lookup_elem(&drain_sleeps, &tid);
-			if (!d && !bpf_map_update_elem(&drain_sleeps, &tid, &zero, BPF_NOEXIST)) {
-				__sync_fetch_and_add(&fs_drain_entries, 1);
-				d = bpf_map_lookup_elem(&drain_sleeps, &tid);
-			}
-			if (d && !d->sleep_start_ns) {
-				d->sleep_start_ns = bpf_ktime_get_ns();
-				__sync_fetch_and_add(&fs_drain_sleepers, 1);
-			}
-			break;
-		}
-	}
-	return 0;
 }

@@ -171,6 +171,7 @@ struct task_struct {
 	char comm[16];
 	struct task_struct *group_leader;
 	struct files_struct *files;
+	unsigned long nvcsw; /* voluntary context switches */
 } __attribute__((preserve_access_index));
 
 struct vm_area_struct {
@@ -307,9 +308,11 @@ struct bpf_iter__task_vma {
 
 #define IOCB_APPEND 0x10 /* == RWF_APPEND since v5.10 */
 
+#define FUSE_OPEN 14
 #define FUSE_READ 15
 #define FUSE_WRITE 16
 #define FUSE_RELEASE 18
+#define FUSE_CREATE 35
 
 #define FUSE_DIO_WRITE (1 << 0)
 #define FUSE_DIO_CUSE (1 << 1)

@@ -379,6 +379,26 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/*
+ * An open's request, sent by the opening thread: after the answer the open may
+ * wait in fuse_file_cached_io_open() for parallel writers to drain. The time
+ * and the thread's voluntary context switches so far let the open's syscall
+ * exit tell whether it slept again (iomode_tracepoint.bpf.c).
+ */
+static __always_inline void fs_tp_open_sent(struct fuse_args *args)
+{
+	struct fs_task *t;
+
+	if (!cfg_time_drains || !fs_tgid_wanted())
+		return;
+	t = fs_task_get();
+	if (!t)
+		return;
+	t->o_start_ns = bpf_ktime_get_ns();
+	t->o_nodeid = args->nodeid;
+	t->o_nvcsw = bpf_get_current_task_btf()->nvcsw;
+}
+
 SEC("tp_btf/fuse_request_send")
 int BPF_PROG(fs_request_send, struct fuse_req *req)
 {
@@ -392,6 +412,8 @@ int BPF_PROG(fs_request_send, struct fuse_req *req)
 		fs_tp_write(req, args);
 	else if (opcode == FUSE_RELEASE)
 		fs_tp_release(args);
+	else if (opcode == FUSE_OPEN || opcode == FUSE_CREATE)
+		fs_tp_open_sent(args);
 	return 0;
 }
 

@@ -76,8 +76,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     using T = SkelTraits<Skel>;
 
   public:
-    bool start(const HookPlan &plan, const KernelFacts &facts, const BackendOptions &o,
-               std::string *error) {
+    bool start(const HookPlan &plan, const BackendOptions &o, std::string *error) {
         skel_ = SkeletonPtr<Skel, T::destroy>(T::open());
         if (!skel_) {
             *error = "cannot open the BPF object: " + errno_text(errno);
@@ -88,10 +87,7 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_filter_dev = o.filter_dev;
         ro->cfg_emit_writes = o.emit_writes;
         ro->cfg_emit_all_opens = o.emit_all_opens;
-        ro->cfg_cached_io_open_start = facts.cached_io_open_start;
-        ro->cfg_cached_io_open_end = facts.cached_io_open_end;
-        ro->cfg_io_open_start = facts.io_open_start;
-        ro->cfg_io_open_end = facts.io_open_end;
+        ro->cfg_time_drains = T::kind == BackendKind::Tracepoint && plan.has("drain-wait");
         ro->cfg_time_requests = plan.loads("fs_request_end");
         ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
@@ -387,24 +383,24 @@ template <typename Skel> class BpfBackend final : public Backend {
 };
 
 template <typename Skel>
-std::unique_ptr<Backend> make(const HookPlan &plan, const KernelFacts &facts,
-                              const BackendOptions &opts, std::string *error) {
+std::unique_ptr<Backend> make(const HookPlan &plan, const BackendOptions &opts,
+                              std::string *error) {
     auto b = std::make_unique<BpfBackend<Skel>>();
-    if (!b->start(plan, facts, opts, error))
+    if (!b->start(plan, opts, error))
         return nullptr;
     return b;
 }
 
 } // namespace
 
-std::unique_ptr<Backend> Backend::create(const HookPlan &plan, const KernelFacts &facts,
-                                         const BackendOptions &opts, std::string *error) {
+std::unique_ptr<Backend> Backend::create(const HookPlan &plan, const BackendOptions &opts,
+                                         std::string *error) {
     g_verbose = opts.verbose;
     g_last_libbpf_error.clear();
     libbpf_set_print(libbpf_print);
     if (plan.backend == BackendKind::Trampoline)
-        return make<fusescope_trampoline>(plan, facts, opts, error);
-    return make<fusescope_tracepoint>(plan, facts, opts, error);
+        return make<fusescope_trampoline>(plan, opts, error);
+    return make<fusescope_tracepoint>(plan, opts, error);
 }
 
 } // namespace fusescope

@@ -17,13 +17,12 @@ std::optional<BackendKind> backend_from_string(std::string_view s) {
     return std::nullopt;
 }
 
-bool HookPlan::lock_roles_ok() const {
-    auto ok = [&](std::string_view r) {
-        return std::any_of(roles.begin(), roles.end(),
-                           [&](const RolePlan &p) { return p.role == r && p.available; });
-    };
-    return ok("write-lock") && ok("lock-wait");
+bool HookPlan::has(std::string_view role) const {
+    return std::any_of(roles.begin(), roles.end(),
+                       [&](const RolePlan &p) { return p.role == role && p.available; });
 }
+
+bool HookPlan::lock_roles_ok() const { return has("write-lock") && has("lock-wait"); }
 
 bool HookPlan::loads(std::string_view program) const {
     return std::any_of(programs.begin(), programs.end(),
@@ -154,15 +153,16 @@ struct Builder {
             role("open", false, "", why + "; census finds holders instead");
             role("mmap", false, "", why + "; census finds holders instead");
         }
-        if (k.has_iomodes && k.have_cached_io_open_range && tp("sched/sched_switch")) {
-            prog("fs_sched_switch");
+        // timed from the opener's own hooks: a program on sched_switch would run on every
+        // context switch of the machine (bpf/iomode_tracepoint.bpf.c)
+        if (k.has_iomodes && sys && k.probe_read_allowed) {
             role("drain-wait", true,
-                 "tp_btf sched:sched_switch, stack in fuse_file_cached_io_open (or in "
-                 "fuse_file_io_open where it is inlined)",
-                 "attributed when the waiting open/mmap returns");
+                 "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE or syscalls:sys_enter_mmap, "
+                 "to the open's or mmap's exit",
+                 "an upper bound: includes the server's answer to the open (mmap: mmap_lock)");
         } else {
             role("drain-wait", false, "",
-                 k.has_iomodes ? "fuse_file_cached_io_open address unknown (kallsyms)"
+                 k.has_iomodes ? "needs the open/mmap syscall hooks"
                                : "n/a (kernel has no IO modes)");
         }
         role("release", k.has_iomodes,

@@ -9,7 +9,6 @@
 #include <linux/btf.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -20,8 +19,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <system_error>
-#include <thread>
 #include <unistd.h>
 #include <unordered_set>
 #include <vector>
@@ -60,8 +57,10 @@ constexpr const char *kFuncs[] = {
     "__fuse_simple_request",
 };
 constexpr const char *kBtfTracepoints[] = {
-    "fuse/fuse_request_send", "fuse/fuse_request_end", "lock/contention_begin",
-    "lock/contention_end",    "sched/sched_switch",
+    "fuse/fuse_request_send",
+    "fuse/fuse_request_end",
+    "lock/contention_begin",
+    "lock/contention_end",
 };
 constexpr const char *kTracefsEvents[] = {
     "syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "syscalls/sys_enter_openat2",
@@ -344,179 +343,8 @@ bool offer_from_raw_btf(std::string_view vmlinux, std::string_view module, Kerne
     return true;
 }
 
-namespace {
-
-// kallsyms_range's state, fed line by line, so that /proc/kallsyms (5 MB,
-// ~120k lines) can be parsed in place as it is read, with no copy of the text
-// and no allocation per line.
-struct KallsymsScan {
-    std::string_view name;
-    std::vector<uint64_t> addrs; // every t/T address: the end is the next one up
-    uint64_t found = 0;          // the last line naming @name wins
-    std::string_view other{};    // a second name, its own range (ranges().second)
-    uint64_t found_other = 0;
-
-    // sym == name with sym cut at its first tab or space, without searching for one
-    // (such a name never matches: a symbol ends there)
-    static bool matches(std::string_view sym, std::string_view want) {
-        return !want.empty() && want.find_first_of("\t ") == std::string_view::npos &&
-               sym.size() >= want.size() &&
-               std::memcmp(sym.data(), want.data(), want.size()) == 0 &&
-               (sym.size() == want.size() || sym[want.size()] == '\t' || sym[want.size()] == ' ');
-    }
-
-    void line(std::string_view line) {
-        // "ffffffff81234560 t name\t[module]"
-        size_t sp1 = line.find(' ');
-        if (sp1 == std::string_view::npos || sp1 + 3 > line.size())
-            return;
-        char type = line[sp1 + 1];
-        if (type != 't' && type != 'T')
-            return;
-        uint64_t a = parse_addr(line.substr(0, sp1));
-        if (a == 0)
-            return;
-        addrs.push_back(a);
-        std::string_view sym = line.substr(sp1 + 3);
-        if (matches(sym, name))
-            found = a;
-        else if (matches(sym, other))
-            found_other = a;
-    }
-
-    // strtoull(field, nullptr, 16): by hand for the usual 16 hex digits
-    // (~120k lines), else strtoull itself on a stack copy of the field.
-    static uint64_t parse_addr(std::string_view field) {
-        if (field.size() == 16) {
-            uint64_t v = 0;
-            for (char c : field) {
-                unsigned d;
-                if (c >= '0' && c <= '9')
-                    d = unsigned(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                    d = unsigned(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                    d = unsigned(c - 'A' + 10);
-                else
-                    return parse_addr_slow(field);
-                v = v << 4 | d;
-            }
-            return v;
-        }
-        return parse_addr_slow(field);
-    }
-    static uint64_t parse_addr_slow(std::string_view field) {
-        char buf[40];
-        if (field.size() >= sizeof(buf))
-            return std::strtoull(std::string(field).c_str(), nullptr, 16);
-        std::memcpy(buf, field.data(), field.size());
-        buf[field.size()] = '\0';
-        return std::strtoull(buf, nullptr, 16);
-    }
-
-    // The ranges of name and other.
-    std::pair<SymbolRange, SymbolRange> ranges() const {
-        return {range_of(found), range_of(found_other)};
-    }
-    SymbolRange range_of(uint64_t at) const {
-        if (!at)
-            return {};
-        uint64_t next = UINT64_MAX;
-        for (uint64_t a : addrs)
-            if (a > at && a < next)
-                next = a;
-        if (next == UINT64_MAX)
-            return {};
-        return {true, at, next};
-    }
-};
-
-// Feeds the complete lines of @text to @scan; returns the bytes consumed.
-size_t feed_lines(std::string_view text, KallsymsScan &scan) {
-    size_t pos = 0;
-    while (pos < text.size()) {
-        const void *nl = std::memchr(text.data() + pos, '\n', text.size() - pos);
-        if (!nl)
-            break;
-        size_t end = size_t(static_cast<const char *>(nl) - text.data());
-        scan.line(text.substr(pos, end - pos));
-        pos = end + 1;
-    }
-    return pos;
-}
-
-// kallsyms_ranges over the file, read in chunks into one fixed buffer. Gives
-// up (no range) as soon as @stop is set.
-std::pair<SymbolRange, SymbolRange> kallsyms_file_ranges(const char *path, std::string_view name,
-                                                         std::string_view other,
-                                                         const std::atomic<bool> &stop) {
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return {};
-    KallsymsScan scan{name, {}, 0, other};
-    scan.addrs.reserve(1 << 17); // a distribution kernel has ~100-200k text symbols
-    std::vector<char> buf(1 << 16);
-    size_t have = 0;
-    for (;;) {
-        if (stop.load(std::memory_order_relaxed)) {
-            ::close(fd);
-            return {};
-        }
-        ssize_t r = ::read(fd, buf.data() + have, buf.size() - have);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        have += size_t(r);
-        size_t used = feed_lines(std::string_view(buf.data(), have), scan);
-        if (used == 0 && have == buf.size())
-            used = have; // a 64 KiB line is no symbol: drop it
-        std::memmove(buf.data(), buf.data() + used, have - used);
-        have -= used;
-    }
-    ::close(fd);
-    if (have)
-        scan.line(std::string_view(buf.data(), have)); // the last line, unterminated
-    return scan.ranges();
-}
-
-} // namespace
-
-std::pair<SymbolRange, SymbolRange> kallsyms_ranges(std::string_view text, std::string_view a,
-                                                    std::string_view b) {
-    KallsymsScan scan{a, {}, 0, b};
-    size_t used = feed_lines(text, scan);
-    if (used < text.size())
-        scan.line(text.substr(used));
-    return scan.ranges();
-}
-
-bool kallsyms_range(std::string_view text, std::string_view name, uint64_t *start, uint64_t *end) {
-    SymbolRange r = kallsyms_ranges(text, name, {}).first;
-    *start = r.start;
-    *end = r.end;
-    return r.ok;
-}
-
-KernelFacts probe_kernel(const ProbeOptions &opts) {
+KernelFacts probe_kernel() {
     KernelFacts k;
-    // /proc/kallsyms is the slowest part (the kernel formats ~120k lines) and
-    // depends on nothing else here: read it on the other CPU meanwhile.
-    std::pair<SymbolRange, SymbolRange> ranges;
-    std::atomic<bool> stop_kallsyms{false};
-    auto read_kallsyms = [&ranges, &stop_kallsyms] {
-        // The drain wait sleeps in fuse_file_cached_io_open; where the compiler inlined
-        // it into its caller (7.2 keeps an out-of-line copy too), in fuse_file_io_open,
-        // which has no other uninterruptible sleep: the BPF side checks both ranges.
-        ranges = kallsyms_file_ranges("/proc/kallsyms", "fuse_file_cached_io_open",
-                                      "fuse_file_io_open", stop_kallsyms);
-    };
-    std::thread kallsyms;
-    try {
-        kallsyms = std::thread(read_kallsyms);
-    } catch (const std::system_error &) {
-        read_kallsyms(); // no thread to be had: in line, as before
-    }
     struct utsname u {};
     if (::uname(&u) == 0)
         k.release = u.release;
@@ -558,21 +386,6 @@ KernelFacts probe_kernel(const ProbeOptions &opts) {
             btf__free(vmlinux);
         }
     }
-    if (opts.kallsyms_only_for_tracepoint) {
-        // The offer is complete but for the range, which only the tracepoint
-        // backend's plan reads: a trampoline plan comes out the same without it.
-        std::string ignored;
-        auto plan = plan_hooks(k.offer, opts.forced, &ignored);
-        if (plan && plan->backend == BackendKind::Trampoline)
-            stop_kallsyms = true;
-    }
-    if (kallsyms.joinable())
-        kallsyms.join();
-    k.offer.have_cached_io_open_range = ranges.first.ok || ranges.second.ok;
-    k.cached_io_open_start = ranges.first.start;
-    k.cached_io_open_end = ranges.first.end;
-    k.io_open_start = ranges.second.start;
-    k.io_open_end = ranges.second.end;
     return k;
 }
 

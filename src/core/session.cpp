@@ -43,8 +43,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     }
     std::unique_ptr<Session> s(new Session());
     s->opts_ = opts;
-    // kallsyms only for the tracepoint backend, the one that uses what it gives
-    s->facts_ = probe_kernel({.kallsyms_only_for_tracepoint = true, .forced = opts.backend});
+    s->facts_ = probe_kernel();
     if (!s->facts_.vmlinux_btf) {
         *error = "this kernel has no BTF (/sys/kernel/btf/vmlinux): fusescope needs a kernel "
                  "built with CONFIG_DEBUG_INFO_BTF=y";
@@ -107,7 +106,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
         return nullptr;
     }
     s->plan_ = *plan;
-    s->backend_ = Backend::create(s->plan_, s->facts_, bo, &why);
+    s->backend_ = Backend::create(s->plan_, bo, &why);
     if (!s->backend_) {
         *error = why;
         *exit_code = exit_code::kNoBackend;

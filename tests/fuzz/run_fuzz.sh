@@ -2,7 +2,7 @@
 # Builds one libFuzzer target with clang++ (-fsanitize=fuzzer,address,undefined) from the
 # few sources it needs, seeds its corpus from real /proc text, and fuzzes for a bounded time.
 #   run_fuzz.sh TARGET SOURCE_DIR WORK_DIR SECONDS
-# TARGET: mounts | kallsyms | cli. Exit 0: no crash found; else libFuzzer's status, with the
+# TARGET: mounts | cli. Exit 0: no crash found; else libFuzzer's status, with the
 # crashing input left in WORK_DIR/TARGET/ (crash-*).
 set -euo pipefail
 target=$1 src=$2 work=$3 secs=${4:-60}
@@ -21,16 +21,6 @@ case $target in
       '36 35 0:52 / /tmp/a\040b rw,nosuid,nodev,relatime shared:1 master:2 - fuse.sshfs us\134er@h:/x rw,user_id=0' \
       '37 35 0:53 /sub /mnt/v rw - virtiofs tag rw' '38 35 0:54 / /mnt/blk rw - fuseblk /dev/sdb1 rw' \
       'garbage' > "$out/corpus/fuse-mounts"
-    ;;
-  kallsyms)
-    srcs=("$src/tests/fuzz/fuzz_kallsyms.cpp" "$src/src/backend/kernel_probe.cpp"
-          "$src/src/backend/hook_plan.cpp") # probe_kernel asks plan_hooks
-    libs=(-lbpf -lelf -lz)
-    # the lines around the fuse symbols (the whole file is megabytes)
-    { echo fuse_file_cached_io_open; grep -m 400 -B2 -A2 ' fuse_' /proc/kallsyms || true; } \
-      > "$out/corpus/kallsyms-fuse"
-    { echo _text; head -n 200 /proc/kallsyms; } > "$out/corpus/kallsyms-head"
-    printf 'f\nffffffff81000000 t f\nffffffff81000010 T g\t[fuse]\n' > "$out/corpus/tiny"
     ;;
   cli)
     srcs=("$src/tests/fuzz/fuzz_cli.cpp" "$src/src/cli/main.cpp" "$src/src/backend/hook_plan.cpp")

@@ -27,7 +27,7 @@ std::string target_of(const HookPlan &p, const std::string &prog) {
 }
 
 KernelOffer common_tps(KernelOffer k) {
-    k.tracepoints.insert({"lock/contention_begin", "lock/contention_end", "sched/sched_switch",
+    k.tracepoints.insert({"lock/contention_begin", "lock/contention_end",
                           "syscalls/sys_enter_openat", "syscalls/sys_exit_openat",
                           "syscalls/sys_enter_mmap", "syscalls/sys_exit_mmap"});
     return k;
@@ -52,7 +52,6 @@ KernelOffer debian_612() {
     k.tracepoints = {"fuse/fuse_request_send", "fuse/fuse_request_end"};
     k.trampolines_allowed = true;
     k.has_iomodes = true;
-    k.have_cached_io_open_range = true;
     return common_tps(k);
 }
 
@@ -100,7 +99,7 @@ TEST(HookPlan, LockedDownHostFallsBackToTracepoints) {
     EXPECT_NE(p->why.find("EPERM"), std::string::npos) << p->why;
     EXPECT_TRUE(p->lock_roles_ok());
     EXPECT_TRUE(p->loads("fs_request_send"));
-    EXPECT_TRUE(p->loads("fs_sched_switch"));
+    EXPECT_TRUE(p->has("drain-wait"));
     EXPECT_FALSE(p->loads("fs_write_enter"));
     // per-request timing is opt-in here: it would add a program to every FUSE request
     EXPECT_FALSE(p->loads("fs_request_end"));
@@ -176,6 +175,9 @@ TEST(HookPlan, ConfidentialityLockdownLosesProbeReadRolesOnly) {
     EXPECT_FALSE(role(*p, "open").available);
     EXPECT_FALSE(role(*p, "mmap").available);
     EXPECT_FALSE(p->loads("fs_sys_exit_openat"));
+    // drain waits are timed to the open's/mmap's syscall exit
+    EXPECT_FALSE(p->has("drain-wait"));
+    EXPECT_EQ(role(*p, "drain-wait").note, "needs the open/mmap syscall hooks");
     EXPECT_TRUE(role(*p, "census").available);
 }
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "fusescope/backend/hook_plan.h"
-#include "fusescope/backend/kernel_probe.h"
 #include "fusescope/model/types.h"
 
 #include <functional>
@@ -36,8 +35,8 @@ class Backend {
 
     // Opens, configures, loads and attaches per @plan. nullptr + *error on failure
     // (nothing stays loaded then).
-    static std::unique_ptr<Backend> create(const HookPlan &plan, const KernelFacts &facts,
-                                           const BackendOptions &opts, std::string *error);
+    static std::unique_ptr<Backend> create(const HookPlan &plan, const BackendOptions &opts,
+                                           std::string *error);
 
     virtual BackendKind kind() const = 0;
     virtual const std::vector<AttachedProgram> &attached() const = 0;

@@ -21,10 +21,9 @@ struct KernelOffer {
     std::set<std::string> tracepoints; // "group/name", e.g. "fuse/fuse_request_send"
     bool trampolines_allowed = false;  // a minimal fentry program loaded
     bool trampoline_probe_done = false;
-    std::string trampoline_error;           // why it did not, e.g. "EPERM"
-    bool probe_read_allowed = true;         // lockdown is not "confidentiality"
-    bool has_iomodes = false;               // struct fuse_inode has iocachectr (6.9+)
-    bool have_cached_io_open_range = false; // kallsyms gave fuse_file_cached_io_open's text range
+    std::string trampoline_error;   // why it did not, e.g. "EPERM"
+    bool probe_read_allowed = true; // lockdown is not "confidentiality"
+    bool has_iomodes = false;       // struct fuse_inode has iocachectr (6.9+)
 };
 
 // One BPF program and the kernel function or tracepoint it attaches to.
@@ -46,7 +45,8 @@ struct HookPlan {
     std::string why;                     // why this backend
     std::vector<ProgramChoice> programs; // programs to load and attach
     std::vector<RolePlan> roles;
-    bool lock_roles_ok() const; // write-lock and lock-wait both available
+    bool has(std::string_view role) const; // the role is available
+    bool lock_roles_ok() const;            // write-lock and lock-wait both available
     bool loads(std::string_view program) const;
 };
 
