@@ -82,8 +82,8 @@ struct fs_task {
 	__u64 c_start_ns;
 	__u32 c_flags;
 	__u32 pad2;
-	struct fs_inode_key
-		c_key; /* of c_lock's inode: not read again from a cold inode at the end */
+	/* of c_lock's inode: not read again from a cold inode at the end */
+	struct fs_inode_key c_key;
 	/* finished waits on one i_rwsem, not yet claimed by a write */
 	__u64 p_lock;
 	__u64 p_wait_ns;
@@ -107,8 +107,7 @@ struct fs_task {
 	__u64 s_start_ns;
 	__u64 s_nvcsw;
 	__u32 s_nr;
-	__u8 s_iomode_before; /* the mapped file's, FS_IOM_NA when not a FUSE file */
-	__u8 pad4[3];
+	__u32 pad4;
 };
 
 #define FS_MAP_TASKS                                                                               \

@@ -172,10 +172,9 @@ static __always_inline int fs_sys_enter_mmap_file(__u64 fd, __u64 flags, __u64 p
 	t->s_start_ns = 0;
 	if (!cfg_time_drains)
 		return 0;
-	/* a drain can only delay the mmap that turns a file's mode to cached */
+	/* a drain can only delay the mmap that turns a FUSE file's mode to cached */
 	file = fs_fd_file(fd);
-	t->s_iomode_before = file && fs_file_info_read(file, &fi) ? fi.iomode : FS_IOM_NA;
-	if (t->s_iomode_before != FS_IOM_NONE)
+	if (!file || !fs_file_info_read(file, &fi) || fi.iomode != FS_IOM_NONE)
 		return 0;
 	t->s_nvcsw = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), nvcsw);
 	t->s_start_ns = bpf_ktime_get_ns();

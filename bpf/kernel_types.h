@@ -160,11 +160,6 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
-/* x86_64: the syscall number of a task inside a syscall (bpf_task_pt_regs) */
-struct pt_regs {
-	unsigned long orig_ax;
-} __attribute__((preserve_access_index));
-
 struct task_struct {
 	int pid;
 	int tgid;
@@ -331,8 +326,6 @@ struct bpf_iter__task_vma {
 #define VM_WRITE 0x00000002UL
 #define VM_SHARED 0x00000008UL
 #define VM_MAYSHARE 0x00000080UL
-
-#define TASK_UNINTERRUPTIBLE 0x0002
 
 /* lock:contention_begin flags (include/trace/events/lock.h) */
 #define LCB_F_SPIN (1U << 0)

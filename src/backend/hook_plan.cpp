@@ -159,7 +159,8 @@ struct Builder {
             role("drain-wait", true,
                  "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE or syscalls:sys_enter_mmap, "
                  "to the open's or mmap's exit",
-                 "an upper bound: includes the server's answer to the open (mmap: mmap_lock)");
+                 "an upper bound: includes the server's answer to the open, for mmap the wait for "
+                 "mmap_lock");
         } else {
             role("drain-wait", false, "",
                  k.has_iomodes ? "needs the open/mmap syscall hooks"

@@ -102,6 +102,25 @@ class CoreTest(unittest.TestCase):
             self.assertNotIn("cache_io_mode", kinds[first_shared:])
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
+    def test_caching_open_and_mmap_with_no_writer_in_flight_wait_for_nothing(self):
+        # A drain wait needs parallel writers in flight. The tracepoint backend infers one
+        # from the opener's sleeps: the server's answer to its open must not count as one.
+        with testfs_mount(*PARALLEL, "--cache-readonly-opens") as m:
+            parallel(m, 1, 1)
+            with Trace(m.mountpoint, *EXTRA) as t:
+                parallel(m, 4, 25)  # the inode has had parallel writes
+                reader = run_load("cached-reader", "--file", m.path("db"), "--opens", 20)
+                h = Holder(m.path("db"), comm="late-indexer")
+                self.assertEqual(h.release(), 0)
+            ev = t.stop()
+            assert_writes(self, t, {("shared", "shared"): 100})
+            by = lambda kind, pid: [e for e in ev if e["event"] == kind and  # noqa: E731
+                                    e.get("holder", {}).get("pid") == pid]
+            self.assertEqual(len(by("open", reader["pid"])), 20, ev)
+            self.assertEqual(len(by("mmap", h.pid)), 1, ev)
+            self.assertEqual([e for e in ev if e["event"] == "drain_wait"], [])
+
+    @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
     def test_census_names_holder_mapped_before_start(self):
         with testfs_mount(*PARALLEL) as m:
             parallel(m, 1, 1)
