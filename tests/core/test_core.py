@@ -114,10 +114,11 @@ class CoreTest(unittest.TestCase):
                 self.assertEqual(h.release(), 0)
             ev = t.stop()
             assert_writes(self, t, {("shared", "shared"): 100})
-            by = lambda kind, pid: [e for e in ev if e["event"] == kind and  # noqa: E731
-                                    e.get("holder", {}).get("pid") == pid]
-            self.assertEqual(len(by("open", reader["pid"])), 20, ev)
-            self.assertEqual(len(by("mmap", h.pid)), 1, ev)
+            def held_by(kind, pid):
+                return [e for e in ev if e["event"] == kind and
+                        e.get("holder", {}).get("pid") == pid]
+            self.assertEqual(len(held_by("open", reader["pid"])), 20, ev)
+            self.assertEqual(len(held_by("mmap", h.pid)), 1, ev)
             self.assertEqual([e for e in ev if e["event"] == "drain_wait"], [])
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")

@@ -50,8 +50,8 @@ class Unit(unittest.TestCase):
         attach = {"CAP_BPF", "CAP_PERFMON", "CAP_SETPCAP"}
         kept = {"CAP_BPF", "CAP_PERFMON", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"}
         self.assertTrue(attach | kept <= caps, caps)
-        for never in ("CAP_SYSLOG", "CAP_NET_ADMIN", "CAP_SYS_MODULE", "CAP_SETUID", "CAP_DAC_OVERRIDE",
-                      "CAP_NET_RAW", "CAP_SYS_RAWIO"):
+        for never in ("CAP_SYSLOG", "CAP_NET_ADMIN", "CAP_SYS_MODULE", "CAP_SETUID",
+                      "CAP_DAC_OVERRIDE", "CAP_NET_RAW", "CAP_SYS_RAWIO"):
             self.assertNotIn(never, caps)
         with open(os.path.join(SRC, "src", "core", "privileges.cpp")) as f:
             src = f.read()

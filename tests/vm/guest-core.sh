@@ -8,6 +8,8 @@
 #   shared mmap by "indexer"       -> 100 exclusive cache_io_mode, mmap event names the holder,
 #   after unmap+close              -> 100 shared, a release that leaves cache mode   (6.9+)
 #   census of a mapping made before fusescope started                              (6.9+)
+#   a caching open / shared mmap while parallel writers are in flight waits (drain); with
+#   none in flight it does not                                                      (6.9+)
 # Expected backend: trampoline (these kernels allow fentry). Kernels without IO modes
 # (6.1) must say so in doctor and still count lock modes and reasons exactly.
 # shellcheck source=tests/vm/guest-lib.sh
@@ -152,6 +154,26 @@ drain_scenario() {
   umount_testfs
 }
 
+# no_drain_scenario NAME: the same inode, written in parallel, then opened cached 20 times and
+# mapped shared once no writer is in flight: both are seen as holders, no drain wait (the
+# tracepoint backend infers drains from the opener's sleeps; the open's answer is not one).
+no_drain_scenario() {
+  mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens \
+    --direct-io-allow-mmap --write-delay-us 2000
+  fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
+  trace_start
+  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 4096 > /dev/null
+  fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
+  fusescope-load mmap-holder --file $M/db --size 4096 --hold 0.1 > /tmp/mapper.json
+  trace_stop
+  RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
+  MP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/mapper.json | head -n1)
+  expect "${1}_opens_seen" "$(grep '"event":"open"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$RP,")" 20
+  expect "${1}_mmap_seen" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$MP,")" 1
+  expect "$1" "$(count '"event":"drain_wait"')" 0
+  umount_testfs
+}
+
 fusescope doctor > /tmp/doctor.txt 2>&1; rc=$?
 cat /tmp/doctor.txt
 expect doctor_rc $rc 0
@@ -211,6 +233,7 @@ fi
 umount_testfs
 
 [ $IOMODES = 1 ] && drain_scenario drain_wait_named
+[ $IOMODES = 1 ] && no_drain_scenario no_drain_wait
 
 # The tracepoint backend -- what a host that refuses trampolines gets -- on this kernel when it
 # has the fuse request tracepoints (6.12+): the same exact counts.
@@ -232,6 +255,7 @@ if fusescope --backend tracepoint doctor > /tmp/doctor-tp.txt 2>&1; then
   fi
   umount_testfs
   [ $IOMODES = 1 ] && drain_scenario tp_drain_wait_named
+  [ $IOMODES = 1 ] && no_drain_scenario tp_no_drain_wait
   FSB=""
 else
   result "tracepoint_backend=no" "$(tail -n1 /tmp/doctor-tp.txt)"
