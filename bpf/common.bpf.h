@@ -102,7 +102,6 @@ struct fs_task {
 	__u64 o_nvcsw;
 	/* shared file mmap in flight (tracepoint backend) */
 	__u64 s_arg_fd;
-	__u64 s_arg_flags;
 	__u64 s_arg_prot;
 	__u64 s_start_ns;
 	__u64 s_nvcsw;

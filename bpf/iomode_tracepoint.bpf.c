@@ -154,7 +154,7 @@ static __always_inline void fs_report_drain(const struct fs_file_info *fi, __u64
 }
 
 /* only mmap: openat's exit has all it needs (the fd it returns) */
-static __always_inline int fs_sys_enter_mmap_file(__u64 fd, __u64 flags, __u64 prot)
+static __always_inline int fs_sys_enter_mmap_file(__u64 fd, __u64 prot)
 {
 	struct fs_file_info fi = {};
 	struct file *file;
@@ -167,7 +167,6 @@ static __always_inline int fs_sys_enter_mmap_file(__u64 fd, __u64 flags, __u64 p
 		return 0;
 	t->s_nr = FS_SYS_MMAP;
 	t->s_arg_fd = fd;
-	t->s_arg_flags = flags;
 	t->s_arg_prot = prot;
 	t->s_start_ns = 0;
 	if (!cfg_time_drains)
@@ -186,7 +185,7 @@ int fs_sys_enter_mmap(struct fs_sys_enter_mmap *ctx)
 {
 	if (ctx->fd > 0x7fffffffULL || !(ctx->flags & MAP_SHARED))
 		return 0; /* anonymous or private: cannot change a FUSE io mode */
-	return fs_sys_enter_mmap_file(ctx->fd, ctx->flags, ctx->prot);
+	return fs_sys_enter_mmap_file(ctx->fd, ctx->prot);
 }
 
 /* The open's or mmap's drain wait, if it made @fi a cache-mode file after one (0: none). */

@@ -138,7 +138,8 @@ struct Builder {
         bool sys = tp("syscalls/sys_exit_openat") && tp("syscalls/sys_enter_mmap") &&
                    tp("syscalls/sys_exit_mmap");
         bool iomodes_note = !k.has_iomodes;
-        if (sys && k.probe_read_allowed) {
+        const bool sys_hooks = sys && k.probe_read_allowed; // the open/mmap exits load
+        if (sys_hooks) {
             for (const char *p : {"fs_sys_exit_openat", "fs_sys_enter_mmap", "fs_sys_exit_mmap"})
                 prog(p);
             if (tp("syscalls/sys_exit_openat2"))
@@ -155,7 +156,7 @@ struct Builder {
         }
         // timed from the opener's own hooks: a program on sched_switch would run on every
         // context switch of the machine (bpf/iomode_tracepoint.bpf.c)
-        if (k.has_iomodes && sys && k.probe_read_allowed) {
+        if (k.has_iomodes && sys_hooks) {
             role("drain-wait", true,
                  "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE or syscalls:sys_enter_mmap, "
                  "to the open's or mmap's exit",
