@@ -74,19 +74,24 @@ struct fs_task {
 	__u8 w_tried_shared;  /* fuse_inode_uncached_io_start(fi, NULL) was called */
 	__u8 w_decision_seen; /* fuse_dio_wr_exclusive_lock() returned */
 	__u8 w_decision_excl;
-	__u8 pad0;
-	__s32 w_uncached_ret;
+	__u8 w_path; /* enum fs_write_path */
 	__u32 pad1;
 	/* lock:contention in progress */
-	__u64 c_lock;
+	__u64 c_lock;  /* as the tracepoint names it */
+	__u64 c_inode; /* the struct inode whose i_rwsem it is */
 	__u64 c_start_ns;
 	__u32 c_flags;
 	__u32 pad2;
 	/* of c_lock's inode: not read again from a cold inode at the end */
 	struct fs_inode_key c_key;
-	/* finished waits on one i_rwsem, not yet claimed by a write */
+	__u64 c_isize; /* i_size when it began waiting (a writer's lock decision was just made) */
+	/* finished waits on one i_rwsem (its address), not yet claimed by a write */
 	__u64 p_lock;
 	__u64 p_wait_ns;
+	__u64 p_isize; /* c_isize of the first of these waits */
+	/* buffered write-through (tracepoint backend): the write its requests belong to */
+	__u64 b_inode;
+	__u64 b_write_bytes; /* task_io_accounting.write_bytes then: changes once per write call */
 	/* drain wait (trampoline): inside fuse_file_cached_io_open() */
 	__u64 d_start_ns; /* trampoline: fentry of fuse_file_cached_io_open */
 	__u8 d_may_wait;  /* iocachectr < 0 when it started */
@@ -131,6 +136,8 @@ const volatile __u8 cfg_emit_writes = 0;  /* per-write events, for `trace` only 
 const volatile __u8 cfg_emit_all_opens = 0;
 const volatile __u8 cfg_time_requests = 0; /* tracepoint backend: fs_request_end is attached */
 const volatile __u8 cfg_time_drains = 0;   /* tracepoint backend: open/mmap exits are attached */
+/* FUSE_I_CACHE_IO_MODE, read by userspace from the kernel's BTF (an anonymous enum) */
+const volatile __u8 cfg_cache_io_mode_bit = 5;
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -257,6 +264,21 @@ static __always_inline void fs_event_fill_task(struct fs_event *e, __u32 type)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
+/*
+ * A write event names its writer, the current task; an io_uring worker
+ * (io-wq thread, comm "iou-wrk-N") by its process's name, the program the
+ * user knows. BTF-typed task: for tp_btf and fentry/fexit programs.
+ */
+static __always_inline void fs_event_name_writer(struct fs_event *e)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (task->flags & PF_IO_WORKER) {
+		__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm));
+		e->flags |= FS_EVF_IO_WORKER;
+	}
+}
+
 /* Reserve a zeroed event; counts the drop when the ring buffer is full. */
 static __always_inline struct fs_event *fs_event_reserve(__u32 type)
 {
@@ -269,37 +291,6 @@ static __always_inline struct fs_event *fs_event_reserve(__u32 type)
 	__builtin_memset(e, 0, sizeof(*e));
 	fs_event_fill_task(e, type);
 	return e;
-}
-
-/*
- * What of an iocachectr value the model needs: the number of caching files,
- * or just "uncached IO in flight" (its count changes with every parallel
- * write, and no view makes use of that count between two refreshes).
- */
-static __always_inline __s32 fs_iocachectr_class(__s32 iocachectr)
-{
-	return iocachectr < 0 ? -1 : iocachectr;
-}
-
-/*
- * Record the io-mode state a hook saw on an inode; returns true when cache
- * io mode flipped compared with the last observation (a state transition
- * the userspace model should hear about). Stamped only when it changed: a
- * clock read on every write was ~60 ns of a ~400 ns write path (bench/).
- */
-static __always_inline bool fs_stats_observe_mode(struct fs_inode_stats *st, __s32 iocachectr,
-						  __u32 cache_bit)
-{
-	bool flipped = st->cache_io_mode != cache_bit;
-
-	if (!flipped && fs_iocachectr_class(st->iocachectr) == fs_iocachectr_class(iocachectr))
-		return false;
-	st->iocachectr = iocachectr;
-	st->cache_io_mode = cache_bit;
-	st->mode_seen_ns = bpf_ktime_get_ns();
-	if (flipped)
-		__sync_fetch_and_add(&st->mode_changes, 1);
-	return flipped;
 }
 
 static __always_inline void fs_emit_mode_seen(const struct fs_inode_key *key, __u64 nodeid,
@@ -315,5 +306,36 @@ static __always_inline void fs_emit_mode_seen(const struct fs_inode_key *key, __
 	e->flags = cache_bit ? (FS_EVF_ENTERED_CACHE | FS_EVF_CENSUS_HINT) : FS_EVF_LEFT_CACHE;
 	bpf_ringbuf_submit(e, 0);
 }
+
+/* ---- the write accounting core (write_core.h) and what it needs ------------ */
+
+#ifdef FS_WAITS_CLAIMED_AT_SEND
+/*
+ * Bumped after an inode's count of unclaimed waits went up: a per-CPU write
+ * cache slot that saw its inode without unclaimed waits at epoch E may let
+ * writes skip the inode's entry while the epoch is still E (write_tracepoint).
+ * A thread's own wait is always seen by its own later write.
+ */
+__u64 fs_waits_epoch = 0;
+
+static __always_inline __u64 fs_core_waits_epoch(void)
+{
+	return *(volatile __u64 *)&fs_waits_epoch;
+}
+#else
+static __always_inline __u64 fs_core_waits_epoch(void)
+{
+	return 0;
+}
+#endif
+
+#define FS_CORE_STEP()                                                                             \
+	do {                                                                                       \
+	} while (0)
+#define fs_core_stats_get fs_stats_get
+#define fs_core_now_ns bpf_ktime_get_ns
+#define fs_core_mode_flipped fs_emit_mode_seen
+
+#include "write_core.h"
 
 #endif /* FUSESCOPE_COMMON_BPF_H */

@@ -77,7 +77,7 @@ static __always_inline __u32 fs_fi_cache_bit(struct inode *inode)
 {
 	if (!bpf_core_field_exists(struct fuse_inode, iocachectr))
 		return 0;
-	return (FS_READ(inode, struct fuse_inode, state) >> FUSE_I_CACHE_IO_MODE) & 1;
+	return (FS_READ(inode, struct fuse_inode, state) >> (cfg_cache_io_mode_bit & 63)) & 1;
 }
 
 static __always_inline __u8 fs_ff_iomode(struct fuse_file *ff)
@@ -89,7 +89,6 @@ static __always_inline __u8 fs_ff_iomode(struct fuse_file *ff)
 	return (__u8)FS_READ(ff, struct fuse_file, iomode);
 }
 
-/* Does the current task hold @sem for writing? (kernel/locking/rwsem.c encoding) */
 static __always_inline __u32 fs_ff_open_flags(struct fuse_file *ff)
 {
 	return ff ? FS_READ(ff, struct fuse_file, open_flags) : 0;
@@ -100,13 +99,39 @@ static __always_inline __u64 fs_ff_fh(struct fuse_file *ff)
 	return ff ? FS_READ(ff, struct fuse_file, fh) : 0;
 }
 
+/* A passthrough open (6.9+, CONFIG_FUSE_PASSTHROUGH): writes go to the backing file. */
+static __always_inline bool fs_ff_passthrough(struct fuse_file *ff)
+{
+	if (!ff || !bpf_core_field_exists(struct fuse_file, passthrough))
+		return false;
+	return FS_READ(ff, struct fuse_file, passthrough) != NULL;
+}
+
+/*
+ * Does the current task, known to hold @sem, hold it for writing?
+ * kernel/locking/rwsem.c: the writer bit, and the owner is the writer (readers
+ * only leave a hint there). PREEMPT_RT (rwbase_rt.c): a writer holds the
+ * rwsem's rtmutex for as long as it holds the lock; readers never keep it.
+ */
 static __always_inline bool fs_rwsem_held_exclusive_by_current(struct rw_semaphore *sem)
 {
 	__u64 cur = (__u64)bpf_get_current_task();
-	__u64 count = sem->count.counter;
-	__u64 owner = sem->owner.counter;
 
-	return (count & RWSEM_WRITER_LOCKED) && ((owner & ~RWSEM_OWNER_FLAGS_MASK) == cur);
+	if (bpf_core_field_exists(sem->count)) {
+		__u64 count = sem->count.counter;
+		__u64 owner = sem->owner.counter;
+
+		return (count & RWSEM_WRITER_LOCKED) && ((owner & ~RWSEM_OWNER_FLAGS_MASK) == cur);
+	}
+	if (bpf_core_field_exists(sem->rwbase))
+		return ((__u64)sem->rwbase.rtmutex.owner & ~RT_MUTEX_HAS_WAITERS) == cur;
+	return false;
+}
+
+/* The inode's i_rwsem, as the number lock:contention_* and the task state use. */
+static __always_inline __u64 fs_inode_lock_addr(struct inode *inode)
+{
+	return (__u64)inode + bpf_core_field_offset(struct inode, i_rwsem);
 }
 
 #endif /* FUSESCOPE_FUSE_INODE_BPF_H */

@@ -254,7 +254,7 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 			e->flags |= FS_EVF_WRITABLE_MAP;
 		e->offset = ctx->ret; /* the mapped address */
 		/* a shared mapping of a direct-io file is what makes it cached */
-		if (fi.iomode == FS_IOM_CACHED && (fi.open_flags & FOPEN_DIRECT_IO))
+		if (fi.iomode == FS_IOM_CACHED && (fi.open_flags & FS_FOPEN_DIRECT_IO))
 			e->flags |= FS_EVF_HOLDER;
 	} else if (fi.iomode == FS_IOM_CACHED) {
 		e->flags |= FS_EVF_HOLDER;
@@ -273,6 +273,20 @@ int fs_sys_exit_openat(struct fs_sys_exit *ctx)
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int fs_sys_exit_openat2(struct fs_sys_exit *ctx)
+{
+	return fs_sys_exit(ctx, FS_SYS_OPEN);
+}
+
+/* open(2) and creat(2): x86-64 still has them (glibc calls openat, static or old binaries do not)
+ */
+SEC("tracepoint/syscalls/sys_exit_open")
+int fs_sys_exit_open(struct fs_sys_exit *ctx)
+{
+	return fs_sys_exit(ctx, FS_SYS_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int fs_sys_exit_creat(struct fs_sys_exit *ctx)
 {
 	return fs_sys_exit(ctx, FS_SYS_OPEN);
 }

@@ -113,9 +113,24 @@ typedef struct {
 } atomic64_t;
 typedef atomic64_t atomic_long_t;
 
+/* PREEMPT_RT: struct rw_semaphore is a struct rwbase_rt (no count, no owner) */
+struct rt_mutex_base {
+	struct task_struct *owner; /* | RT_MUTEX_HAS_WAITERS (bit 0) */
+} __attribute__((preserve_access_index));
+
+struct rwbase_rt {
+	struct rt_mutex_base rtmutex; /* held by the writer for as long as it holds the lock */
+} __attribute__((preserve_access_index));
+
 struct rw_semaphore {
-	atomic_long_t count;
-	atomic_long_t owner;
+	atomic_long_t count;	 /* !PREEMPT_RT */
+	atomic_long_t owner;	 /* !PREEMPT_RT */
+	struct rwbase_rt rwbase; /* PREEMPT_RT */
+} __attribute__((preserve_access_index));
+
+struct list_head {
+	struct list_head *next;
+	struct list_head *prev;
 } __attribute__((preserve_access_index));
 
 /* ---- VFS ------------------------------------------------------------ */
@@ -160,13 +175,34 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct pid_namespace {
+	unsigned int level;
+} __attribute__((preserve_access_index));
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+} __attribute__((preserve_access_index));
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[]; /* level + 1 of them */
+} __attribute__((preserve_access_index));
+
+struct task_io_accounting {
+	u64 write_bytes; /* CONFIG_TASK_IO_ACCOUNTING */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
+	unsigned int flags; /* PF_* */
 	char comm[16];
 	struct task_struct *group_leader;
 	struct files_struct *files;
 	unsigned long nvcsw; /* voluntary context switches */
+	struct pid *thread_pid;
+	struct task_io_accounting ioac;
 } __attribute__((preserve_access_index));
 
 struct vm_area_struct {
@@ -178,8 +214,24 @@ struct vm_area_struct {
 
 /* ---- FUSE (fs/fuse/fuse_i.h; built in, or module BTF on 6.1) -------- */
 
-struct fuse_mount;
 struct fuse_backing;
+
+/* 7.3+: the transport's request counters moved from fuse_conn to a fuse_chan */
+struct fuse_chan {
+	unsigned int num_background;
+	unsigned int active_background;
+} __attribute__((preserve_access_index));
+
+struct fuse_conn {
+	struct pid_namespace *pid_ns;
+	unsigned int num_background;	/* <= 7.2 */
+	unsigned int active_background; /* <= 7.2 */
+	struct fuse_chan *chan;		/* 7.3+ */
+} __attribute__((preserve_access_index));
+
+struct fuse_mount {
+	struct fuse_conn *fc;
+} __attribute__((preserve_access_index));
 
 struct fuse_inode {
 	struct inode inode;
@@ -215,8 +267,22 @@ struct fuse_args {
 	u32 opcode;
 } __attribute__((preserve_access_index));
 
+struct address_space {
+	struct inode *host;
+} __attribute__((preserve_access_index));
+
+struct page {
+	struct address_space *mapping;
+} __attribute__((preserve_access_index));
+
+struct folio {
+	struct address_space *mapping;
+} __attribute__((preserve_access_index));
+
 struct fuse_args_pages {
 	struct fuse_args args;
+	struct folio **folios; /* 6.13+ */
+	struct page **pages;   /* <= 6.12 */
 } __attribute__((preserve_access_index));
 
 struct fuse_write_in {
@@ -257,6 +323,7 @@ struct fuse_release_args {
 } __attribute__((preserve_access_index));
 
 struct fuse_req {
+	struct list_head list;
 	struct fuse_args *args;
 	unsigned long flags;
 	struct {
@@ -297,11 +364,9 @@ struct bpf_iter__task_vma {
 #define S_IFREG 0100000
 #define S_ISREG(m) (((m)&S_IFMT) == S_IFREG)
 
-#define FOPEN_DIRECT_IO (1U << 0)
-#define FOPEN_PARALLEL_DIRECT_WRITES (1U << 6)
-#define FOPEN_PASSTHROUGH (1U << 7)
+/* FOPEN_* and IOCB_* bits: FS_FOPEN_*, FS_IOCB_* in fusescope/abi.h */
 
-#define IOCB_APPEND 0x10 /* == RWF_APPEND since v5.10 */
+#define PF_IO_WORKER 0x00000010 /* an io_uring (or io-wq) worker thread */
 
 #define FUSE_OPEN 14
 #define FUSE_READ 15
@@ -312,12 +377,7 @@ struct bpf_iter__task_vma {
 #define FUSE_DIO_WRITE (1 << 0)
 #define FUSE_DIO_CUSE (1 << 1)
 
-/*
- * fuse_inode::state bit. The kernel's enum is anonymous, so CO-RE cannot
- * look it up by name; 5 is its value from 6.9 through 6.18 (checked on
- * 6.18 BTF; FUSE_I_EXCLUSIVE = 6 only appears in later trees).
- */
-#define FUSE_I_CACHE_IO_MODE 5
+/* fuse_inode::state's FUSE_I_CACHE_IO_MODE bit: cfg_cache_io_mode_bit (from BTF) */
 /* fuse_file::iomode values (also an anonymous enum): IOM_NONE/CACHED/UNCACHED */
 #define IOM_NONE 0
 #define IOM_CACHED 1
@@ -337,6 +397,7 @@ struct bpf_iter__task_vma {
 
 #define RWSEM_WRITER_LOCKED (1UL << 0)
 #define RWSEM_OWNER_FLAGS_MASK 7UL
+#define RT_MUTEX_HAS_WAITERS 1UL
 
 #define MAP_SHARED 0x01
 #define MAP_SHARED_VALIDATE 0x03

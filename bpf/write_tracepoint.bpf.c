@@ -1,23 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Roles 1 and 5 without trampolines (tp_btf only; kernels with the
- * fuse:fuse_request_send/end tracepoints, 6.12+).
+ * Roles write-lock, write-cached and release without trampolines (tp_btf
+ * only; kernels with the fuse:fuse_request_send/end tracepoints, 6.12+).
  *
- * Write: fuse_request_send fires for each FUSE_WRITE request, in the
- * submitting task for synchronous requests, i.e. while the writer holds
- * inode->i_rwsem. req->args of a FUSE_WRITE is &fuse_io_args.ap.args;
- * fuse_io_args.io is set only on the direct-IO path. The lock mode comes
- * from the rwsem itself (writer bit + owner == current); the reason is
- * inferred from the state visible under the lock, in the kernel's order.
- * Unlike the trampoline backend, a fallback whose cause persists cannot be
- * told from that cause, so it is reported as the cause (documented).
- * A write split into several requests is counted once: its first request
- * is the one whose offset is still iocb->ki_pos.
+ * Every FUSE_WRITE request passes fuse_request_send. req->args of a
+ * FUSE_WRITE is &fuse_io_args.ap.args; fuse_io_args.io is set on the
+ * direct-IO paths (FOPEN_DIRECT_IO files, and O_DIRECT on caching opens via
+ * fuse_direct_IO()), NULL on the page-cache paths (write-through, sent by the
+ * writer; writeback, sent later in the background on behalf of no writer).
+ *
+ * Which task sends it: a synchronous request is sent by its writer, holding
+ * inode->i_rwsem. An async direct-IO request (FUSE_ASYNC_DIO: libaio,
+ * io_uring, and any O_DIRECT write on a caching open) is a background
+ * request: it is sent by its writer, still holding the lock, unless it had to
+ * wait in the connection's background queue, in which case whoever completes
+ * another request sends it later (fs_sent_by_its_writer). Only from the writer
+ * does the rwsem itself say the lock mode (writer bit + owner == current);
+ * the reasons that follow from the open and the call (no parallel flag,
+ * append, the page-cache paths) hold whoever sends it; the others are counted
+ * as unclassified (write_core.h).
+ *
+ * A write split into several requests is counted once: a direct-IO write's
+ * first request is the one whose offset is still iocb->ki_pos; a write-through
+ * write's requests are told apart by the writer's task_io_accounting, which
+ * fuse_cache_write_iter() bumps once per write call. Past EOF is tested with
+ * the i_size the writer saw before it waited for the lock (kept at
+ * contention_begin), else the current one, against the first request's range:
+ * a write longer than one request that starts inside EOF and ends past it is
+ * reported as fallback here (the trampoline backend sees the whole write).
  *
  * Release: FUSE_RELEASE is sent after fuse_file_io_release() dropped the
  * file's io-mode reference, so iocachectr already shows what is left.
  */
 #include "fuse_inode.bpf.h"
+
+/* kfuncs (6.2+): the writer of a request another task sends */
+extern struct task_struct *bpf_task_from_pid(__s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
 
 /*
  * Service time of a FUSE_WRITE: from fuse_request_send (writer's thread) to
@@ -78,8 +97,6 @@ static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req 
 	return bpf_map_lookup_elem(&req_slots, &idx);
 }
 
-#define fs_barrier() asm volatile("" ::: "memory")
-
 /*
  * Per-CPU write cache (struct fs_write_cache in abi.h): userspace sizes the
  * array to the possible CPUs before load and maps it to read what has not
@@ -102,121 +119,6 @@ static __always_inline struct fs_write_cache *fs_wcache_this_cpu(void)
 	__u32 cpu = bpf_get_smp_processor_id();
 
 	return bpf_map_lookup_elem(&write_cache, &cpu);
-}
-
-/* May this write count in the slot? Same inode, same io mode, no new unclaimed wait. */
-static __always_inline bool fs_wcache_hit(const struct fs_write_cache *c,
-					  const struct fs_inode_key *key, __s32 ctr, __u32 bit)
-{
-	return c->key.ino == key->ino && c->key.dev == key->dev &&
-	       c->iocachectr_class == fs_iocachectr_class(ctr) && c->cache_io_mode == bit &&
-	       c->waits_epoch == *(volatile __u64 *)&fs_waits_epoch;
-}
-
-/* seq odd: the slot's counts or key are changing (readers retry or look again) */
-static __always_inline void fs_wcache_seq_bump(struct fs_write_cache *c)
-{
-	fs_barrier();
-	*(volatile __u64 *)&c->seq = c->seq + 1;
-	fs_barrier();
-}
-
-/* Add the slot's counts to its inode's entry and zero them. Inside an odd seq. */
-static __always_inline void fs_wcache_move_counts(struct fs_write_cache *c,
-						  struct fs_inode_stats *st)
-{
-	int i;
-
-	for (i = 0; i < FS_REASON_COUNT; i++) {
-		if (st && c->writes[i])
-			__sync_fetch_and_add(&st->writes[i], c->writes[i]);
-		c->writes[i] = 0;
-	}
-	for (i = 0; i < FS_LOCK_MODES; i++) {
-		if (st && c->write_bytes[i])
-			__sync_fetch_and_add(&st->write_bytes[i], c->write_bytes[i]);
-		c->write_bytes[i] = 0;
-	}
-	c->pending = 0;
-}
-
-/*
- * Every FS_WCACHE_FLUSH_WRITES writes: the counts reach the map (the LRU map
- * sees the inode in use; a hit alone does not touch the entry) and the
- * entry's io mode is observed again (other hooks may have written it).
- */
-static __always_inline void fs_wcache_flush(struct fs_write_cache *c, __s32 ctr, __u32 bit)
-{
-	struct fs_inode_stats *st = fs_stats_get(&c->key, c->nodeid);
-
-	fs_wcache_seq_bump(c);
-	fs_wcache_move_counts(c, st);
-	fs_wcache_seq_bump(c);
-	if (st && fs_stats_observe_mode(st, ctr, bit))
-		fs_emit_mode_seen(&c->key, st->nodeid, ctr, bit);
-}
-
-/*
- * After a write went to the map: let this CPU's next writes to @key stay in
- * the slot, as long as the entry's io mode stays as just observed and no wait
- * is waiting for a write on it (@epoch: read before the entry's count was).
- */
-static __always_inline void fs_wcache_take(struct fs_write_cache *c, const struct fs_inode_key *key,
-					   struct fs_inode_stats *st, __u64 epoch, __s32 ctr,
-					   __u32 bit)
-{
-	if (c->key.ino != key->ino || c->key.dev != key->dev) {
-		struct fs_inode_stats *old = c->key.ino ? fs_stats_get(&c->key, c->nodeid) : NULL;
-
-		fs_wcache_seq_bump(c);
-		fs_wcache_move_counts(c, old);
-		c->key = *key;
-		c->nodeid = st->nodeid;
-		fs_wcache_seq_bump(c);
-	}
-	c->iocachectr_class = fs_iocachectr_class(ctr);
-	c->cache_io_mode = bit;
-	c->waits_epoch = st->unclaimed_waits > 0 ? ~0ULL : epoch;
-}
-
-static __always_inline __u8 fs_tp_reason(bool exclusive, struct fuse_file *ff, struct kiocb *iocb,
-					 struct inode *inode, __u64 offset, __u64 size)
-{
-	if (!exclusive)
-		return FS_REASON_SHARED;
-	if (!(fs_ff_open_flags(ff) & FOPEN_PARALLEL_DIRECT_WRITES))
-		return FS_REASON_NO_PARALLEL_FLAG;
-	if (iocb->ki_flags & IOCB_APPEND)
-		return FS_REASON_APPEND;
-	if (fs_fi_cache_bit(inode) || fs_fi_iocachectr(inode) > 0)
-		return FS_REASON_CACHE_IO_MODE;
-	if (offset + size > (__u64)inode->i_size)
-		return FS_REASON_PAST_EOF;
-	return FS_REASON_FALLBACK;
-}
-
-static __always_inline void fs_emit_write(const struct fs_inode_key *key, __u64 nodeid,
-					  struct fuse_file *ff, struct kiocb *iocb, __s32 ctr,
-					  __u8 mode, __u8 reason, __u64 offset, __u64 size,
-					  __u64 wait)
-{
-	struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
-
-	if (!e)
-		return;
-	e->key = *key;
-	e->nodeid = nodeid;
-	e->file_id = (__u64)ff;
-	e->fh = fs_ff_fh(ff);
-	e->open_flags = fs_ff_open_flags(ff);
-	e->iocachectr = ctr;
-	e->lock_mode = mode;
-	e->reason = reason;
-	e->offset = offset;
-	e->bytes = size;
-	e->wait_ns = wait;
-	e->flags = iocb->ki_complete ? FS_EVF_ASYNC : 0;
-	bpf_ringbuf_submit(e, 0);
 }
 
 /*
@@ -243,70 +145,195 @@ static __always_inline __u64 fs_claim_wait(struct fs_inode_stats *st, struct ino
 	return wait;
 }
 
-static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *args)
+/* Did the current task write @req? Its pid in the connection's pid namespace is req->in.h.pid. */
+static __always_inline bool fs_current_wrote(struct fuse_req *req, struct fuse_conn *fc)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pid_namespace *ns = fc->pid_ns;
+	struct pid *pid = task->thread_pid;
+	unsigned int level;
+	struct upid *up;
+
+	if (!pid || !ns)
+		return false;
+	level = ns->level;
+	if (level > pid->level)
+		return false;
+	up = fs_cast((__u64)pid + bpf_core_field_offset(struct pid, numbers) +
+			     (__u64)level * bpf_core_type_size(struct upid),
+		     struct upid);
+	return fs_addr_bits(up->ns) == fs_addr_bits(ns) && (__u32)up->nr == req->in.h.pid;
+}
+
+/* Background requests queued on the connection and not sent yet (the caller sends one). */
+static __always_inline __u32 fs_bg_queued(struct fuse_conn *fc)
+{
+	if (bpf_core_field_exists(fc->num_background))
+		return fc->num_background - fc->active_background;
+	if (bpf_core_field_exists(fc->chan)) {
+		struct fuse_chan *ch = fc->chan;
+
+		return ch ? ch->num_background - ch->active_background : ~0U;
+	}
+	return ~0U;
+}
+
+/*
+ * Is @req sent by its writer while the writer holds the lock it took for it?
+ * A synchronous request always is. A background request that never sat in a
+ * queue (its list_head still points at itself: FUSE over io_uring fires the
+ * tracepoint before queueing) is sent from fuse_simple_background() in its
+ * writer. Over /dev/fuse it comes off the background queue: when its writer
+ * sends it as the newest queued request (none left behind it), it is the one
+ * the writer has just queued; an older one is being flushed.
+ */
+static __always_inline bool fs_sent_by_its_writer(struct fuse_req *req, struct fuse_conn *fc)
+{
+	if (!(req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND))))
+		return true;
+	if (!fs_current_wrote(req, fc))
+		return false;
+	if (fs_addr_bits(req->list.next) == fs_addr_bits(&req->list))
+		return true;
+	return fs_bg_queued(fc) == 0;
+}
+
+/* A request another task sends: name its writer (req->in.h.pid) where its pid namespace allows. */
+static __always_inline void fs_event_name_sender(struct fs_event *e, struct fuse_req *req,
+						 struct fuse_conn *fc)
+{
+	struct task_struct *w;
+
+	e->flags |= FS_EVF_OTHER_CONTEXT;
+	e->tid = req->in.h.pid;
+	e->pid = 0;
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	if (!fc->pid_ns || fc->pid_ns->level != 0)
+		return; /* bpf_task_from_pid() takes a pid of the initial namespace */
+	w = bpf_task_from_pid((__s32)req->in.h.pid);
+	if (!w)
+		return;
+	e->pid = w->tgid;
+	__builtin_memcpy(e->comm, w->group_leader->comm, sizeof(e->comm));
+	bpf_task_release(w);
+}
+
+static __always_inline void fs_tp_emit_write(const struct fs_inode_key *key, __u64 nodeid,
+					     const struct fs_write_obs *o, __u8 reason, __u64 bytes,
+					     __u64 wait, struct fuse_file *ff, struct fuse_req *req,
+					     struct fuse_conn *fc, bool by_writer, bool async)
+{
+	struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
+
+	if (!e)
+		return;
+	fs_write_event_fill(e, key, nodeid, o, reason, bytes, wait, 0);
+	e->file_id = (__u64)ff;
+	e->fh = fs_ff_fh(ff);
+	if (async)
+		e->flags |= FS_EVF_ASYNC;
+	if (by_writer)
+		fs_event_name_writer(e);
+	else
+		fs_event_name_sender(e, req, fc);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * The i_size a writer that took the exclusive lock for no earlier reason saw
+ * when it decided: the one kept when it began waiting for the lock (the
+ * writer it waited for may have extended the file), else the current one.
+ */
+static __always_inline __u64 fs_isize_at_decision(struct inode *inode)
+{
+	struct fs_task *t = fs_task_find();
+	__u64 isize = inode->i_size;
+
+	/* a load of one of two pointers, map value or BTF, is refused: keep them apart */
+	asm volatile("" : "+r"(isize));
+	if (t && t->p_lock == fs_inode_lock_addr(inode))
+		isize = t->p_isize;
+	return isize;
+}
+
+/* A direct-IO write's request (fuse_io_args.io set): FOPEN_DIRECT_IO, or O_DIRECT on a caching
+ * open. */
+static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io_args *ia,
+					    struct fuse_io_priv *io)
+{
+	struct fs_write_obs o = {};
 	struct fs_write_cache *cache;
-	struct fuse_io_args *ia;
 	struct fs_inode_stats *st;
+	struct fs_req_slot *slot;
 	struct fs_inode_key key;
-	struct fuse_io_priv *io;
+	struct fuse_conn *fc;
 	struct fuse_file *ff;
 	struct kiocb *iocb;
 	struct inode *inode;
 	struct file *file;
-	struct fs_req_slot *slot;
-	__u64 offset, size, epoch, wait = 0;
-	__u32 bit;
-	bool exclusive, first;
-	__u8 reason = 0, mode;
+	__u64 size, epoch = 0, wait = 0;
+	bool first, by_writer, async;
+	__u8 reason;
 	__s32 ctr;
+	__u32 bit;
 
-	if (req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND)))
-		return; /* may run in another task's context: the lock is not ours */
-	ia = fs_cast(fs_container_of_addr(args, struct fuse_io_args, ap), struct fuse_io_args);
-	io = ia->io;
-	if (!io)
-		return; /* buffered write-through or writeback, not direct IO */
 	iocb = io->iocb;
 	if (!iocb)
 		return;
 	file = iocb->ki_filp;
 	inode = file->f_inode;
-	if (!fs_fuse_inode_key(inode, &key) || !fs_tgid_wanted())
+	if (!fs_fuse_inode_key(inode, &key))
 		return;
-	ff = file->private_data;
-	if (!ff)
+	ff = fs_cast(file->private_data, struct fuse_file);
+	if (!ff || !ff->fm)
 		return;
-	offset = ia->write.in.offset;
+	fc = ff->fm->fc;
+	if (!fc)
+		return;
+	by_writer = fs_sent_by_its_writer(req, fc);
+	if (by_writer && !fs_tgid_wanted())
+		return;
+	async = iocb->ki_complete != NULL;
 	size = ia->write.in.size;
-	first = offset == (__u64)iocb->ki_pos;
-	exclusive = fs_rwsem_held_exclusive_by_current(&inode->i_rwsem);
-	mode = exclusive ? FS_LOCK_EXCLUSIVE : FS_LOCK_SHARED;
-	if (first)
-		reason = fs_tp_reason(exclusive, ff, iocb, inode, offset, size);
+	o.pos = ia->write.in.offset;
+	o.count = size;
+	first = o.pos == (__u64)iocb->ki_pos;
+	o.open_flags = ff->open_flags;
+	o.ki_flags = iocb->ki_flags;
+	o.path = (o.open_flags & FS_FOPEN_DIRECT_IO) ? FS_PATH_DIRECT : FS_PATH_CACHED_DIRECT;
 	ctr = fs_fi_iocachectr(inode);
 	bit = fs_fi_cache_bit(inode);
-
-	/* the same inode as this CPU's last write, nothing to observe: counts stay on this CPU */
-	cache = cfg_write_cache ? fs_wcache_this_cpu() : NULL;
-	if (cache && fs_wcache_hit(cache, &key, ctr, bit)) {
-		cache->write_bytes[mode] += size;
-		if (first)
-			cache->writes[reason % FS_REASON_COUNT] += 1;
-		if (++cache->pending >= FS_WCACHE_FLUSH_WRITES)
-			fs_wcache_flush(cache, ctr, bit);
-		if (first && cfg_emit_writes)
-			fs_emit_write(&key, cache->nodeid, ff, iocb, ctr, mode, reason, offset,
-				      size, 0);
-		return;
+	if (by_writer) {
+		o.lock_seen = 1;
+		o.exclusive = fs_rwsem_held_exclusive_by_current(&inode->i_rwsem);
+		o.cache_mode = bit || ctr > 0;
+		/* only an exclusive writer that no earlier reason explains needs i_size */
+		o.isize = o.exclusive && !o.cache_mode ? fs_isize_at_decision(inode) : ~0ULL;
+	} else {
+		/* the kernel makes an async write blocking when it extends the file */
+		o.extending = io->async && io->blocking && async;
 	}
+	reason = fs_classify_write(&o);
 
-	epoch = fs_waits_epoch; /* before the entry's unclaimed count is read */
-	st = fs_stats_of_inode(&key, inode);
-	if (!st)
-		return;
-	__sync_fetch_and_add(&st->write_bytes[mode], size);
-	slot = cfg_time_requests ? fs_req_slot_of(req) : NULL;
+	/* classified by its writer, same inode and mode as this CPU's last write: the slot */
+	cache = cfg_write_cache && by_writer && reason < FS_DIO_REASONS ? fs_wcache_this_cpu()
+									: NULL;
+	if (cache) {
+		st = fs_count_dio_request(cache, &key, 0, reason, first, size, ctr, bit, &epoch);
+		if (!st) {
+			if (first && cfg_emit_writes)
+				fs_tp_emit_write(&key, cache->nodeid, &o, reason, size, 0, ff, req,
+						 fc, true, async);
+			return;
+		}
+	} else {
+		epoch = fs_core_waits_epoch(); /* before the entry's unclaimed count is read */
+		st = fs_stats_of_inode(&key, inode);
+		if (!st)
+			return;
+		fs_account_write(st, reason, first, size, 0, 0);
+	}
+	slot = cfg_time_requests && by_writer ? fs_req_slot_of(req) : NULL;
 	if (slot) {
 		if (slot->req)
 			fs_count(FS_CNT_REQ_MAP_FULL); /* the other request's sample is lost */
@@ -315,22 +342,119 @@ static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *
 		fs_barrier();
 		slot->start_ns = bpf_ktime_get_ns();
 		slot->key = key;
-		slot->mode = mode;
+		slot->mode = fs_reason_lock_mode(reason);
 	}
 	if (first) {
-		__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
-		/* waits on this inode's i_rwsem that this thread finished before sending */
-		wait = fs_claim_wait(st, inode);
+		/* waits on this inode's i_rwsem that its writer finished before sending */
+		wait = by_writer ? fs_claim_wait(st, inode) : 0;
 		if (wait)
-			__sync_fetch_and_add(&st->write_wait_ns[mode], wait);
-		if (fs_stats_observe_mode(st, ctr, bit))
-			fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
+			__sync_fetch_and_add(&st->write_wait_ns[fs_reason_lock_mode(reason) %
+								FS_WRITE_LOCK_MODES],
+					     wait);
+		fs_observe_mode(st, &key, ctr, bit);
 		if (cfg_emit_writes)
-			fs_emit_write(&key, st->nodeid, ff, iocb, ctr, mode, reason, offset, size,
-				      wait);
+			fs_tp_emit_write(&key, st->nodeid, &o, reason, size, wait, ff, req, fc,
+					 by_writer, async);
 	}
 	if (cache && first)
 		fs_wcache_take(cache, &key, st, epoch, ctr, bit);
+}
+
+/* The inode a page-cache write's request is for: its first folio's (page's) mapping's host. */
+static __always_inline struct inode *fs_page_args_inode(struct fuse_io_args *ia)
+{
+	struct address_space *m;
+
+	if (bpf_core_field_exists(ia->ap.folios)) {
+		struct folio **f = ia->ap.folios;
+
+		if (!f)
+			return NULL;
+		m = fs_cast(f[0], struct folio)->mapping;
+	} else {
+		struct page **p = ia->ap.pages;
+
+		if (!p)
+			return NULL;
+		m = fs_cast(p[0], struct page)->mapping;
+	}
+	return m ? fs_cast(m, struct address_space)->host : NULL;
+}
+
+/*
+ * Is this write-through request the first of its write call? The writer's
+ * task_io_accounting.write_bytes goes up once per fuse_cache_write_iter()
+ * call (task_io_account_write()), before its requests are sent. Without
+ * CONFIG_TASK_IO_ACCOUNTING each request counts as a write.
+ */
+static __always_inline bool fs_first_of_write_call(struct inode *inode)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fs_task *t;
+	__u64 wb;
+
+	if (!bpf_core_field_exists(struct task_io_accounting, write_bytes))
+		return true;
+	t = fs_task_get();
+	if (!t)
+		return true;
+	wb = task->ioac.write_bytes;
+	if (t->b_inode == (__u64)inode && t->b_write_bytes == wb)
+		return false;
+	t->b_inode = (__u64)inode;
+	t->b_write_bytes = wb;
+	return true;
+}
+
+/* A page-cache write's request (fuse_io_args.io NULL): write-through or writeback. */
+static __always_inline void fs_tp_page_write(struct fuse_req *req, struct fuse_io_args *ia)
+{
+	struct fs_write_obs o = {};
+	struct fs_inode_stats *st;
+	struct fs_inode_key key;
+	struct inode *inode = fs_page_args_inode(ia);
+	__u64 size = ia->write.in.size, wait = 0;
+	bool first;
+
+	if (!inode || !fs_fuse_inode_key(inode, &key))
+		return;
+	if (req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND))) {
+		/* writeback: the writer only dirtied pages, whenever that was */
+		st = fs_stats_of_inode(&key, inode);
+		if (st) {
+			__sync_fetch_and_add(&st->writeback_requests, 1);
+			__sync_fetch_and_add(&st->writeback_bytes, size);
+		}
+		return;
+	}
+	/* write-through: sent by its writer from fuse_cache_write_iter(), under inode_lock() */
+	if (!fs_tgid_wanted())
+		return;
+	o.path = FS_PATH_BUFFERED;
+	o.pos = ia->write.in.offset;
+	o.count = size;
+	first = fs_first_of_write_call(inode);
+	st = fs_stats_of_inode(&key, inode);
+	if (!st)
+		return;
+	if (first)
+		wait = fs_claim_wait(st, inode);
+	fs_account_write(st, FS_REASON_BUFFERED, first, size, wait, 0);
+	if (first && cfg_emit_writes)
+		fs_tp_emit_write(&key, st->nodeid, &o, FS_REASON_BUFFERED, size, wait, NULL, req,
+				 NULL, true, false);
+}
+
+static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *args)
+{
+	struct fuse_io_args *ia =
+		fs_cast(fs_container_of_addr(args, struct fuse_io_args, ap), struct fuse_io_args);
+	struct fuse_io_priv *io = ia->io;
+
+	if (io)
+		fs_tp_dio_write(req, ia, io);
+	else
+		fs_tp_page_write(req, ia);
 }
 
 static __always_inline void fs_tp_release(struct fuse_args *args)

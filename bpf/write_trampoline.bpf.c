@@ -1,39 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Role 1, writer lock take, trampoline backend (fentry/fexit).
- *
- * The lock decision itself (fuse_dio_lock, fuse_dio_wr_exclusive_lock) is
- * inlined on stock kernels, so the write is bracketed by its out-of-line
- * frames instead:
- *   fentry fuse_file_write_iter      remember pos, size, i_size, flags, cache bit
+ * Roles write-lock, write-cached and write-passthrough, trampoline backend
+ * (fentry/fexit). Every write to a FUSE regular file passes
+ * fuse_file_write_iter() in its writer, so this backend classifies every
+ * write path, sync or async, in the writer's own context:
+ *   fentry fuse_file_write_iter      which path (direct IO, passthrough, page
+ *                                    cache with or without O_DIRECT); pos,
+ *                                    size, i_size, flags, cache mode
  *   fexit  fuse_inode_uncached_io_start(fi, NULL)
- *                                    the writer took the shared lock and asked
- *                                    to stay shared: ret 0 kept it, else fallback
+ *                                    a direct-IO writer took the shared lock and
+ *                                    asked to stay shared: ret 0 kept it, else fallback
  *   fentry fuse_direct_io(WRITE)     the lock is held now: read the rwsem
- *   fexit  fuse_file_write_iter      classify, account, optionally emit
- * Where a kernel has fuse_dio_wr_exclusive_lock (or a patched kernel's
- * fuse_dio_wr_needs_exclusive_lock) out of line, fs_dio_decision is attached
- * to it by userspace (bpf_program__set_attach_target) and its return value
- * is the kernel's own first decision.
+ *   fexit  fuse_file_write_iter      classify (write_core.h), account, emit
+ * The lock decision itself (fuse_dio_lock, fuse_dio_wr_exclusive_lock) is
+ * inlined on stock kernels; where a kernel has fuse_dio_wr_exclusive_lock
+ * (or a patched kernel's fuse_dio_wr_needs_exclusive_lock) out of line,
+ * fs_dio_decision is attached to it by userspace
+ * (bpf_program__set_attach_target) and its return value is the kernel's own
+ * first decision.
+ *
+ * Async writes (libaio, io_uring) return -EIOCBQUEUED once their requests are
+ * queued: their bytes are what was queued (the iov_iter's progress), and their
+ * service time, which runs to a completion this backend does not see, is left
+ * out rather than replaced by the queueing time.
  */
 #include "fuse_inode.bpf.h"
 
-static __always_inline __u8 fs_classify(const struct fs_task *t)
+#define FS_EIOCBQUEUED 529 /* the kernel's internal "queued, completes later" */
+
+/* Which of fuse_file_write_iter()'s paths this write takes (FOPEN_DIRECT_IO wins). */
+static __always_inline __u8 fs_write_path_of(struct fuse_file *ff, struct kiocb *iocb)
 {
-	if (!t->w_exclusive)
-		return FS_REASON_SHARED;
-	/* went for shared first and had to give it up */
-	if (t->w_tried_shared || (t->w_decision_seen && !t->w_decision_excl))
-		return FS_REASON_FALLBACK;
-	if (!(t->w_open_flags & FOPEN_PARALLEL_DIRECT_WRITES))
-		return FS_REASON_NO_PARALLEL_FLAG;
-	if (t->w_ki_flags & IOCB_APPEND)
-		return FS_REASON_APPEND;
-	if (t->w_cache_bit)
-		return FS_REASON_CACHE_IO_MODE;
-	if (t->w_pos + t->w_count > t->w_isize)
-		return FS_REASON_PAST_EOF;
-	return FS_REASON_FALLBACK;
+	if (fs_ff_open_flags(ff) & FS_FOPEN_DIRECT_IO)
+		return FS_PATH_DIRECT;
+	if (fs_ff_passthrough(ff))
+		return FS_PATH_PASSTHROUGH;
+	return (iocb->ki_flags & FS_IOCB_DIRECT) ? FS_PATH_CACHED_DIRECT : FS_PATH_BUFFERED;
 }
 
 SEC("fentry/fuse_file_write_iter")
@@ -52,13 +54,13 @@ int BPF_PROG(fs_write_enter, struct kiocb *iocb, struct iov_iter *from)
 	if (!fs_fuse_inode_key(inode, &key))
 		return 0;
 	ff = file->private_data;
-	/* only FOPEN_DIRECT_IO files reach fuse_direct_write_iter() */
-	if (!ff || !(fs_ff_open_flags(ff) & FOPEN_DIRECT_IO))
+	if (!ff)
 		return 0;
 	t = fs_task_get();
 	if (!t)
 		return 0;
 	t->w_active = 1;
+	t->w_path = fs_write_path_of(ff, iocb);
 	t->w_start_ns = bpf_ktime_get_ns();
 	t->w_inode = (__u64)inode;
 	t->w_pos = iocb->ki_pos;
@@ -66,13 +68,12 @@ int BPF_PROG(fs_write_enter, struct kiocb *iocb, struct iov_iter *from)
 	t->w_isize = inode->i_size;
 	t->w_open_flags = fs_ff_open_flags(ff);
 	t->w_ki_flags = iocb->ki_flags;
-	t->w_cache_bit = fs_fi_cache_bit(inode);
+	t->w_cache_bit = fs_fi_cache_bit(inode) || fs_fi_iocachectr(inode) > 0;
 	t->w_wait_ns = 0;
 	t->w_mode_seen = 0;
 	t->w_exclusive = 0;
 	t->w_tried_shared = 0;
 	t->w_decision_seen = 0;
-	t->w_uncached_ret = 0;
 	return 0;
 }
 
@@ -89,7 +90,6 @@ int BPF_PROG(fs_uncached_io_start_exit, struct fuse_inode *fi, struct fuse_backi
 	if (ret == 0)
 		return 0; /* kept the shared lock */
 	t->w_tried_shared = 1;
-	t->w_uncached_ret = ret;
 	return 0;
 }
 
@@ -125,50 +125,64 @@ int BPF_PROG(fs_direct_io_enter, struct fuse_io_priv *io, struct iov_iter *iter,
 	return 0;
 }
 
+/* What the hooks saw of the thread's write, for the classifier. */
+static __always_inline void fs_write_obs_of(const struct fs_task *t, struct fs_write_obs *o)
+{
+	o->path = t->w_path;
+	/* the page-cache and passthrough paths always lock exclusively */
+	o->lock_seen = t->w_path != FS_PATH_DIRECT || t->w_mode_seen;
+	o->exclusive = t->w_path != FS_PATH_DIRECT || t->w_exclusive;
+	o->tried_shared = t->w_tried_shared;
+	o->decision_seen = t->w_decision_seen;
+	o->decision_excl = t->w_decision_excl;
+	o->cache_mode = t->w_cache_bit;
+	o->open_flags = t->w_open_flags;
+	o->ki_flags = t->w_ki_flags;
+	o->pos = t->w_pos;
+	o->count = t->w_count;
+	o->isize = t->w_isize;
+}
+
 SEC("fexit/fuse_file_write_iter")
 int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 {
+	struct fs_write_obs o = {};
 	struct fs_inode_stats *st;
 	struct fs_inode_key key;
 	struct inode *inode;
 	struct fs_task *t;
-	__u64 now, total, rest;
-	__u8 reason, mode;
-	__s32 ctr;
-	__u32 bit;
+	__u64 total, rest, bytes;
+	bool queued;
+	__u8 reason;
 
 	t = fs_task_find();
 	if (!t || !t->w_active)
 		return 0;
 	t->w_active = 0;
 	inode = iocb->ki_filp->f_inode;
-	if (!t->w_mode_seen) {
+	queued = ret == -FS_EIOCBQUEUED;
+	if (t->w_path == FS_PATH_DIRECT && !t->w_mode_seen) {
 		/* no FUSE request was built (error, zero length): nothing was written */
-		if (ret > 0)
+		if (ret > 0 || queued)
 			fs_count(FS_CNT_WRITES_UNRESOLVED);
 		return 0;
 	}
+	if (t->w_path != FS_PATH_DIRECT && ret <= 0 && !queued)
+		return 0; /* refused or empty: nothing written, no lock decision to explain */
 	if (!fs_fuse_inode_key(inode, &key))
 		return 0;
-	now = bpf_ktime_get_ns();
-	total = now - t->w_start_ns;
+	total = bpf_ktime_get_ns() - t->w_start_ns;
 	rest = total > t->w_wait_ns ? total - t->w_wait_ns : 0;
-	reason = fs_classify(t);
-	mode = reason == FS_REASON_SHARED ? FS_LOCK_SHARED : FS_LOCK_EXCLUSIVE;
+	fs_write_obs_of(t, &o);
+	reason = fs_classify_write(&o);
+	/* queued async: what the requests took from the iov_iter */
+	bytes = ret > 0 ? ret : queued && t->w_count > from->count ? t->w_count - from->count : 0;
 
 	st = fs_stats_of_inode(&key, inode);
 	if (!st)
 		return 0;
-	__sync_fetch_and_add(&st->writes[reason % FS_REASON_COUNT], 1);
-	if (ret > 0)
-		__sync_fetch_and_add(&st->write_bytes[mode], ret);
-	if (t->w_wait_ns)
-		__sync_fetch_and_add(&st->write_wait_ns[mode], t->w_wait_ns);
-	__sync_fetch_and_add(&st->write_service_ns[mode], rest);
-	ctr = fs_fi_iocachectr(inode);
-	bit = fs_fi_cache_bit(inode);
-	if (fs_stats_observe_mode(st, ctr, bit))
-		fs_emit_mode_seen(&key, st->nodeid, ctr, bit);
+	fs_account_write(st, reason, true, bytes, t->w_wait_ns, queued ? 0 : rest);
+	fs_observe_mode(st, &key, fs_fi_iocachectr(inode), fs_fi_cache_bit(inode));
 
 	if (cfg_emit_writes) {
 		struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
@@ -176,20 +190,15 @@ int BPF_PROG(fs_write_exit, struct kiocb *iocb, struct iov_iter *from, long ret)
 		if (e) {
 			struct fuse_file *ff = iocb->ki_filp->private_data;
 
-			e->key = key;
-			e->nodeid = st->nodeid;
+			fs_write_event_fill(e, &key, st->nodeid, &o, reason, bytes, t->w_wait_ns,
+					    queued ? 0 : rest);
 			e->file_id = (__u64)ff;
 			e->fh = fs_ff_fh(ff);
-			e->open_flags = t->w_open_flags;
-			e->iocachectr = ctr;
+			e->iocachectr = fs_fi_iocachectr(inode);
 			e->ret = (__s32)ret;
-			e->lock_mode = mode;
-			e->reason = reason;
-			e->offset = t->w_pos;
-			e->bytes = ret > 0 ? ret : 0;
-			e->wait_ns = t->w_wait_ns;
-			e->dur_ns = rest;
-			e->flags = iocb->ki_complete ? FS_EVF_ASYNC : 0;
+			if (iocb->ki_complete)
+				e->flags |= FS_EVF_ASYNC;
+			fs_event_name_writer(e);
 			bpf_ringbuf_submit(e, 0);
 		}
 	}

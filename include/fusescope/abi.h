@@ -7,7 +7,7 @@
  *
  * Layout rules: fixed-size fields only, naturally aligned, explicit padding,
  * so that clang -target bpf and g++ on x86_64 agree byte for byte
- * (static_asserts in src/backend/abi_check.cpp).
+ * (static_asserts in src/backend/decode.cpp).
  */
 #ifndef FUSESCOPE_ABI_H
 #define FUSESCOPE_ABI_H
@@ -23,26 +23,35 @@
 #define FS_REQ_SLOTS 4096 /* power of two: direct-mapped in-flight FUSE_WRITE starts */
 #define FS_RINGBUF_BYTES (1 << 20)
 
-/* The mode in which a direct-IO writer finally held inode->i_rwsem. */
-enum fs_lock_mode {
-	FS_LOCK_SHARED = 0,
-	FS_LOCK_EXCLUSIVE = 1,
-	FS_LOCK_MODES = 2,
-};
+#include "fusescope/abi_tables.h"
 
 /*
- * Why a direct-IO write took the lock it took. Index 0 is "took it shared";
- * the others are the kernel's reasons for the exclusive lock, in the order
- * fuse_dio_wr_exclusive_lock() tests them.
+ * Kernel constants the write classifier (bpf/write_core.h, also compiled for
+ * the host) and userspace need. #defines in the kernel, so not in BTF; stable
+ * uapi values (include/uapi/linux/fuse.h; IOCB_* alias RWF_* since v5.10).
  */
+#define FS_FOPEN_DIRECT_IO (1U << 0)
+#define FS_FOPEN_PARALLEL_DIRECT_WRITES (1U << 6)
+#define FS_FOPEN_PASSTHROUGH (1U << 7)
+#define FS_IOCB_APPEND 0x10
+#define FS_IOCB_DIRECT (1U << 17)
+
+/* The mode in which a writer held inode->i_rwsem (abi_tables.h). Lock waits
+ * (contention_*) are by the waiter's mode, shared or exclusive only. */
+enum fs_lock_mode {
+#define FS_X(c, cpp, name) FS_LOCK_##c,
+	FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
+	FS_WRITE_LOCK_MODES,
+	FS_LOCK_MODES = FS_LOCK_UNKNOWN, /* modes a waiter can wait in */
+};
+
+/* Why a write took the lock it took (abi_tables.h). */
 enum fs_write_reason {
-	FS_REASON_SHARED = 0,
-	FS_REASON_NO_PARALLEL_FLAG = 1, /* open lacks FOPEN_PARALLEL_DIRECT_WRITES */
-	FS_REASON_APPEND = 2,           /* IOCB_APPEND (O_APPEND / RWF_APPEND) */
-	FS_REASON_CACHE_IO_MODE = 3,    /* FUSE_I_CACHE_IO_MODE set on the inode */
-	FS_REASON_PAST_EOF = 4,         /* write ends past the kernel's i_size */
-	FS_REASON_FALLBACK = 5,         /* tried shared, re-check under the lock failed */
-	FS_REASON_COUNT = 6,
+#define FS_X(c, cpp, name, short_name, mode, doc) FS_REASON_##c,
+	FS_WRITE_REASON_TABLE(FS_X)
+#undef FS_X
+	FS_REASON_COUNT,
 };
 
 /* struct fuse_file::iomode, mirrored (kernel IOM_*), plus "kernel has none". */
@@ -72,10 +81,12 @@ struct fs_inode_stats {
 	__u32 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit seen then */
 	__s64 unclaimed_waits; /* tracepoint backend: threads whose i_rwsem wait no write took yet */
 	__u64 writes[FS_REASON_COUNT];
-	__u64 write_bytes[FS_LOCK_MODES];
-	__u64 write_wait_ns[FS_LOCK_MODES];    /* queued i_rwsem wait of writers */
-	__u64 write_service_ns[FS_LOCK_MODES]; /* the rest of the write's time */
+	__u64 write_bytes[FS_WRITE_LOCK_MODES];      /* sent to the server (or written) */
+	__u64 write_wait_ns[FS_WRITE_LOCK_MODES];    /* queued i_rwsem wait of writers */
+	__u64 write_service_ns[FS_WRITE_LOCK_MODES]; /* the rest of a synchronous write's time */
 	/* rarely written */
+	__u64 writeback_requests; /* FUSE_WRITEs from page writeback: no writer to see */
+	__u64 writeback_bytes;
 	__u64 nodeid;
 	__u64 first_seen_ns; /* bpf_ktime_get_ns() == CLOCK_MONOTONIC */
 	__u64 mode_changes;  /* times the BPF side saw cache mode flip */
@@ -102,11 +113,17 @@ struct fs_inode_stats {
  * copies the slot between two reads of an even, equal seq.
  */
 #define FS_WCACHE_FLUSH_WRITES 1024
+/*
+ * Only direct-IO writes on FOPEN_DIRECT_IO files classified in the writer's
+ * own context use the cache: their reasons are the first rows of the reason
+ * table, up to fallback, and their lock mode is known.
+ */
+#define FS_DIO_REASONS (FS_REASON_FALLBACK + 1)
 
 struct fs_write_cache {
 	__u64 seq;
 	struct fs_inode_key key; /* ino 0: empty */
-	__u64 writes[FS_REASON_COUNT];
+	__u64 writes[FS_DIO_REASONS];
 	__u64 write_bytes[FS_LOCK_MODES];
 	/* BPF side only: when a write may stay in the slot */
 	__u64 nodeid;
@@ -119,25 +136,15 @@ struct fs_write_cache {
 };
 
 enum fs_event_type {
-	FS_EV_WRITE = 1,      /* one direct-IO write; only while trace asks */
-	FS_EV_OPEN = 2,       /* an open's resulting io mode */
-	FS_EV_MMAP = 3,       /* an mmap of a FUSE file */
-	FS_EV_RELEASE = 4,    /* the last reference to an open FUSE file went away */
-	FS_EV_DRAIN_WAIT = 5, /* a caching open/mmap waited for parallel writers */
-	FS_EV_MODE_SEEN = 6,  /* cache io mode flipped, seen from a write/lock path */
-	FS_EV_TYPE_COUNT = 7,
+#define FS_X(c, cpp, value, name) FS_EV_##c = value,
+	FS_EVENT_TYPE_TABLE(FS_X)
+#undef FS_X
 };
 
 enum fs_event_flags {
-	FS_EVF_SHARED_MAP = 1 << 0,    /* mmap: VM_SHARED */
-	FS_EVF_WRITABLE_MAP = 1 << 1,  /* mmap: VM_WRITE */
-	FS_EVF_ENTERED_CACHE = 1 << 2, /* inode entered cache io mode */
-	FS_EVF_LEFT_CACHE = 1 << 3,    /* inode left cache io mode */
-	FS_EVF_HOLDER = 1 << 4,        /* this file now holds cache mode */
-	FS_EVF_WAS_HOLDER = 1 << 5,    /* release: this file held cache mode */
-	FS_EVF_PASSTHROUGH = 1 << 6,   /* file is a passthrough (uncached) open */
-	FS_EVF_CENSUS_HINT = 1 << 7,   /* holders unknown here: userspace should re-run the census */
-	FS_EVF_ASYNC = 1 << 8,         /* write: not a sync kiocb */
+#define FS_X(c, cpp, bit, doc) FS_EVF_##c = 1 << bit,
+	FS_EVENT_FLAG_TABLE(FS_X)
+#undef FS_X
 };
 
 struct fs_event {
@@ -192,11 +199,9 @@ struct fs_census_rec {
 
 /* Indices of the per-CPU health counters array. */
 enum fs_counter {
-	FS_CNT_EVENTS_LOST = 0,   /* ring buffer full: event dropped */
-	FS_CNT_INODE_MAP_FULL,    /* per-inode stats insert failed */
-	FS_CNT_TASK_MAP_FULL,     /* per-thread task storage not created */
-	FS_CNT_REQ_MAP_FULL,      /* request timing slot busy: a service-time sample lost */
-	FS_CNT_WRITES_UNRESOLVED, /* write seen but its lock mode could not be read */
+#define FS_X(c, field, doc) FS_CNT_##c,
+	FS_COUNTER_TABLE(FS_X)
+#undef FS_X
 	FS_CNT_COUNT,
 };
 

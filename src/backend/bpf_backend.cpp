@@ -1,7 +1,8 @@
 // The one Backend implementation, instantiated for each skeleton. The two
-// BPF objects share maps, configuration and census programs (bpf/maps.bpf.c,
-// census.bpf.c, contention.bpf.c); they differ in the hooks, which the
-// HookPlan selects by program name.
+// BPF objects share maps, configuration and census programs (bpf/common.bpf.h,
+// census.bpf.c, contention.bpf.c) and the write accounting core
+// (bpf/write_core.h); they differ in the hooks, which the HookPlan selects by
+// program name.
 #include "fusescope/backend/backend.h"
 
 #include "decode.h"
@@ -87,7 +88,9 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_filter_dev = o.filter_dev;
         ro->cfg_emit_writes = o.emit_writes;
         ro->cfg_emit_all_opens = o.emit_all_opens;
-        ro->cfg_time_drains = T::kind == BackendKind::Tracepoint && plan.has("drain-wait");
+        ro->cfg_time_drains = T::kind == BackendKind::Tracepoint && plan.has(Role::DrainWait);
+        if (plan.cache_io_mode_bit >= 0)
+            ro->cfg_cache_io_mode_bit = static_cast<__u8>(plan.cache_io_mode_bit);
         ro->cfg_time_requests = plan.loads("fs_request_end");
         ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
@@ -229,11 +232,9 @@ template <typename Skel> class BpfBackend final : public Backend {
                     s += v;
             return s;
         };
-        h.events_lost = sum(FS_CNT_EVENTS_LOST);
-        h.inode_map_full = sum(FS_CNT_INODE_MAP_FULL);
-        h.task_map_full = sum(FS_CNT_TASK_MAP_FULL);
-        h.req_map_full = sum(FS_CNT_REQ_MAP_FULL);
-        h.writes_unresolved = sum(FS_CNT_WRITES_UNRESOLVED);
+#define FS_X(c, field, doc) h.field = sum(FS_CNT_##c);
+        FS_COUNTER_TABLE(FS_X)
+#undef FS_X
         h.events_received = events_received_;
         for (int prog_fd : prog_fds_) {
             struct bpf_prog_info info {};

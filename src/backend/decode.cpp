@@ -5,12 +5,26 @@
 
 namespace fusescope {
 
-// The C++ enums mirror the ABI's numbering; these keep the two in step.
+// The C enums of abi.h and the C++ ones of model/types.h come from the same
+// tables (abi_tables.h); these check that both sides number them alike.
 static_assert(FS_HIST_SLOTS == kHistSlots);
 static_assert(FS_REASON_COUNT == kWriteReasons);
 static_assert(FS_LOCK_MODES == kLockModes);
-static_assert(static_cast<int>(WriteReason::Fallback) == FS_REASON_FALLBACK);
-static_assert(static_cast<int>(EventType::ModeSeen) == FS_EV_MODE_SEEN);
+static_assert(FS_WRITE_LOCK_MODES == kWriteLockModes);
+#define FS_X(c, cpp, name) static_assert(FS_LOCK_##c == static_cast<int>(LockMode::cpp));
+FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
+#define FS_X(c, cpp, name, short_name, mode, doc)                                                              \
+    static_assert(FS_REASON_##c == static_cast<int>(WriteReason::cpp));                           \
+    static_assert(FS_LOCK_##mode == static_cast<int>(lock_mode_of(WriteReason::cpp)));
+FS_WRITE_REASON_TABLE(FS_X)
+#undef FS_X
+#define FS_X(c, cpp, value, name) static_assert(FS_EV_##c == static_cast<int>(EventType::cpp));
+FS_EVENT_TYPE_TABLE(FS_X)
+#undef FS_X
+#define FS_X(c, cpp, bit, doc) static_assert(FS_EVF_##c == evflag::cpp);
+FS_EVENT_FLAG_TABLE(FS_X)
+#undef FS_X
 static_assert(static_cast<int>(FileIoMode::NotAvailable) == FS_IOM_NA);
 static_assert(sizeof(struct fs_event) == 128, "fs_event layout changed: check BPF side");
 static_assert(sizeof(struct fs_census_rec) == 112, "fs_census_rec layout changed");
@@ -38,9 +52,10 @@ Event decode_event(const struct fs_event &e) {
     ev.open_flags = e.open_flags;
     ev.ret = e.ret;
     ev.iomode = static_cast<FileIoMode>(e.iomode);
-    ev.lock_mode = e.lock_mode ? LockMode::Exclusive : LockMode::Shared;
+    ev.lock_mode = static_cast<LockMode>(e.lock_mode < FS_WRITE_LOCK_MODES ? int(e.lock_mode)
+                                                                           : FS_LOCK_UNKNOWN);
     ev.reason = static_cast<WriteReason>(
-        e.reason < FS_REASON_COUNT ? e.reason : static_cast<__u8>(FS_REASON_FALLBACK));
+        e.reason < FS_REASON_COUNT ? e.reason : static_cast<__u8>(FS_REASON_UNCLASSIFIED));
     ev.offset = e.offset;
     ev.bytes = e.bytes;
     ev.wait_ns = e.wait_ns;
@@ -78,10 +93,14 @@ InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inod
     c.mode_seen_ns = s.mode_seen_ns;
     for (int i = 0; i < kWriteReasons; i++)
         c.writes[i] = s.writes[i];
-    for (int m = 0; m < kLockModes; m++) {
+    for (int m = 0; m < kWriteLockModes; m++) {
         c.write_bytes[m] = s.write_bytes[m];
         c.write_wait_ns[m] = s.write_wait_ns[m];
         c.write_service_ns[m] = s.write_service_ns[m];
+    }
+    c.writeback_requests = s.writeback_requests;
+    c.writeback_bytes = s.writeback_bytes;
+    for (int m = 0; m < kLockModes; m++) {
         c.contentions[m] = s.contentions[m];
         c.contention_ns[m] = s.contention_ns[m];
         for (int i = 0; i < kHistSlots; i++)

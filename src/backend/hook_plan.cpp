@@ -17,12 +17,40 @@ std::optional<BackendKind> backend_from_string(std::string_view s) {
     return std::nullopt;
 }
 
-bool HookPlan::has(std::string_view role) const {
-    return std::any_of(roles.begin(), roles.end(),
-                       [&](const RolePlan &p) { return p.role == role && p.available; });
+namespace {
+struct RoleRow {
+    Role role;
+    std::string_view name, doc;
+};
+constexpr RoleRow kRoleRows[] = {
+#define FUSESCOPE_X(e, name, doc) {Role::e, name, doc},
+    FUSESCOPE_ROLE_TABLE(FUSESCOPE_X)
+#undef FUSESCOPE_X
+};
+} // namespace
+
+std::string_view to_string(Role r) { return kRoleRows[static_cast<size_t>(r)].name; }
+std::string_view role_doc(Role r) { return kRoleRows[static_cast<size_t>(r)].doc; }
+std::optional<Role> role_from_string(std::string_view s) {
+    for (const RoleRow &row : kRoleRows)
+        if (row.name == s)
+            return row.role;
+    return std::nullopt;
 }
 
-bool HookPlan::lock_roles_ok() const { return has("write-lock") && has("lock-wait"); }
+const RolePlan *HookPlan::find(Role role) const {
+    for (const RolePlan &p : roles)
+        if (p.role == role)
+            return &p;
+    return nullptr;
+}
+
+bool HookPlan::has(Role role) const {
+    const RolePlan *p = find(role);
+    return p && p->available;
+}
+
+bool HookPlan::lock_roles_ok() const { return has(Role::WriteLock) && has(Role::LockWait); }
 
 bool HookPlan::loads(std::string_view program) const {
     return std::any_of(programs.begin(), programs.end(),
@@ -46,8 +74,8 @@ struct Builder {
     void prog(std::string p, std::string target = "") {
         plan.programs.push_back({std::move(p), std::move(target)});
     }
-    void role(std::string r, bool ok, std::string hooks, std::string note = "") {
-        plan.roles.push_back({std::move(r), ok, std::move(hooks), std::move(note)});
+    void role(Role r, bool ok, std::string hooks, std::string note = "") {
+        plan.roles.push_back({r, ok, std::move(hooks), std::move(note)});
     }
 
     void common_roles() {
@@ -57,9 +85,9 @@ struct Builder {
         if (contention && reads_ok) {
             prog("fs_contention_begin");
             prog("fs_contention_end");
-            role("lock-wait", true, "tp_btf lock:contention_begin/end");
+            role(Role::LockWait, true, "tp_btf lock:contention_begin/end");
         } else {
-            role("lock-wait", false, "",
+            role(Role::LockWait, false, "",
                  contention ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
                             : "kernel has no lock:contention_* tracepoints (needs 5.19+)");
         }
@@ -84,53 +112,81 @@ struct Builder {
                 break;
             }
         }
-        role("write-lock", true, write_hooks, "lock mode from i_rwsem under fuse_direct_io");
-        role("service-time", true, "fexit fuse_file_write_iter (write time minus i_rwsem wait)");
+        role(Role::WriteLock, true, write_hooks,
+             "lock mode from i_rwsem under fuse_direct_io; async writes: bytes queued");
+        role(Role::WriteCached, true, "fentry/fexit fuse_file_write_iter");
+        role(Role::WriteWriteback, true, "fentry/fexit fuse_file_write_iter (the writer's call)");
+        if (k.has_iomodes)
+            role(Role::WritePassthrough, true, "fentry/fexit fuse_file_write_iter");
+        else
+            role(Role::WritePassthrough, false, "", "n/a (kernel has no passthrough, 6.9+)");
+        role(Role::ServiceTime, true,
+             "fexit fuse_file_write_iter (write time minus i_rwsem wait)",
+             "synchronous writes only: an async write completes after its call returns");
         common_roles();
         if (k.has_iomodes && fn("fuse_file_io_open")) {
             prog("fs_io_open_enter"); // also brackets drain waits where cached_io_open is inlined
             prog("fs_io_open_exit");
-            role("open", true, "fexit fuse_file_io_open");
+            role(Role::Open, true, "fexit fuse_file_io_open");
         } else {
-            role("open", false, "", "n/a (kernel has no IO modes)");
+            role(Role::Open, false, "", "n/a (kernel has no IO modes)");
         }
         if (k.has_iomodes && fn("fuse_file_cached_io_open")) {
             prog("fs_cached_io_open_enter");
             prog("fs_cached_io_open_exit");
-            role("drain-wait", true, "fentry/fexit fuse_file_cached_io_open");
+            role(Role::DrainWait, true, "fentry/fexit fuse_file_cached_io_open");
         } else {
-            role("drain-wait", false, "", "n/a (kernel has no IO modes)");
+            role(Role::DrainWait, false, "", "n/a (kernel has no IO modes)");
         }
         if (fn("fuse_file_mmap")) {
             prog("fs_mmap_enter");
             prog("fs_mmap_exit");
-            role("mmap", true, "fentry/fexit fuse_file_mmap",
+            role(Role::Mmap, true, "fentry/fexit fuse_file_mmap",
                  k.has_iomodes ? "" : "no IO modes: mmap never changes the lock mode");
         } else {
-            role("mmap", false, "", "fuse_file_mmap not in BTF");
+            role(Role::Mmap, false, "", "fuse_file_mmap not in BTF");
         }
         if (k.has_iomodes && fn("fuse_file_io_release")) {
             prog("fs_io_release_enter");
             prog("fs_io_release_exit");
-            role("release", true, "fentry/fexit fuse_file_io_release");
+            role(Role::Release, true, "fentry/fexit fuse_file_io_release");
         } else {
-            role("release", false, "", "n/a (kernel has no IO modes)");
+            role(Role::Release, false, "", "n/a (kernel has no IO modes)");
         }
-        role("census", true, "iter/task_file, iter/task_vma at start and on mode changes");
+        role(Role::Census, true, "iter/task_file, iter/task_vma at start and on mode changes");
     }
 
     void tracepoint() {
         plan.backend = BackendKind::Tracepoint;
         prog("fs_request_send");
-        role("write-lock", true, "tp_btf fuse:fuse_request_send + i_rwsem state",
-             "synchronous requests only; a fallback whose cause persists is reported as "
-             "that cause");
+        std::string lock_note =
+            "an async write sent by another task than its writer (after waiting in a full "
+            "background queue) is unclassified; a fallback whose cause persists is reported "
+            "as that cause; a write longer than one request that starts inside EOF and ends "
+            "past it shows as fallback";
+        if (k.btf_funcs.count("fuse_uring_queue_bq_req") &&
+            !k.btf_funcs.count("fuse_request_assign_unique"))
+            lock_note += "; over FUSE io_uring this kernel (6.14-6.17) sends background "
+                         "requests without fuse_request_send: async writes on such mounts "
+                         "are not seen";
+        role(Role::WriteLock, true, "tp_btf fuse:fuse_request_send + i_rwsem state", lock_note);
+        role(Role::WriteCached, true, "tp_btf fuse:fuse_request_send",
+             "write-through requests of one write call are told apart by the writer's "
+             "task_io_accounting");
+        role(Role::WriteWriteback, false, "",
+             "the writer only dirties pages; FUSE_WRITEs come later from writeback and are "
+             "counted per inode as writeback requests");
+        if (k.has_iomodes)
+            role(Role::WritePassthrough, false, "",
+                 "no FUSE request is sent for them (their i_rwsem waits are seen)");
+        else
+            role(Role::WritePassthrough, false, "", "n/a (kernel has no passthrough, 6.9+)");
         if (o.service_time) {
             prog("fs_request_end");
-            role("service-time", true, "tp_btf fuse:fuse_request_end (each FUSE_WRITE request)",
+            role(Role::ServiceTime, true, "tp_btf fuse:fuse_request_end (each FUSE_WRITE request)",
                  "one more program on every FUSE request");
         } else {
-            role("service-time", false, "",
+            role(Role::ServiceTime, false, "",
                  "off: it would run a second program on every FUSE request; --service-time "
                  "turns it on");
         }
@@ -142,35 +198,38 @@ struct Builder {
         if (sys_hooks) {
             for (const char *p : {"fs_sys_exit_openat", "fs_sys_enter_mmap", "fs_sys_exit_mmap"})
                 prog(p);
-            if (tp("syscalls/sys_exit_openat2"))
-                prog("fs_sys_exit_openat2");
-            role("open", !iomodes_note, "tracepoint syscalls:sys_exit_openat{,2} + fd table",
+            // openat2 (5.6+); open and creat where the architecture has them
+            for (const char *t : {"openat2", "open", "creat"})
+                if (tp((std::string("syscalls/sys_exit_") + t).c_str()))
+                    prog(std::string("fs_sys_exit_") + t);
+            role(Role::Open, !iomodes_note,
+                 "tracepoint syscalls:sys_exit_{openat,openat2,open,creat} + fd table",
                  iomodes_note ? "n/a (kernel has no IO modes)"
                               : "opens by syscall only (io_uring opens: census)");
-            role("mmap", true, "tracepoint syscalls:sys_exit_mmap + fd table");
+            role(Role::Mmap, true, "tracepoint syscalls:sys_exit_mmap + fd table");
         } else {
             std::string why = sys ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
                                   : "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
-            role("open", false, "", why + "; census finds holders instead");
-            role("mmap", false, "", why + "; census finds holders instead");
+            role(Role::Open, false, "", why + "; census finds holders instead");
+            role(Role::Mmap, false, "", why + "; census finds holders instead");
         }
         // timed from the opener's own hooks: a program on sched_switch would run on every
         // context switch of the machine (bpf/iomode_tracepoint.bpf.c)
         if (k.has_iomodes && sys_hooks) {
-            role("drain-wait", true,
+            role(Role::DrainWait, true,
                  "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE or syscalls:sys_enter_mmap, "
                  "to the open's or mmap's exit",
                  "an upper bound: includes the server's answer to the open, for mmap the wait for "
                  "mmap_lock");
         } else {
-            role("drain-wait", false, "",
+            role(Role::DrainWait, false, "",
                  k.has_iomodes ? "needs the open/mmap syscall hooks"
                                : "n/a (kernel has no IO modes)");
         }
-        role("release", k.has_iomodes,
+        role(Role::Release, k.has_iomodes,
              k.has_iomodes ? "tp_btf fuse:fuse_request_send FUSE_RELEASE" : "",
              k.has_iomodes ? "" : "n/a (kernel has no IO modes)");
-        role("census", true,
+        role(Role::Census, true,
              "iter/task_file, iter/task_vma at start, periodically and on mode changes");
     }
 };
@@ -195,6 +254,7 @@ std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKi
                                 : "kernel has no fuse:fuse_request_send/end tracepoints (6.12+)";
 
     Builder b{k, opts, {}};
+    b.plan.cache_io_mode_bit = k.cache_io_mode_bit;
     if (forced == BackendKind::Trampoline || (!forced && can_tramp)) {
         if (!can_tramp) {
             *error = "trampoline backend unavailable: " + tramp_why;

@@ -55,7 +55,11 @@ constexpr const char *kFuncs[] = {
     "fuse_direct_write_iter",
     "fuse_simple_request",
     "__fuse_simple_request",
+    "fuse_passthrough_write_iter",
+    "fuse_request_assign_unique", // 6.18+: fuse_request_send fires on every transport
+    "fuse_uring_queue_bq_req",    // FUSE over io_uring (6.14+)
 };
+
 constexpr const char *kBtfTracepoints[] = {
     "fuse/fuse_request_send",
     "fuse/fuse_request_end",
@@ -65,6 +69,7 @@ constexpr const char *kBtfTracepoints[] = {
 constexpr const char *kTracefsEvents[] = {
     "syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "syscalls/sys_enter_openat2",
     "syscalls/sys_exit_openat2", "syscalls/sys_enter_mmap",  "syscalls/sys_exit_mmap",
+    "syscalls/sys_exit_open",    "syscalls/sys_exit_creat",
 };
 
 // One pass over a raw BTF blob (vmlinux, or a module's split BTF on top of
@@ -141,6 +146,7 @@ struct BtfNames {
     std::set<std::string> typedefs; // btf_trace_* of kBtfTracepoints present as TYPEDEF
     int write_iter_id = 0;          // first FUNC fuse_file_write_iter, 0 if none
     int vfs_write_id = 0;           // first FUNC vfs_write, 0 if none
+    int cache_io_mode_bit = -1;     // kCacheIoModeEnumerator's value, -1 if absent
     uint32_t type_cnt = 0;          // types in this blob (ids after the base's)
 };
 
@@ -193,6 +199,14 @@ bool scan_btf(const RawBtf &blob, const RawBtf *base, uint32_t base_type_cnt, Bt
             std::string_view n = name_of(t.name_off);
             if (typedefs.count(n))
                 out->typedefs.emplace(n);
+        } else if (kind == BTF_KIND_ENUM && out->cache_io_mode_bit < 0) {
+            const char *e = blob.types + pos - size_t(extra);
+            for (uint32_t i = 0; i < BTF_INFO_VLEN(t.info); ++i) {
+                struct btf_enum en {};
+                std::memcpy(&en, e + i * sizeof(en), sizeof(en));
+                if (name_of(en.name_off) == kCacheIoModeEnumerator)
+                    out->cache_io_mode_bit = en.val;
+            }
         }
     }
     out->type_cnt = id - base_type_cnt;
@@ -207,6 +221,8 @@ void offer_from(const BtfNames &names, KernelOffer &offer) {
             offer.tracepoints.insert(tp);
     if (names.funcs.count("fuse_file_io_open"))
         offer.has_iomodes = true;
+    if (names.cache_io_mode_bit >= 0)
+        offer.cache_io_mode_bit = names.cache_io_mode_bit;
 }
 
 // A read-only view of a whole file: mmap where the kernel allows it
@@ -270,6 +286,16 @@ void collect_btf(const struct btf *btf, KernelOffer &offer) {
     }
     if (btf__find_by_name_kind(btf, "fuse_file_io_open", BTF_KIND_FUNC) > 0)
         offer.has_iomodes = true;
+    for (__u32 id = 1; id < btf__type_cnt(btf) && offer.cache_io_mode_bit < 0; ++id) {
+        const struct btf_type *t = btf__type_by_id(btf, id);
+        if (!btf_is_enum(t))
+            continue;
+        const struct btf_enum *e = btf_enum(t);
+        for (__u16 i = 0; i < btf_vlen(t); ++i)
+            if (const char *n = btf__name_by_offset(btf, e[i].name_off);
+                n && n == kCacheIoModeEnumerator)
+                offer.cache_io_mode_bit = e[i].val;
+    }
 }
 
 std::string mount_tracefs(KernelFacts &k) {
@@ -324,6 +350,9 @@ bool scan_kernel_btf(KernelFacts &k) {
 }
 
 } // namespace
+
+std::span<const char *const> probed_btf_funcs() { return kFuncs; }
+std::span<const char *const> probed_btf_tracepoints() { return kBtfTracepoints; }
 
 bool offer_from_raw_btf(std::string_view vmlinux, std::string_view module, KernelOffer *offer,
                         int *probe_id) {

@@ -38,7 +38,7 @@ struct WcacheSlot {
     uint64_t seq = 0;
     bool valid = false; // copied between two reads of the same even seq
     fs_inode_key key{}; // ino 0: empty
-    uint64_t writes[FS_REASON_COUNT] = {};
+    uint64_t writes[FS_DIO_REASONS] = {};
     uint64_t write_bytes[FS_LOCK_MODES] = {};
 };
 
@@ -57,7 +57,7 @@ inline WcacheSlot copy_wcache_slot(const fs_write_cache *src) {
         }
         out.key.ino = load(&src->key.ino);
         out.key.dev = __atomic_load_n(&src->key.dev, __ATOMIC_RELAXED);
-        for (int i = 0; i < FS_REASON_COUNT; ++i)
+        for (int i = 0; i < FS_DIO_REASONS; ++i)
             out.writes[i] = load(&src->writes[i]);
         for (int i = 0; i < FS_LOCK_MODES; ++i)
             out.write_bytes[i] = load(&src->write_bytes[i]);
@@ -150,7 +150,7 @@ class WriteCacheMerge {
             if (it == held_.end() || !it->second.stats)
                 continue; // not read this time (claimed during the walk), or gone
             fs_inode_stats &st = *it->second.stats;
-            for (int r = 0; r < FS_REASON_COUNT; ++r)
+            for (int r = 0; r < FS_DIO_REASONS; ++r)
                 st.writes[r] += s.writes[r];
             for (int m = 0; m < FS_LOCK_MODES; ++m)
                 st.write_bytes[m] += s.write_bytes[m];

@@ -82,6 +82,8 @@ WriteStats CompactStats::expand() const {
     s.bytes = bytes;
     s.wait_ns = wait_ns;
     s.service_ns = service_ns;
+    s.writeback_requests = writeback_requests;
+    s.writeback_bytes = writeback_bytes;
     s.contentions = contentions;
     s.contention_ns = contention_ns;
     for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m)

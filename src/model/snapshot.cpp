@@ -34,6 +34,29 @@ uint64_t WriteStats::total_writes() const {
     return n;
 }
 
+uint64_t WriteStats::writes_by_lock(LockMode m) const {
+    uint64_t n = 0;
+    for (const WriteReasonInfo &i : kWriteReasonInfo)
+        if (i.lock == m)
+            n += writes[static_cast<size_t>(i.reason)];
+    return n;
+}
+
+uint64_t WriteStats::unclassified_writes() const {
+    uint64_t n = 0;
+    for (const WriteReasonInfo &i : kWriteReasonInfo)
+        if (is_unclassified(i.reason))
+            n += writes[static_cast<size_t>(i.reason)];
+    return n;
+}
+
+uint64_t WriteStats::total_wait_ns() const {
+    uint64_t n = 0;
+    for (uint64_t w : wait_ns)
+        n += w;
+    return n;
+}
+
 Histogram WriteStats::wait_hist() const {
     Histogram h = contention_hist[0];
     h.merge(contention_hist[1]);
@@ -43,7 +66,7 @@ Histogram WriteStats::wait_hist() const {
 bool WriteStats::is_zero() const {
     WriteStats z;
     return total_writes() == 0 && bytes == z.bytes && wait_ns == z.wait_ns && service_ns == z.service_ns &&
-           contentions == z.contentions && contention_ns == z.contention_ns &&
+           writeback_requests == 0 && writeback_bytes == 0 && contentions == z.contentions && contention_ns == z.contention_ns &&
            contention_hist == z.contention_hist && drain_waits == 0 && drain_wait_ns == 0 &&
            mode_changes == 0;
 }
@@ -63,10 +86,11 @@ std::optional<WriteReason> InodeView::top_exclusive_reason(bool in_interval) con
     const WriteStats &s = in_interval ? interval : total;
     std::optional<WriteReason> best;
     uint64_t best_n = 0;
-    for (int r = 1; r < kWriteReasons; ++r) {
-        if (s.writes[static_cast<size_t>(r)] > best_n) {
-            best_n = s.writes[static_cast<size_t>(r)];
-            best = static_cast<WriteReason>(r);
+    for (const WriteReasonInfo &i : kWriteReasonInfo) {
+        const uint64_t n = s.writes[static_cast<size_t>(i.reason)];
+        if (i.lock == LockMode::Exclusive && n > best_n) {
+            best_n = n;
+            best = i.reason;
         }
     }
     return best;

@@ -39,10 +39,15 @@ bool delta_since(const InodeCounters &c, const CompactStats &total, const Compac
     DeltaCalc sub;
     for (size_t i = 0; i < d.writes.size(); ++i)
         d.writes[i] = sub(c.writes[i], total.writes[i], b.writes[i]);
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
+    for (size_t m = 0; m < static_cast<size_t>(kWriteLockModes); ++m) {
         d.bytes[m] = sub(c.write_bytes[m], total.bytes[m], b.bytes[m]);
         d.wait_ns[m] = sub(c.write_wait_ns[m], total.wait_ns[m], b.wait_ns[m]);
         d.service_ns[m] = sub(c.write_service_ns[m], total.service_ns[m], b.service_ns[m]);
+    }
+    d.writeback_requests =
+        sub(c.writeback_requests, total.writeback_requests, b.writeback_requests);
+    d.writeback_bytes = sub(c.writeback_bytes, total.writeback_bytes, b.writeback_bytes);
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
         d.contentions[m] = sub(c.contentions[m], total.contentions[m], b.contentions[m]);
         d.contention_ns[m] = sub(c.contention_ns[m], total.contention_ns[m], b.contention_ns[m]);
         const CompactHist &th = total.contention_hist[m], &bh = b.contention_hist[m];
@@ -63,6 +68,8 @@ WriteStats as_delta(const InodeCounters &c) {
     s.bytes = c.write_bytes;
     s.wait_ns = c.write_wait_ns;
     s.service_ns = c.write_service_ns;
+    s.writeback_requests = c.writeback_requests;
+    s.writeback_bytes = c.writeback_bytes;
     s.contentions = c.contentions;
     s.contention_ns = c.contention_ns;
     for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m)

@@ -1,26 +1,30 @@
 // to_string for the records declared in include/fusescope/model/types.h.
 #include "fusescope/model/types.h"
 
+#include <iterator>
+
 namespace fusescope {
 
 std::string_view to_string(LockMode m) {
     switch (m) {
-    case LockMode::Shared: return "shared";
-    case LockMode::Exclusive: return "exclusive";
+#define FS_X(c, cpp, name)                                                                         \
+    case LockMode::cpp:                                                                            \
+        return name;
+        FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
     }
     return "?";
 }
 
 std::string_view to_string(WriteReason r) {
-    switch (r) {
-    case WriteReason::Shared: return "shared";
-    case WriteReason::NoParallelFlag: return "no_parallel_flag";
-    case WriteReason::Append: return "append";
-    case WriteReason::CacheIoMode: return "cache_io_mode";
-    case WriteReason::PastEof: return "past_eof";
-    case WriteReason::Fallback: return "fallback";
-    }
-    return "?";
+    return static_cast<size_t>(r) < std::size(kWriteReasonInfo) ? info(r).name : "?";
+}
+
+std::optional<WriteReason> write_reason_from_string(std::string_view s) {
+    for (const WriteReasonInfo &i : kWriteReasonInfo)
+        if (i.name == s)
+            return i.reason;
+    return std::nullopt;
 }
 
 std::string_view to_string(FileIoMode m) {
@@ -35,12 +39,11 @@ std::string_view to_string(FileIoMode m) {
 
 std::string_view to_string(EventType t) {
     switch (t) {
-    case EventType::Write: return "write";
-    case EventType::Open: return "open";
-    case EventType::Mmap: return "mmap";
-    case EventType::Release: return "release";
-    case EventType::DrainWait: return "drain_wait";
-    case EventType::ModeSeen: return "mode_seen";
+#define FS_X(c, cpp, value, name)                                                                  \
+    case EventType::cpp:                                                                           \
+        return name;
+        FS_EVENT_TYPE_TABLE(FS_X)
+#undef FS_X
     }
     return "?";
 }

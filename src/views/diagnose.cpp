@@ -30,8 +30,7 @@ diagnose::Environment environment_of(const Session &s, const SessionOptions &so,
     env.kernel = s.facts().release;
     env.io_modes = s.facts().offer.has_iomodes;
     env.backend = std::string(to_string(s.plan().backend));
-    for (const auto &r : s.plan().roles)
-        env.roles.push_back(diagnose::RoleInfo{r.role, r.available, r.hooks, r.note});
+    env.roles = s.plan().roles;
     env.mount = so.mount.value_or("");
     env.path = d.path;
     env.pid = so.pid;

@@ -464,11 +464,11 @@ void add_environment(const Snapshot &snap, const Environment &env, bool saw_cach
     for (const auto &r : env.roles) {
         if (!r.available) {
             ++missing;
-            lines.push_back(fmt::format("{}: not observed{}", r.role,
+            lines.push_back(fmt::format("{}: not observed{}", to_string(r.role),
                                         r.note.empty() ? "" : " (" + r.note + ")"));
         } else if (!r.note.empty()) {
             ++approx;
-            lines.push_back(fmt::format("{}: {}", r.role, r.note));
+            lines.push_back(fmt::format("{}: {}", to_string(r.role), r.note));
         }
     }
     if (missing + approx > 0) {
@@ -725,7 +725,7 @@ std::string render_json(const Report &r) {
     env["backend"] = r.env.backend;
     J roles = J::array();
     for (const auto &ro : r.env.roles)
-        roles.push_back({{"role", ro.role},
+        roles.push_back({{"role", to_string(ro.role)},
                          {"available", ro.available},
                          {"hooks", ro.hooks},
                          {"note", ro.note}});

@@ -50,7 +50,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         nlohmann::ordered_json roles = nlohmann::ordered_json::array();
         if (plan)
             for (const auto &r : plan->roles)
-                roles.push_back({{"role", r.role},
+                roles.push_back({{"role", to_string(r.role)},
                                  {"available", r.available},
                                  {"hooks", r.hooks},
                                  {"note", r.note}});
@@ -80,12 +80,12 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             fmt::print("backend       NONE: {}\n", plan_err);
         } else {
             fmt::print("backend       {}: {}\n", to_string(plan->backend), plan->why);
-            fmt::print("\n{:<12} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
+            fmt::print("\n{:<18} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
             for (const auto &r : plan->roles) {
                 std::string text = r.available ? r.hooks : "-";
                 if (!r.note.empty())
                     text += (r.available ? "  (" + r.note + ")" : "  " + r.note);
-                fmt::print("{:<12} {:<4} {}\n", r.role, r.available ? "yes" : "no", text);
+                fmt::print("{:<18} {:<4} {}\n", to_string(r.role), r.available ? "yes" : "no", text);
             }
             if (!load_err.empty()) {
                 fmt::print("\nload/attach FAILED: {}\n", load_err);

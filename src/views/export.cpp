@@ -190,7 +190,7 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     ExporterSelfInfo self;
     self.backend = std::string(to_string(s->plan().backend));
     for (const auto &r : s->plan().roles)
-        self.roles.emplace_back(r.role, r.available);
+        self.roles.emplace_back(std::string(to_string(r.role)), r.available);
     self.programs_attached = s->backend().attached().size();
     Session *sp = s.get();
     auto collector =

@@ -232,23 +232,7 @@ std::string format_age(uint64_t now_ns, uint64_t then_ns) {
     return fmt::format("{:.1f}h ago", s / 3600);
 }
 
-std::string_view short_reason(WriteReason r) {
-    switch (r) {
-    case WriteReason::Shared:
-        return "shared";
-    case WriteReason::NoParallelFlag:
-        return "no-flag";
-    case WriteReason::Append:
-        return "append";
-    case WriteReason::CacheIoMode:
-        return "cache-io";
-    case WriteReason::PastEof:
-        return "past-eof";
-    case WriteReason::Fallback:
-        return "fallback";
-    }
-    return "?";
-}
+std::string_view short_reason(WriteReason r) { return info(r).short_name; }
 
 bool row_before(const InodeView &a, const InodeView &b, SortKey key, bool reverse) {
     int c = compare(a, b, key);

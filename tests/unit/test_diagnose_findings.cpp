@@ -17,8 +17,8 @@ Environment env_618() {
     e.kernel = "6.18.44-fc-v782";
     e.io_modes = true;
     e.backend = "trampoline";
-    e.roles = {{"write-lock", true, "fexit fuse_dio_lock", ""},
-               {"lock-wait", true, "contention", ""}};
+    e.roles = {{Role::WriteLock, true, "fexit fuse_dio_lock", ""},
+               {Role::LockWait, true, "contention", ""}};
     e.window_s = 10;
     e.mount = "/mnt";
     return e;
@@ -381,8 +381,8 @@ TEST(Diagnose, KernelCacheModeBug) {
 TEST(Diagnose, WeakerBackendIsNotedNotAlarming) {
     Environment e = env_618();
     e.backend = "tracepoint";
-    e.roles.push_back({"open", true, "syscalls", "opens by syscall only"});
-    e.roles.push_back({"drain-wait", false, "", "no sched_switch"});
+    e.roles.push_back({Role::Open, true, "syscalls", "opens by syscall only"});
+    e.roles.push_back({Role::DrainWait, false, "", "no sched_switch"});
     Report r = build_report(snap_of({}), e);
     const Finding *f = find_kind(r, "backend_limits");
     ASSERT_TRUE(f);
@@ -434,7 +434,7 @@ TEST(Diagnose, TextFitsIn80Columns) {
     db.holders.push_back(Holder{1, 1, 4242, "indexer", HolderHow::Mmap, 99 * kSec, false});
     Environment e = env_618();
     e.kernel = "6.9.3";
-    e.roles.push_back({"open", true, "x", "opens by syscall only (io_uring opens: census)"});
+    e.roles.push_back({Role::Open, true, "x", "opens by syscall only (io_uring opens: census)"});
     std::string text = render_text(build_report(snap_of({db}), e));
     size_t start = 0;
     while (start < text.size()) {

@@ -27,21 +27,24 @@ std::string raw(const struct btf *b) {
 // What the libbpf lookups probe_kernel used before give for @b.
 KernelOffer libbpf_offer(const struct btf *b) {
     KernelOffer o;
-    for (const char *f :
-         {"fuse_file_write_iter", "fuse_direct_io", "fuse_inode_uncached_io_start",
-          "fuse_inode_uncached_io_end", "fuse_file_io_open", "fuse_file_cached_io_open",
-          "fuse_file_io_release", "fuse_file_mmap", "fuse_dio_wr_exclusive_lock",
-          "fuse_dio_wr_needs_exclusive_lock", "fuse_dio_lock", "fuse_dio_unlock",
-          "fuse_direct_write_iter", "fuse_simple_request", "__fuse_simple_request"})
+    for (const char *f : probed_btf_funcs())
         if (btf__find_by_name_kind(b, f, BTF_KIND_FUNC) > 0)
             o.btf_funcs.insert(f);
-    for (const char *tp : {"fuse/fuse_request_send", "fuse/fuse_request_end",
-                           "lock/contention_begin", "lock/contention_end"}) {
+    for (const char *tp : probed_btf_tracepoints()) {
         std::string name = std::string("btf_trace_") + (std::strchr(tp, '/') + 1);
         if (btf__find_by_name_kind(b, name.c_str(), BTF_KIND_TYPEDEF) > 0)
             o.tracepoints.insert(tp);
     }
     o.has_iomodes = btf__find_by_name_kind(b, "fuse_file_io_open", BTF_KIND_FUNC) > 0;
+    for (__u32 id = 1; id < btf__type_cnt(b); ++id) {
+        const struct btf_type *t = btf__type_by_id(b, id);
+        if (!btf_is_enum(t))
+            continue;
+        for (__u16 i = 0; i < btf_vlen(t); ++i)
+            if (const char *n = btf__name_by_offset(b, btf_enum(t)[i].name_off);
+                o.cache_io_mode_bit < 0 && n && n == kCacheIoModeEnumerator)
+                o.cache_io_mode_bit = btf_enum(t)[i].val;
+    }
     return o;
 }
 
@@ -161,6 +164,10 @@ TEST(KernelProbeBtf, ScanMatchesLibbpfOnThisKernel) {
     EXPECT_EQ(got.btf_funcs, want.btf_funcs);
     EXPECT_EQ(got.tracepoints, want.tracepoints);
     EXPECT_EQ(got.has_iomodes, want.has_iomodes);
+    EXPECT_EQ(got.cache_io_mode_bit, want.cache_io_mode_bit);
+    if (got.has_iomodes) { // 6.9 .. 7.3 all have it as bit 5 (kernel-fuse-iomode.md)
+        EXPECT_EQ(got.cache_io_mode_bit, 5);
+    }
     EXPECT_EQ(probe_id, libbpf_probe_id(v.get()));
 }
 

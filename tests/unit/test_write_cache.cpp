@@ -103,7 +103,7 @@ class SimKernel {
         fs_write_cache &c = slots[cpu];
         std::vector<std::function<void()>> steps;
         steps.push_back([&c] { c.seq++; });
-        for (int i = 0; i < FS_REASON_COUNT; ++i)
+        for (int i = 0; i < FS_DIO_REASONS; ++i)
             steps.push_back([this, &c, i] {
                 if (c.key.ino)
                     map[c.key].writes[i] += c.writes[i];
@@ -240,7 +240,7 @@ TEST(WriteCacheMerge, ASlotMovingDuringTheReadIsNeitherCountedTwiceNorLost) {
         for (int round = 0; round < 30 && !::testing::Test::HasFatalFailure(); ++round) {
             const int writes = static_cast<int>(rng() % 12);
             for (int w = 0; w < writes; ++w)
-                k.write(rng() % cpus, 1 + rng() % 3, static_cast<int>(rng() % FS_REASON_COUNT),
+                k.write(rng() % cpus, 1 + rng() % 3, static_cast<int>(rng() % FS_DIO_REASONS),
                         1 + rng() % 8192, rng() % 8 != 0);
             r.read();
         }

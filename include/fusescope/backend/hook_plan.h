@@ -5,9 +5,12 @@
 // fuse_dio_* lock helpers are out of line).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fusescope {
@@ -15,6 +18,39 @@ namespace fusescope {
 enum class BackendKind { Trampoline, Tracepoint };
 std::string_view to_string(BackendKind k);
 std::optional<BackendKind> backend_from_string(std::string_view s);
+
+// The jobs fusescope's programs do, defined once: doctor, diagnose and the
+// exporter print them, the backends and views ask for them by enum.
+// X(enum name, user name, what it observes)
+#define FUSESCOPE_ROLE_TABLE(X)                                                                    \
+    X(WriteLock, "write-lock",                                                                     \
+      "direct-IO writes on FOPEN_DIRECT_IO files (sync and async): lock mode and reason")         \
+    X(WriteCached, "write-cached",                                                                 \
+      "O_DIRECT and write-through writes on caching opens (always exclusive)")                    \
+    X(WriteWriteback, "write-writeback",                                                           \
+      "buffered writes under the writeback cache (always exclusive)")                             \
+    X(WritePassthrough, "write-passthrough", "writes to passthrough files (always exclusive)")    \
+    X(ServiceTime, "service-time", "how long the server took for a synchronous write")            \
+    X(Open, "open", "opens that put a file in cache IO mode, and who made them")                  \
+    X(Mmap, "mmap", "shared mmaps that put a file in cache IO mode, and who made them")           \
+    X(DrainWait, "drain-wait", "caching opens/mmaps blocked until parallel writers drained")      \
+    X(Release, "release", "the release that ends a file's hold on cache IO mode")                 \
+    X(LockWait, "lock-wait", "time writers waited for i_rwsem (lock:contention_begin/end)")       \
+    X(Census, "census", "files already open or mapped when fusescope started")
+
+enum class Role : uint8_t {
+#define FUSESCOPE_X(e, name, doc) e,
+    FUSESCOPE_ROLE_TABLE(FUSESCOPE_X)
+#undef FUSESCOPE_X
+};
+inline constexpr size_t kRoles = 0
+#define FUSESCOPE_X(e, name, doc) +1
+    FUSESCOPE_ROLE_TABLE(FUSESCOPE_X)
+#undef FUSESCOPE_X
+    ;
+std::string_view to_string(Role r);   // "write-lock", ...
+std::string_view role_doc(Role r);    // what it observes
+std::optional<Role> role_from_string(std::string_view s);
 
 struct KernelOffer {
     std::set<std::string> btf_funcs;   // FUNC names in vmlinux BTF and the fuse module's BTF
@@ -24,6 +60,8 @@ struct KernelOffer {
     std::string trampoline_error;   // why it did not, e.g. "EPERM"
     bool probe_read_allowed = true; // lockdown is not "confidentiality"
     bool has_iomodes = false;       // struct fuse_inode has iocachectr (6.9+)
+    // FUSE_I_CACHE_IO_MODE's value in the kernel's (anonymous) enum; -1: not in BTF
+    int cache_io_mode_bit = -1;
 };
 
 // One BPF program and the kernel function or tracepoint it attaches to.
@@ -33,8 +71,7 @@ struct ProgramChoice {
 };
 
 struct RolePlan {
-    std::string role; // "write-lock", "service-time", "open", "drain-wait", "mmap", "release",
-                      // "lock-wait", "census"
+    Role role = Role::WriteLock;
     bool available = false;
     std::string hooks; // human readable: what fills it
     std::string note;  // why not, or what is weaker
@@ -45,7 +82,9 @@ struct HookPlan {
     std::string why;                     // why this backend
     std::vector<ProgramChoice> programs; // programs to load and attach
     std::vector<RolePlan> roles;
-    bool has(std::string_view role) const; // the role is available
+    int cache_io_mode_bit = -1;            // KernelOffer::cache_io_mode_bit
+    bool has(Role role) const;             // the role is available
+    const RolePlan *find(Role role) const; // nullptr if the plan does not list it
     bool lock_roles_ok() const;            // write-lock and lock-wait both available
     bool loads(std::string_view program) const;
 };

@@ -5,6 +5,7 @@
 #include "fusescope/backend/hook_plan.h"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,12 @@ struct KernelFacts {
 // Mounts tracefs when it is missing (we are root). Never throws; fields
 // that could not be learnt stay at their "unknown" values.
 KernelFacts probe_kernel();
+
+// The BTF functions and tracepoints ("group/name") probe_kernel looks for, and
+// the enumerator whose value it reads (fuse_inode::state's cache io mode bit).
+std::span<const char *const> probed_btf_funcs();
+std::span<const char *const> probed_btf_tracepoints();
+inline constexpr std::string_view kCacheIoModeEnumerator = "FUSE_I_CACHE_IO_MODE";
 
 // probe_kernel's BTF part on raw BTF blobs: vmlinux, and the fuse module's
 // split BTF on top of it or "". Adds to *offer the kFuncs present as FUNC, the

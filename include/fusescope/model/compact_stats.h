@@ -47,9 +47,10 @@ class CompactHist {
 
 struct CompactStats {
     std::array<uint64_t, kWriteReasons> writes{};
-    std::array<uint64_t, kLockModes> bytes{};
-    std::array<uint64_t, kLockModes> wait_ns{};
-    std::array<uint64_t, kLockModes> service_ns{};
+    std::array<uint64_t, kWriteLockModes> bytes{};
+    std::array<uint64_t, kWriteLockModes> wait_ns{};
+    std::array<uint64_t, kWriteLockModes> service_ns{};
+    uint64_t writeback_requests = 0, writeback_bytes = 0;
     std::array<uint64_t, kLockModes> contentions{};
     std::array<uint64_t, kLockModes> contention_ns{};
     std::array<CompactHist, kLockModes> contention_hist{};

@@ -85,10 +85,13 @@ struct DrainWaiter {
 
 // Kernel counters, either totals since fusescope started or one interval's delta.
 struct WriteStats {
-    std::array<uint64_t, kWriteReasons> writes{};  // by WriteReason (index 0 = shared)
-    std::array<uint64_t, kLockModes> bytes{};      // by LockMode
-    std::array<uint64_t, kLockModes> wait_ns{};    // queued i_rwsem wait of writers
-    std::array<uint64_t, kLockModes> service_ns{}; // rest of the write's time
+    std::array<uint64_t, kWriteReasons> writes{};       // by WriteReason (index 0 = shared)
+    std::array<uint64_t, kWriteLockModes> bytes{};      // by LockMode
+    std::array<uint64_t, kWriteLockModes> wait_ns{};    // queued i_rwsem wait of writers
+    std::array<uint64_t, kWriteLockModes> service_ns{}; // rest of a synchronous write's time
+    // FUSE_WRITEs from page writeback (tracepoint backend): the writers' buffered writes
+    // behind them were not seen, so the inode's write counts leave them out
+    uint64_t writeback_requests = 0, writeback_bytes = 0;
     std::array<uint64_t, kLockModes> contentions{};
     std::array<uint64_t, kLockModes> contention_ns{};
     std::array<Histogram, kLockModes> contention_hist{}; // lock:contention_* waits
@@ -96,9 +99,11 @@ struct WriteStats {
     uint64_t mode_changes = 0;
 
     uint64_t total_writes() const;
-    uint64_t shared_writes() const { return writes[0]; }
-    uint64_t exclusive_writes() const { return total_writes() - writes[0]; }
-    uint64_t total_wait_ns() const { return wait_ns[0] + wait_ns[1]; }
+    uint64_t writes_by_lock(LockMode m) const; // writes whose reason implies @m
+    uint64_t shared_writes() const { return writes_by_lock(LockMode::Shared); }
+    uint64_t exclusive_writes() const { return writes_by_lock(LockMode::Exclusive); }
+    uint64_t unclassified_writes() const; // reasons is_unclassified()
+    uint64_t total_wait_ns() const;
     Histogram wait_hist() const; // both lock modes merged
     bool is_zero() const;
     WriteStats &operator+=(const WriteStats &o);
@@ -111,10 +116,14 @@ template <typename To, typename From, typename AddHist>
 void add_write_stats(To &to, const From &from, AddHist add_hist) {
     for (size_t i = 0; i < to.writes.size(); ++i)
         to.writes[i] += from.writes[i];
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
+    for (size_t m = 0; m < static_cast<size_t>(kWriteLockModes); ++m) {
         to.bytes[m] += from.bytes[m];
         to.wait_ns[m] += from.wait_ns[m];
         to.service_ns[m] += from.service_ns[m];
+    }
+    to.writeback_requests += from.writeback_requests;
+    to.writeback_bytes += from.writeback_bytes;
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m) {
         to.contentions[m] += from.contentions[m];
         to.contention_ns[m] += from.contention_ns[m];
         add_hist(to.contention_hist[m], from.contention_hist[m]);

@@ -6,50 +6,86 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "fusescope/abi_tables.h"
 
 namespace fusescope {
 
 inline constexpr int kHistSlots = 36; // log2 ns buckets, == FS_HIST_SLOTS
 
-enum class LockMode : uint8_t { Shared = 0, Exclusive = 1 };
-inline constexpr int kLockModes = 2;
-
-// Index 0 = the shared lock; the rest are the kernel's reasons for exclusive.
-enum class WriteReason : uint8_t {
-    Shared = 0,
-    NoParallelFlag = 1,
-    Append = 2,
-    CacheIoMode = 3,
-    PastEof = 4,
-    Fallback = 5,
+// The lock mode of a write (abi_tables.h). Lock waits are only ever Shared or
+// Exclusive (a waiter's mode): the first kLockModes of them.
+enum class LockMode : uint8_t {
+#define FS_X(c, cpp, name) cpp,
+    FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
 };
-inline constexpr int kWriteReasons = 6;
+inline constexpr int kWriteLockModes = 0
+#define FS_X(c, cpp, name) +1
+    FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
+    ;
+inline constexpr int kLockModes = 2; // Shared, Exclusive: the modes a lock waiter waits in
+
+// Why a write took the lock it took (abi_tables.h); index 0 = the shared lock.
+enum class WriteReason : uint8_t {
+#define FS_X(c, cpp, name, short_name, mode, doc) cpp,
+    FS_WRITE_REASON_TABLE(FS_X)
+#undef FS_X
+};
+inline constexpr int kWriteReasons = 0
+#define FS_X(c, cpp, name, short_name, mode, doc) +1
+    FS_WRITE_REASON_TABLE(FS_X)
+#undef FS_X
+    ;
+
+// A reason's row of the table: its name, the lock mode it implies, what it means.
+struct WriteReasonInfo {
+    WriteReason reason;
+    std::string_view name;
+    std::string_view short_name; // for narrow columns
+    LockMode lock;
+    std::string_view meaning;
+};
+namespace lock_token { // the table's lock mode column, as written there
+enum : uint8_t {
+#define FS_X(c, cpp, name) c,
+    FS_LOCK_MODE_TABLE(FS_X)
+#undef FS_X
+};
+} // namespace lock_token
+inline constexpr WriteReasonInfo kWriteReasonInfo[] = {
+#define FS_X(c, cpp, name, short_name, mode, doc)                                                              \
+    {WriteReason::cpp, name, short_name, static_cast<LockMode>(lock_token::mode), doc},
+    FS_WRITE_REASON_TABLE(FS_X)
+#undef FS_X
+};
+constexpr const WriteReasonInfo &info(WriteReason r) {
+    return kWriteReasonInfo[static_cast<size_t>(r)];
+}
+constexpr LockMode lock_mode_of(WriteReason r) { return info(r).lock; }
+// Counted but not classified: the lock mode or the reason was not visible.
+constexpr bool is_unclassified(WriteReason r) {
+    return r == WriteReason::Unclassified || r == WriteReason::UnclassifiedExclusive;
+}
 
 enum class FileIoMode : uint8_t { None = 0, Cached = 1, Uncached = 2, NotAvailable = 255 };
 
 enum class EventType : uint8_t {
-    Write = 1,
-    Open = 2,
-    Mmap = 3,
-    Release = 4,
-    DrainWait = 5,
-    ModeSeen = 6,
+#define FS_X(c, cpp, value, name) cpp = value,
+    FS_EVENT_TYPE_TABLE(FS_X)
+#undef FS_X
 };
 
-// Flags, same bits as enum fs_event_flags.
+// Flags, the bits of enum fs_event_flags.
 namespace evflag {
-inline constexpr uint32_t SharedMap = 1u << 0;
-inline constexpr uint32_t WritableMap = 1u << 1;
-inline constexpr uint32_t EnteredCache = 1u << 2;
-inline constexpr uint32_t LeftCache = 1u << 3;
-inline constexpr uint32_t Holder = 1u << 4;
-inline constexpr uint32_t WasHolder = 1u << 5;
-inline constexpr uint32_t Passthrough = 1u << 6;
-inline constexpr uint32_t CensusHint = 1u << 7;
-inline constexpr uint32_t Async = 1u << 8;
+#define FS_X(c, cpp, bit, doc) inline constexpr uint32_t cpp = 1u << bit;
+FS_EVENT_FLAG_TABLE(FS_X)
+#undef FS_X
 } // namespace evflag
 
 // (device, inode number). dev uses the kernel's s_dev encoding
@@ -121,9 +157,10 @@ struct InodeCounters {
     // their meaning since (0: the kernel entry never saw them)
     uint64_t mode_seen_ns = 0;
     std::array<uint64_t, kWriteReasons> writes{};
-    std::array<uint64_t, kLockModes> write_bytes{};
-    std::array<uint64_t, kLockModes> write_wait_ns{};
-    std::array<uint64_t, kLockModes> write_service_ns{};
+    std::array<uint64_t, kWriteLockModes> write_bytes{};
+    std::array<uint64_t, kWriteLockModes> write_wait_ns{};
+    std::array<uint64_t, kWriteLockModes> write_service_ns{};
+    uint64_t writeback_requests = 0, writeback_bytes = 0; // no writer seen: page writeback
     std::array<uint64_t, kLockModes> contentions{};
     std::array<uint64_t, kLockModes> contention_ns{};
     std::array<std::array<uint32_t, kHistSlots>, kLockModes> contention_hist{};
@@ -143,11 +180,9 @@ struct CountersDelta {
 
 // fusescope's own health, cumulative.
 struct Health {
-    uint64_t events_lost = 0;
-    uint64_t inode_map_full = 0;
-    uint64_t task_map_full = 0;
-    uint64_t req_map_full = 0;
-    uint64_t writes_unresolved = 0;
+#define FS_X(c, field, doc) uint64_t field = 0;
+    FS_COUNTER_TABLE(FS_X)
+#undef FS_X
     uint64_t events_received = 0;
     uint64_t census_runs = 0;
     // Runs of fusescope's programs the kernel skipped because the same program
@@ -159,6 +194,7 @@ struct Health {
 
 std::string_view to_string(LockMode m);
 std::string_view to_string(WriteReason r); // "shared", "no_parallel_flag", "append", ...
+std::optional<WriteReason> write_reason_from_string(std::string_view s);
 std::string_view to_string(FileIoMode m);  // "none", "cached", "uncached", "n/a"
 std::string_view to_string(EventType t);   // "write", "open", "mmap", ...
 

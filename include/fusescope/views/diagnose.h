@@ -82,6 +82,7 @@
 // ---------------------------------------------------------------------------
 #pragma once
 
+#include "fusescope/backend/hook_plan.h"
 #include "fusescope/model/snapshot.h"
 
 #include <cstdint>
@@ -94,18 +95,11 @@ namespace fusescope::diagnose {
 
 // What the report needs to know about where it ran (filled from the
 // Session's KernelFacts and HookPlan by diagnose.cpp; tests construct it).
-struct RoleInfo {
-    std::string role;
-    bool available = false;
-    std::string hooks;
-    std::string note;
-};
-
 struct Environment {
     std::string kernel;   // uname -r
     bool io_modes = true; // KernelOffer::has_iomodes
     std::string backend;  // "tracepoint" / "trampoline"
-    std::vector<RoleInfo> roles;
+    std::vector<RolePlan> roles; // the HookPlan's
     double window_s = 0; // seconds watched
     std::string mount;   // --mount ("" if none)
     std::string path;    // --path ("" if none)
