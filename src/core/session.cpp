@@ -112,6 +112,8 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
         *exit_code = exit_code::kNoBackend;
         return nullptr;
     }
+    mo.writeback_writes_seen = s->plan_.has(Role::WriteWriteback);
+    mo.passthrough_writes_seen = s->plan_.has(Role::WritePassthrough);
     s->model_ = std::make_unique<StateModel>(mo);
     s->model_->set_mounts(s->mounts_);
     s->start_ns_ = monotonic_ns();

@@ -78,7 +78,7 @@ WriteStats &WriteStats::operator+=(const WriteStats &o) {
 
 double InodeView::exclusive_fraction(bool in_interval) const {
     const WriteStats &s = in_interval ? interval : total;
-    const uint64_t n = s.total_writes();
+    const uint64_t n = s.shared_writes() + s.exclusive_writes(); // those whose lock is known
     return n == 0 ? 0.0 : static_cast<double>(s.exclusive_writes()) / static_cast<double>(n);
 }
 

@@ -756,6 +756,10 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
     v.first_seen_ns = s.first_seen_ns;
     v.last_seen_ns = s.last_seen_ns;
     v.last_write_ns = s.last_write_ns;
+    v.writes_unseen =
+        (!opts.writeback_writes_seen && v.total.writeback_requests > 0) ||
+        (!opts.passthrough_writes_seen &&
+         (v.passthrough_files > 0 || v.mode.kind == ModeKind::Passthrough));
     return v;
 }
 

@@ -300,7 +300,7 @@ void add_reason(const InodeView &iv, WriteReason r, uint64_t extra, std::vector<
     f.cost_ns = share_of_wait(s, n);
     f.severity = weight(n, writes, f.cost_ns);
     const std::string head =
-        fmt::format("{}: {} of {} direct writes ({})", where(iv), n, writes, pct(n, writes));
+        fmt::format("{}: {} of {} writes ({})", where(iv), n, writes, pct(n, writes));
     switch (r) {
     case WriteReason::NoParallelFlag:
         f.kind = "no_parallel_flag";
@@ -350,6 +350,41 @@ void add_reason(const InodeView &iv, WriteReason r, uint64_t extra, std::vector<
             "Or accept the serialization for this file (a log) and keep it apart from files "
             "that need parallel writes.");
         break;
+    case WriteReason::NoDirectIoOpen:
+        f.kind = "no_direct_io_open";
+        f.title = "O_DIRECT writes on opens without FOPEN_DIRECT_IO take the exclusive lock";
+        f.evidence = {num("writes", writes), num("no_direct_io_open_writes", n),
+                      num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(
+            head + " used O_DIRECT on a file the server opened without FOPEN_DIRECT_IO: the "
+                   "kernel's page-cache write path takes the exclusive inode lock for every "
+                   "write, and the kernel drops FOPEN_PARALLEL_DIRECT_WRITES on such opens.");
+        f.advice.push_back(
+            "Have the FUSE server reply FOPEN_DIRECT_IO together with "
+            "FOPEN_PARALLEL_DIRECT_WRITES to the opens of files written with O_DIRECT "
+            "(libfuse: fi->direct_io = 1, fi->parallel_direct_writes = 1; many servers have a "
+            "direct_io mount option).");
+        break;
+    case WriteReason::Buffered:
+        f.kind = "buffered";
+        f.title = "Buffered writes take the exclusive lock";
+        f.evidence = {num("writes", writes), num("buffered_writes", n), num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(head + " went through the page cache, which always takes the "
+                                       "exclusive inode lock.");
+        f.advice.push_back("Write files that need parallel writers with O_DIRECT on a server "
+                           "that grants FOPEN_DIRECT_IO and FOPEN_PARALLEL_DIRECT_WRITES.");
+        break;
+    case WriteReason::Passthrough:
+        f.kind = "passthrough";
+        f.title = "Writes to a passthrough file take the exclusive lock";
+        f.evidence = {num("writes", writes), num("passthrough_writes", n),
+                      num("wait_ns", f.cost_ns)};
+        f.explanation.push_back(
+            head + " went to a passthrough (FOPEN_PASSTHROUGH) backing file, which the kernel "
+                   "writes under the exclusive inode lock whatever the open flags.");
+        f.advice.push_back("For parallel writers, open the file with FOPEN_DIRECT_IO and "
+                           "FOPEN_PARALLEL_DIRECT_WRITES instead of passthrough.");
+        break;
     case WriteReason::Fallback:
         f.kind = "fallback";
         f.severity = Severity::Warning;
@@ -365,6 +400,84 @@ void add_reason(const InodeView &iv, WriteReason r, uint64_t extra, std::vector<
         return;
     }
     out.push_back(std::move(f));
+}
+
+bool role_available(const Environment &env, Role r) {
+    return std::any_of(env.roles.begin(), env.roles.end(),
+                       [&](const RolePlan &p) { return p.role == r && p.available; });
+}
+
+// Writes counted but not classified: async writes another task sent (the
+// connection's background queue was full), so their lock mode was not seen.
+void add_unclassified(const InodeView &iv, std::vector<Finding> &out) {
+    const WriteStats &s = iv.total;
+    const uint64_t n = s.unclassified_writes(), writes = s.total_writes();
+    if (n == 0)
+        return;
+    const uint64_t excl = reason_writes(s, WriteReason::UnclassifiedExclusive);
+    Finding f;
+    f.kind = "unclassified_writes";
+    f.severity = Severity::Warning;
+    f.inode = ref_of(iv);
+    f.title = "Some writes' lock mode could not be seen";
+    f.evidence = {num("writes", writes), num("unclassified_writes", n),
+                  num("unclassified_exclusive_writes", excl),
+                  num("unknown_lock_bytes", s.bytes[static_cast<size_t>(LockMode::Unknown)])};
+    f.explanation.push_back(fmt::format(
+        "{}: {} of {} writes ({}) were async writes that waited in the connection's full "
+        "background queue and were sent by another task, after their writer had let go of "
+        "the lock{}. They are counted, but not as shared or exclusive.",
+        where(iv), n, writes, pct(n, writes),
+        excl ? fmt::format(" ({} of them extend the file, so they were exclusive)", excl) : ""));
+    f.explanation.push_back(
+        "A full background queue (max_background requests in flight) also means the server "
+        "is not keeping up with the writers.");
+    f.advice.push_back("Let the server raise max_background in its INIT reply (libfuse: "
+                       "conn->max_background) so async writers do not queue behind it.");
+    f.advice.push_back("Where the kernel allows trampolines (fusescope doctor), the trampoline "
+                       "backend classifies every write in its writer.");
+    out.push_back(std::move(f));
+}
+
+// Writes this backend cannot see on this inode: buffered writes under the
+// writeback cache (only their writeback requests show) and passthrough writes.
+void add_not_visible(const InodeView &iv, const Environment &env, std::vector<Finding> &out) {
+    const WriteStats &s = iv.total;
+    if (s.writeback_requests > 0 && !role_available(env, Role::WriteWriteback)) {
+        Finding f;
+        f.kind = "writes_not_visible";
+        f.severity = Severity::Warning;
+        f.inode = ref_of(iv);
+        f.title = "Buffered writes under the writeback cache were not seen";
+        f.evidence = {num("writeback_requests", s.writeback_requests),
+                      num("writeback_bytes", s.writeback_bytes), num("writes", s.total_writes())};
+        f.explanation.push_back(fmt::format(
+            "{}: the server uses the writeback cache, so writers only dirty pages (under the "
+            "exclusive inode lock); {} FUSE_WRITE requests ({} bytes) came later from "
+            "writeback. The {} backend cannot see those writers: their writes are not in the "
+            "counts.",
+            where(iv), s.writeback_requests, s.writeback_bytes, env.backend));
+        f.advice.push_back("Run fusescope where trampolines load to count these writes (fusescope "
+                           "doctor shows the write-writeback role).");
+        out.push_back(std::move(f));
+    }
+    const bool passthrough = iv.passthrough_files > 0 || iv.mode.kind == ModeKind::Passthrough;
+    if (passthrough && !role_available(env, Role::WritePassthrough)) {
+        Finding f;
+        f.kind = "writes_not_visible";
+        f.severity = Severity::Warning;
+        f.inode = ref_of(iv);
+        f.title = "Writes to a passthrough file were not seen";
+        f.evidence = {num("passthrough_files", iv.passthrough_files),
+                      num("writes", s.total_writes())};
+        f.explanation.push_back(fmt::format(
+            "{}: the file is open in passthrough mode; its writes go to the backing file "
+            "without a FUSE request, which the {} backend cannot see (they take the exclusive "
+            "inode lock; lock waits on it are counted).",
+            where(iv), env.backend));
+        f.advice.push_back("Run fusescope where trampolines load to count passthrough writes.");
+        out.push_back(std::move(f));
+    }
 }
 
 void add_drain(const InodeView &iv, std::vector<Finding> &out) {
@@ -577,8 +690,13 @@ Report build_report(const Snapshot &snap, const Environment &env,
         add_reason(iv, WriteReason::NoParallelFlag, 0, found);
         add_reason(iv, WriteReason::PastEof, fb_eof, found);
         add_reason(iv, WriteReason::Append, 0, found);
+        add_reason(iv, WriteReason::NoDirectIoOpen, 0, found);
+        add_reason(iv, WriteReason::Buffered, 0, found);
+        add_reason(iv, WriteReason::Passthrough, 0, found);
         if (fb_left > 0)
             add_reason(iv, WriteReason::Fallback, 0, found);
+        add_unclassified(iv, found);
+        add_not_visible(iv, env, found);
         add_drain(iv, found);
     }
     add_environment(snap, env, saw_cache_mode, found);
@@ -594,14 +712,13 @@ Report build_report(const Snapshot &snap, const Environment &env,
                       num("wait_ns", wait),         numf("window_s", env.window_s)};
         if (writes == 0) {
             f.title = "Healthy: no problems found";
-            f.explanation.push_back(
-                fmt::format("No direct-IO writes were seen in {} and no file is held in "
-                            "cache IO mode.",
-                            secs(env.window_s)));
+            f.explanation.push_back(fmt::format(
+                "No writes were seen in {} and no file is held in cache IO mode.",
+                secs(env.window_s)));
         } else {
             f.title = "Healthy: direct writes run in parallel";
             f.explanation.push_back(fmt::format(
-                "{} direct writes on {} file(s) in {}: {} ({}) took the shared "
+                "{} writes on {} file(s) in {}: {} ({}) took the shared "
                 "lock, {} exclusive; writers waited {} for the lock in total.",
                 writes, files, secs(env.window_s), shared, pct(shared, writes), excl, dur(wait)));
         }

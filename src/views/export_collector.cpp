@@ -46,7 +46,11 @@ constexpr int kFirstBucketSlot = 9; // slot 9 ends at 2^10 ns ~ 1 us: everything
 
 double secs(uint64_t ns) { return static_cast<double>(ns) / kNsPerS; }
 
-std::string_view lock_label(int lock) { return lock == 0 ? "shared" : "exclusive"; }
+std::string_view lock_label(int lock) { return to_string(static_cast<LockMode>(lock)); }
+// A reason's lock label: the lock mode its row of the reason table implies.
+std::string_view reason_lock_label(int reason) {
+    return to_string(lock_mode_of(static_cast<WriteReason>(reason)));
+}
 
 std::string_view mode_label(ModeKind k) {
     switch (k) {
@@ -190,19 +194,27 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
 
     auto &writes =
         b.family("fusescope_writes_total",
-                 "Direct-IO writes by i_rwsem mode and reason (reason=shared for the shared lock; "
-                 "otherwise why the kernel took it exclusively)",
+                 "Writes by i_rwsem mode and reason (reason=shared for the shared lock; otherwise "
+                 "why the kernel took it exclusively; unclassified: lock mode not visible)",
                  MetricType::Counter);
     auto &bytes = b.family("fusescope_write_bytes_total",
-                           "Bytes written by direct-IO writes, by lock mode", MetricType::Counter);
+                           "Bytes the writes sent to the server (async: queued), by lock mode",
+                           MetricType::Counter);
     auto &wwait =
         b.family("fusescope_write_lock_wait_seconds_total",
-                 "Time direct-IO writers spent queued for the inode's i_rwsem, by lock mode",
+                 "Time writers spent queued for the inode's i_rwsem, by lock mode",
                  MetricType::Counter);
+    auto &wbreq = b.family("fusescope_writeback_requests_total",
+                           "FUSE_WRITE requests from page writeback, whose writers were not seen "
+                           "(tracepoint backend, writeback cache)",
+                           MetricType::Counter);
+    auto &wbbytes = b.family("fusescope_writeback_bytes_total",
+                             "Bytes of the FUSE_WRITE requests from page writeback",
+                             MetricType::Counter);
     // Not measured (tracepoint backend without --service-time): absent, not zero.
     const bool service_timed =
         std::any_of(self_.roles.begin(), self_.roles.end(),
-                    [](const auto &r) { return r.first == "service-time" && r.second; });
+                    [](const auto &r) { return r.first == to_string(Role::ServiceTime) && r.second; });
     auto &wserv = b.family("fusescope_write_service_seconds_total",
                            "Time direct-IO writes spent after getting the lock, by lock mode",
                            MetricType::Counter);
@@ -243,16 +255,22 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
         for (int r = 0; r < kWriteReasons; ++r)
             Builder::counter(writes,
                              L({{"mount", mount},
-                                {"lock", std::string(lock_label(r == 0 ? 0 : 1))},
+                                {"lock", std::string(reason_lock_label(r))},
                                 {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
                              static_cast<double>(t.writes[static_cast<size_t>(r)]));
-        for (int lk2 = 0; lk2 < kLockModes; ++lk2) {
+        for (int lk2 = 0; lk2 < kWriteLockModes; ++lk2) {
             const auto i = static_cast<size_t>(lk2);
             auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
             Builder::counter(bytes, ml, static_cast<double>(t.bytes[i]));
             Builder::counter(wwait, ml, secs(t.wait_ns[i]));
             if (service_timed)
                 Builder::counter(wserv, ml, secs(t.service_ns[i]));
+        }
+        Builder::counter(wbreq, L({{"mount", mount}}), static_cast<double>(t.writeback_requests));
+        Builder::counter(wbbytes, L({{"mount", mount}}), static_cast<double>(t.writeback_bytes));
+        for (int lk2 = 0; lk2 < kLockModes; ++lk2) {
+            const auto i = static_cast<size_t>(lk2);
+            auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
             Builder::counter(cont, ml, static_cast<double>(t.contentions[i]));
             Builder::histogram(whist, ml, t.contention_hist[i], secs(t.contention_ns[i]));
         }
@@ -307,7 +325,7 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
                              L({{"mount", mount},
                                 {"path", iv->path},
                                 {"ino", ino},
-                                {"lock", std::string(lock_label(r == 0 ? 0 : 1))},
+                                {"lock", std::string(reason_lock_label(r))},
                                 {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
                              static_cast<double>(iv->total.writes[static_cast<size_t>(r)]));
         Builder::gauge(imode,

@@ -384,13 +384,17 @@ std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
         case Col::Holders:
             v = format_holders(iv, c.width);
             break;
-        case Col::Wps:
-            v = format_rate(iv.writes_per_second());
+        case Col::Wps: // "?": writes this backend cannot see go to this inode
+            v = iv.writes_unseen && iv.interval.total_writes() == 0
+                    ? "?"
+                    : format_rate(iv.writes_per_second()) + (iv.writes_unseen ? "?" : "");
             break;
-        case Col::Excl:
+        case Col::Excl: // "?": some writes' lock mode is not known
             v = iv.interval.total_writes() == 0
                     ? "-"
-                    : fmt::format("{:.0f}", 100.0 * iv.exclusive_fraction(true));
+                    : fmt::format("{:.0f}{}", 100.0 * iv.exclusive_fraction(true),
+                                  iv.interval.unclassified_writes() || iv.writes_unseen ? "?"
+                                                                                        : "");
             break;
         case Col::Reason:
             if (auto r = iv.top_exclusive_reason(true))
@@ -577,6 +581,17 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
                     iv.total.total_writes(), iv.total.exclusive_writes(),
                     format_ns(static_cast<double>(iv.total.total_wait_ns())), iv.total.drain_waits,
                     format_ns(static_cast<double>(iv.total.drain_wait_ns))));
+    if (const uint64_t u = iv.total.unclassified_writes())
+        add(fmt::format("unclassified: {} async writes sent by another task than their writer "
+                        "(full background queue): lock mode not seen",
+                        u));
+    if (iv.writes_unseen)
+        add(fmt::format("not seen here: {}",
+                        iv.total.writeback_requests
+                            ? fmt::format("buffered writes under the writeback cache ({} "
+                                          "writeback requests)",
+                                          iv.total.writeback_requests)
+                            : std::string("passthrough writes (no FUSE request is sent)")));
     if (iv.transitions.empty()) {
         add("mode transitions: none seen");
     } else {

@@ -39,6 +39,10 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
         j["wait_ns"] = e.wait_ns;
         j["rest_ns"] = e.dur_ns;
         j["async"] = (e.flags & evflag::Async) != 0;
+        // sent by another task than its writer: pid/comm are the writer's where it could be
+        // named (0/"" where not), tid the writer's thread in the server's pid namespace
+        j["other_context"] = (e.flags & evflag::OtherContext) != 0;
+        j["io_worker"] = (e.flags & evflag::IoWorker) != 0; // comm: the process's
         break;
     case EventType::Open:
     case EventType::Mmap:

@@ -144,6 +144,10 @@ struct InodeView {
     bool holders_unknown = false; // cached, but fewer holders known than the kernel counts
     bool holders_stale = false;   // a release could not be matched: census pending
     uint32_t passthrough_files = 0;
+    // Some writes to it are invisible to this backend (buffered writes under the writeback
+    // cache: only their writeback requests show; passthrough writes): its write counts are
+    // lower bounds, never "no writes".
+    bool writes_unseen = false;
 
     WriteStats total;    // since fusescope started (counter resets accounted for)
     WriteStats interval; // last counters interval only (zero if absent from the last read)
@@ -156,7 +160,7 @@ struct InodeView {
     std::vector<Transition> transitions;            // oldest first, bounded
     uint64_t first_seen_ns = 0, last_seen_ns = 0, last_write_ns = 0;
 
-    // exclusive / all writes; 0 without writes.
+    // exclusive / writes whose lock mode is known; 0 without such writes.
     double exclusive_fraction(bool in_interval = false) const;
     // The exclusive reason with most writes; nullopt without exclusive writes.
     std::optional<WriteReason> top_exclusive_reason(bool in_interval = false) const;

@@ -29,6 +29,10 @@ struct ModelOptions {
     // its kernel entry lives would be counted again in full when seen next.
     size_t max_inodes = 65536;
     bool io_modes_available = true; // false on kernels < 6.9: every mode is NotAvailable
+    // Can the backend see these writers (roles write-writeback, write-passthrough)? Where not,
+    // an inode with such writes gets InodeView::writes_unseen.
+    bool writeback_writes_seen = true;
+    bool passthrough_writes_seen = true;
     std::vector<uint32_t> devs;     // mount filter (kernel s_dev); empty = all
     // pid filter: snapshot() only lists inodes this pid touched (holder, writer,
     // mmapper, drain waiter, census opener). The model still tracks every pid

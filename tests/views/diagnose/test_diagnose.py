@@ -336,7 +336,7 @@ class Text(unittest.TestCase):
             self.check_width(out)
             flat = " ".join(out.split())  # sentences may wrap
             self.assertIn("HEALTHY: nothing is slowing direct-IO writes down.", out)
-            self.assertIn("800 direct writes on 1 file(s)", flat)
+            self.assertIn("800 writes on 1 file(s)", flat)
             self.assertIn("800 (100%) took the shared lock, 0 exclusive", flat)
         with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
             d = Diagnose(m.mountpoint, 4, json_out=False)
