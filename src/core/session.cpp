@@ -27,7 +27,10 @@ void install_stop_signals() {
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; // no SA_RESTART: a blocking poll returns EINTR at once
+    // SA_RESTART: a write to a full stdout pipe resumes instead of losing the line (stdio
+    // drops what a write cut short by EINTR did not take). epoll_wait, which the ring
+    // buffer poll blocks in, returns EINTR at once regardless (signal(7)).
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGHUP, &sa, nullptr);

@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 
 FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
@@ -50,6 +51,10 @@ class Trace:
                 self.stderr += line
                 if "watching (" in line:
                     self.backend = line.split("watching (")[1].split()[0]
+                    # read stdout as it comes: a full pipe would stall fusescope's writer
+                    self._lines = []
+                    self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+                    self._reader.start()
                     return self
                 if not line:
                     break
@@ -59,14 +64,18 @@ class Trace:
         out, err = self.proc.communicate()
         raise RuntimeError(f"fusescope trace did not attach: {self.stderr}{err}")
 
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
     def stop(self):
         if self.returncode is None:
             time.sleep(0.3)  # let the last events reach the ring buffer reader
             self.proc.send_signal(signal.SIGINT)
-            out, err = self.proc.communicate(timeout=30)
-            self.stderr += err
-            self.returncode = self.proc.returncode
-            self.events = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+            self.returncode = self.proc.wait(timeout=30)
+            self._reader.join(timeout=30)
+            self.stderr += self.proc.stderr.read()
+            self.events = [json.loads(l) for l in self._lines if l.startswith("{")]
             for line in self.stderr.splitlines():
                 if "prog_misses=" in line:
                     self.prog_misses = int(line.split("prog_misses=")[1].split()[0])
