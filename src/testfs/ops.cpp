@@ -522,7 +522,10 @@ int Filesystem::backing_open_flags(uint32_t oflags) {
     // O_APPEND: the kernel computes the offset of every WRITE; a backing O_APPEND would make
     // pwrite ignore it. O_DIRECT: the kernel already bypassed its cache; on the backing file it
     // would only add alignment rules. O_CREAT/O_EXCL/O_NOCTTY: handled by the kernel/CREATE.
-    f &= ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY);
+    // O_NOFOLLOW: the kernel already refused it on a symlink (it never sends OPEN for one); the
+    // backing file is reopened through /proc/self/fd/N, itself a symlink, where O_NOFOLLOW
+    // would fail every open with ELOOP.
+    f &= ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
     // The kernel may READ through a write-only handle (page cache fills, mmap), so open the
     // backing file read-write whenever write access is asked for.
     if ((f & O_ACCMODE) == O_WRONLY)
@@ -593,7 +596,9 @@ void Filesystem::op_create(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_create_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    const int oflags = backing_open_flags(in->flags) | O_CREAT | (in->flags & O_EXCL);
+    // O_NOFOLLOW: the kernel looked the name up and found nothing; a symlink put there in the
+    // meantime is not followed out of the backing directory.
+    const int oflags = backing_open_flags(in->flags) | O_CREAT | O_NOFOLLOW | (in->flags & O_EXCL);
     int fd = ::openat(parent->fd, name, oflags, in->mode);
     if (fd < 0)
         return reply_err(r, errno);

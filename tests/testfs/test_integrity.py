@@ -2,6 +2,7 @@
 """Data written through fusescope-testfs in every mode reads back byte-exact, through the mount
 and from the backing directory; request counts of the writer scenarios are exact."""
 
+import errno
 import json
 import mmap
 import os
@@ -196,6 +197,24 @@ class FilesystemOps(unittest.TestCase):
                 os.rmdir(m.path("e"))
                 self.assertEqual(os.listdir(m.mountpoint), [])
                 self.assertGreater(os.statvfs(m.mountpoint).f_blocks, 0)
+
+    def test_o_nofollow_opens_an_existing_file(self):
+        # Regression (issue 18): the server reopens the backing file through /proc/self/fd/N,
+        # itself a symlink, and passed O_NOFOLLOW on: every O_NOFOLLOW open of an existing
+        # regular file failed with ELOOP (InnoDB opens its files that way).
+        for name, opts in modes().items():
+            with self.subTest(mode=name), testfs_mount(*opts) as m:
+                p = m.path("f")
+                os.close(os.open(p, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644))
+                for flags in (os.O_RDWR, os.O_RDONLY, os.O_WRONLY | os.O_TRUNC):
+                    fd = os.open(p, flags | os.O_NOFOLLOW)
+                    os.close(fd)
+                os.symlink("f", m.path("l"))
+                with self.assertRaises(OSError) as e:
+                    os.open(m.path("l"), os.O_RDONLY | os.O_NOFOLLOW)
+                self.assertEqual(e.exception.errno, errno.ELOOP)
+                os.mkdir(m.path("d"))
+                os.close(os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
 
     def test_fallocate_and_large_directory(self):
         with testfs_mount("--direct-io", "--parallel-direct-writes") as m:
