@@ -28,7 +28,7 @@ struct Config {
 
     // INIT flags.
     bool direct_io_allow_mmap = false; // FUSE_DIRECT_IO_ALLOW_MMAP
-    bool async_dio = false;            // FUSE_ASYNC_DIO
+    bool async_dio = true;             // FUSE_ASYNC_DIO, on by default as in libfuse3
 
     uint32_t max_write = 1U << 20;
     unsigned threads = 8;

@@ -72,7 +72,11 @@ int main(int argc, char **argv) {
         "--passthrough", cfg.passthrough,
         "INIT flag FUSE_PASSTHROUGH and FOPEN_PASSTHROUGH on every file open (Linux 6.9+); "
         "reads/writes/mmap then bypass the server");
-    app.add_flag("--async-dio", cfg.async_dio, "INIT flag FUSE_ASYNC_DIO (off by default)");
+    // libfuse3 asks for FUSE_ASYNC_DIO by default, so most real servers run with it; so do we.
+    // "--async-dio" stays accepted (it was the opt-in before the default changed).
+    app.add_flag("--async-dio,!--no-async-dio", cfg.async_dio,
+                 "INIT flag FUSE_ASYNC_DIO: on by default, as libfuse3 does; --no-async-dio turns "
+                 "it off (--async-dio is accepted and changes nothing)");
     app.add_option("--write-delay-us", cfg.write_delay_us,
                    "server-side sleep before each WRITE, in microseconds")
         ->check(CLI::Range(0U, 10'000'000U));
