@@ -11,6 +11,7 @@ PKGS=(
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
   libgtest-dev linux-libc-dev clang-format clang-tidy
+  liburing-dev # fusescope-testfs --io-uring (FUSE over io_uring: 128-byte SQEs, URING_CMD)
   # tests
   python3 tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
   libclang-rt-14-dev # libFuzzer runtime (tests/fuzz)

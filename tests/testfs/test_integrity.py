@@ -11,27 +11,10 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from fusemount import (pattern_block, passthrough_supported, run_load,  # noqa: E402
-                       testfs_mount)
+from fusemount import (available_modes, pattern_block, passthrough_supported,  # noqa: E402
+                       run_load, testfs_mount)
 
 K, N, SIZE = 3, 40, 64 * 1024
-
-# Server options per mode; "passthrough" is added when the kernel has it.
-MODES = {
-    "direct-io": ["--direct-io"],
-    "parallel": ["--direct-io", "--parallel-direct-writes"],
-    "cached": [],
-    "keep-cache": ["--keep-cache"],
-    "direct-io-allow-mmap": ["--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap"],
-}
-
-
-def modes():
-    m = dict(MODES)
-    if passthrough_supported():
-        m["passthrough"] = ["--passthrough"]
-    return m
-
 
 def read_file(path):
     with open(path, "rb") as f:
@@ -80,7 +63,7 @@ class WriterScenarios(unittest.TestCase):
                                         f"{where}: content differs")
 
     def test_every_mode(self):
-        for name, opts in modes().items():
+        for name, opts in available_modes().items():
             self.run_mode(name, opts)
 
     def test_o_direct_on_cached_mount(self):
@@ -160,7 +143,7 @@ class FilesystemOps(unittest.TestCase):
     """The namespace operations a test or demo may use behave like a local filesystem."""
 
     def test_namespace_and_attributes(self):
-        for name, opts in modes().items():
+        for name, opts in available_modes().items():
             with self.subTest(mode=name), testfs_mount(*opts) as m:
                 os.mkdir(m.path("d"))
                 with open(m.path("d", "a"), "wb") as f:
@@ -202,7 +185,7 @@ class FilesystemOps(unittest.TestCase):
         # Regression (issue 18): the server reopens the backing file through /proc/self/fd/N,
         # itself a symlink, and passed O_NOFOLLOW on: every O_NOFOLLOW open of an existing
         # regular file failed with ELOOP (InnoDB opens its files that way).
-        for name, opts in modes().items():
+        for name, opts in available_modes().items():
             with self.subTest(mode=name), testfs_mount(*opts) as m:
                 p = m.path("f")
                 os.close(os.open(p, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644))
