@@ -34,6 +34,11 @@ API
     available_modes(*names) -> {name: options}       # those this kernel runs (see below)
     MountError                                       # raised if the server never got ready
 
+    class T(Transport, unittest.TestCase): ...       # self.mount(*options): testfs_mount over
+    class TU(IoUringTransport, T): ...               # the class's transport; TU runs T's tests
+                                                     # again over FUSE over io_uring (skipped
+                                                     # without it, unless expected, see below)
+
     Modes the kernel cannot run (passthrough, io-uring) are left out by available_modes(),
     unless FUSESCOPE_EXPECT_MODES (comma-separated names; ctest sets it on the host) lists
     them: then it raises, so a missing kernel feature fails the test instead of skipping it.
@@ -53,7 +58,8 @@ import tempfile
 import time
 
 __all__ = ["testfs_mount", "run_load", "pattern_block", "is_mounted", "passthrough_supported",
-           "uring_supported", "uring_enabled", "ENABLE_URING", "MODES", "available_modes", "MountError",
+           "uring_supported", "uring_enabled", "ENABLE_URING", "MODES", "Transport",
+           "IoUringTransport", "available_modes", "MountError",
            "TESTFS", "LOAD"]
 
 TESTFS = os.environ.get("FUSESCOPE_TESTFS", "fusescope-testfs")
@@ -342,7 +348,7 @@ _NEEDS = {"passthrough": passthrough_supported, "io-uring": uring_supported}
 def available_modes(*names):
     """The MODES (all, or those named) this kernel can run, as {name: options}. A mode whose
     kernel feature is missing is left out, or raises if FUSESCOPE_EXPECT_MODES names it."""
-    expected = set(filter(None, os.environ.get("FUSESCOPE_EXPECT_MODES", "").split(",")))
+    expected = _expected_modes()
     out = {}
     for name in names or MODES:
         feature = next((f for f in _NEEDS if name.startswith(f)), None)
@@ -353,3 +359,34 @@ def available_modes(*names):
             continue
         out[name] = MODES[name]
     return out
+
+
+def _expected_modes():
+    return set(filter(None, os.environ.get("FUSESCOPE_EXPECT_MODES", "").split(",")))
+
+
+class Transport:
+    """unittest.TestCase mixin: self.mount(*options) is testfs_mount over TRANSPORT's options
+    (none: /dev/fuse)."""
+
+    TRANSPORT = ()
+
+    def mount(self, *options, **kwargs):
+        return testfs_mount(*options, *self.TRANSPORT, **kwargs)
+
+
+class IoUringTransport(Transport):
+    """The same tests over FUSE over io_uring. Skips the class on kernels without it, or fails
+    it if FUSESCOPE_EXPECT_MODES names io-uring."""
+
+    TRANSPORT = ("--io-uring",)
+
+    @classmethod
+    def setUpClass(cls):
+        if not uring_supported():
+            if "io-uring" in _expected_modes():
+                raise AssertionError("FUSESCOPE_EXPECT_MODES has io-uring, but "
+                                     "fusescope-testfs --io-uring cannot mount on this kernel")
+            import unittest
+            raise unittest.SkipTest("kernel without FUSE over io_uring")
+        super().setUpClass()
