@@ -86,7 +86,9 @@ int main(int argc, char **argv) {
     app.add_option("--write-delay-us", cfg.write_delay_us,
                    "server-side sleep before each WRITE, in microseconds")
         ->check(CLI::Range(0U, 10'000'000U));
-    app.add_option("--threads", cfg.threads, "reader threads, each on a cloned /dev/fuse fd")
+    app.add_option("--threads", cfg.threads,
+                   "server threads: readers, each on a cloned /dev/fuse fd; with --io-uring, "
+                   "ring threads spread over the per-CPU queues (at least one per queue)")
         ->check(CLI::Range(1U, 256U))
         ->capture_default_str();
     app.add_option("--max-write", cfg.max_write, "max_write in bytes, 4096..16777216")

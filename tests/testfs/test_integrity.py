@@ -6,7 +6,9 @@ import errno
 import json
 import mmap
 import os
+import shutil
 import stat
+import subprocess
 import sys
 import unittest
 
@@ -198,6 +200,52 @@ class FilesystemOps(unittest.TestCase):
                 self.assertEqual(e.exception.errno, errno.ELOOP)
                 os.mkdir(m.path("d"))
                 os.close(os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+
+    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv(1)")
+    def test_permissions_are_enforced_for_other_users(self):
+        # The server runs as root: without default_permissions, nobody could read root's 0600
+        # file, append to a 0644 one and create files in a 0700 directory (all three did).
+        probe = """
+import errno, json, os, sys
+m = sys.argv[1]
+def try_(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(json.dumps({
+    "read 0600": try_(lambda: open(os.path.join(m, "secret")).read()),
+    "read 0644": try_(lambda: open(os.path.join(m, "public")).read()),
+    "append 0644": try_(lambda: open(os.path.join(m, "public"), "a").write("x")),
+    "create in 0700": try_(lambda: open(os.path.join(m, "private", "x"), "w").close()),
+    "create in 0777": try_(lambda: open(os.path.join(m, "open", "x"), "w").close()),
+    "chmod not owned": try_(lambda: os.chmod(os.path.join(m, "public"), 0o666)),
+    "unlink in sticky": try_(lambda: os.unlink(os.path.join(m, "sticky", "roots"))),
+}))
+"""
+        want = {"read 0600": "EACCES", "read 0644": "ok", "append 0644": "EACCES",
+                "create in 0700": "EACCES", "create in 0777": "ok",
+                "chmod not owned": "EPERM", "unlink in sticky": "EPERM"}
+        for name, opts in available_modes().items():
+            with self.subTest(mode=name), testfs_mount(*opts) as m:
+                os.chmod(os.path.dirname(m.mountpoint), 0o755)  # mkdtemp made it 0700
+                for f, mode in (("secret", 0o600), ("public", 0o644)):
+                    with open(m.path(f), "w") as fh:
+                        fh.write("root's")
+                    os.chmod(m.path(f), mode)
+                for d, mode in (("private", 0o700), ("open", 0o777), ("sticky", 0o1777)):
+                    os.mkdir(m.path(d))
+                    os.chmod(m.path(d), mode)
+                open(m.path("sticky", "roots"), "w").close()
+                p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                    sys.executable, "-c", probe, m.mountpoint],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(json.loads(p.stdout), want)
+                self.assertEqual(os.stat(m.backing_path("open", "x")).st_uid, 65534)
+                with open(m.backing_path("public")) as fh:
+                    self.assertEqual(fh.read(), "root's")
 
     def test_fallocate_and_large_directory(self):
         with testfs_mount("--direct-io", "--parallel-direct-writes") as m:
