@@ -32,6 +32,7 @@ API
     uring_enabled(on=True)                           # context manager: enable_uring Y/N inside
     MODES                                            # every server mode: name -> options
     available_modes(*names) -> {name: options}       # those this kernel runs (see below)
+    shared_mmap_allowed(options) -> bool             # MAP_SHARED works on such a mount
     MountError                                       # raised if the server never got ready
 
     class T(Transport, unittest.TestCase): ...       # self.mount(*options): testfs_mount over
@@ -58,9 +59,9 @@ import tempfile
 import time
 
 __all__ = ["testfs_mount", "run_load", "pattern_block", "is_mounted", "passthrough_supported",
-           "uring_supported", "uring_enabled", "ENABLE_URING", "MODES", "Transport",
-           "IoUringTransport", "available_modes", "MountError",
-           "TESTFS", "LOAD"]
+           "uring_supported", "uring_enabled", "ENABLE_URING", "MODES", "available_modes",
+           "shared_mmap_allowed", "Transport", "IoUringTransport", "MountError", "TESTFS",
+           "LOAD"]
 
 TESTFS = os.environ.get("FUSESCOPE_TESTFS", "fusescope-testfs")
 LOAD = os.environ.get("FUSESCOPE_LOAD", "fusescope-load")
@@ -82,7 +83,14 @@ MODES = {
     "io-uring-parallel": ["--io-uring", "--direct-io", "--parallel-direct-writes",
                           "--direct-io-allow-mmap"],
     "io-uring-cached": ["--io-uring"],
+    "io-uring-passthrough": ["--io-uring", "--passthrough"],
 }
+
+
+def shared_mmap_allowed(options):
+    """Whether the kernel lets a mount with these options map files MAP_SHARED: it refuses
+    (ENODEV) on FOPEN_DIRECT_IO files unless FUSE_DIRECT_IO_ALLOW_MMAP was negotiated."""
+    return "--direct-io" not in options or "--direct-io-allow-mmap" in options
 
 
 class MountError(RuntimeError):
@@ -342,7 +350,9 @@ def uring_supported():
     return _uring
 
 
-_NEEDS = {"passthrough": passthrough_supported, "io-uring": uring_supported}
+# Options that need a kernel feature: the feature's name (for FUSESCOPE_EXPECT_MODES), its probe.
+_NEEDS = {"--passthrough": ("passthrough", passthrough_supported),
+          "--io-uring": ("io-uring", uring_supported)}
 
 
 def available_modes(*names):
@@ -351,13 +361,14 @@ def available_modes(*names):
     expected = _expected_modes()
     out = {}
     for name in names or MODES:
-        feature = next((f for f in _NEEDS if name.startswith(f)), None)
-        if feature and not _NEEDS[feature]():
+        missing = [feature for flag, (feature, probe) in _NEEDS.items()
+                   if flag in MODES[name] and not probe()]
+        for feature in missing:
             if feature in expected:
                 raise AssertionError(f"mode {name}: this kernel cannot run fusescope-testfs "
                                      f"--{feature}, and FUSESCOPE_EXPECT_MODES says it must")
-            continue
-        out[name] = MODES[name]
+        if not missing:
+            out[name] = MODES[name]
     return out
 
 

@@ -11,14 +11,10 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from exerciser import exercise  # noqa: E402
-from fusemount import available_modes, testfs_mount  # noqa: E402
+from fusemount import available_modes, shared_mmap_allowed, testfs_mount  # noqa: E402
 
 SEEDS = [int(s) for s in os.environ.get("FUSESCOPE_EXERCISER_SEEDS", "1,2").split(",")]
 OPS = int(os.environ.get("FUSESCOPE_EXERCISER_OPS", "1500"))
-
-
-def shared_mmap_allowed(opts):
-    return "--direct-io" not in opts or "--direct-io-allow-mmap" in opts
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (mounts FUSE)")

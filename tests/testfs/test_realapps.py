@@ -7,6 +7,7 @@ directory), git (clone, commit, gc, fsck, clone back), tar and rsync round trips
 WAL and mmap. Each test runs every mode as a subTest: one failing mode does not hide another."""
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -14,14 +15,11 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from fusemount import MODES, available_modes, testfs_mount  # noqa: E402
+from fusemount import MODES, available_modes, shared_mmap_allowed, testfs_mount  # noqa: E402
 from realapps import MariaDB, mariadb_available  # noqa: E402
 from trees import make_tree, tree_diff  # noqa: E402
 
-# Shared maps of FOPEN_DIRECT_IO files need FUSE_DIRECT_IO_ALLOW_MMAP; without it the kernel
-# refuses them with ENODEV, as it should.
-NO_SHARED_MMAP = {name for name, opts in MODES.items()
-                  if "--direct-io" in opts and "--direct-io-allow-mmap" not in opts}
+NO_SHARED_MMAP = {name for name, opts in MODES.items() if not shared_mmap_allowed(opts)}
 
 
 def _sqlite_expected():
@@ -103,7 +101,6 @@ class RealApps(unittest.TestCase):
                 db.verify(w)
                 self.assertEqual(db.stop(), 0)
             st = os.stat(m.backing_path("data", "ibdata1"))
-            import pwd
             self.assertEqual(st.st_uid, pwd.getpwnam("mysql").pw_uid)
 
     # ---- git ----------------------------------------------------------------------------
@@ -155,8 +152,8 @@ class RealApps(unittest.TestCase):
 
         def check(m, mode):
             os.mkdir(m.path("x"))
-            tar_out = subprocess.Popen(["tar", "-C", src, "--format=posix", "--sparse", "-cf", "-", "."],
-                                       stdout=subprocess.PIPE)
+            tar_out = subprocess.Popen(["tar", "-C", src, "--format=posix", "--sparse", "-cf",
+                                        "-", "."], stdout=subprocess.PIPE)
             run_in = subprocess.run(["tar", "-C", m.path("x"), "-xpf", "-"], stdin=tar_out.stdout,
                                     capture_output=True, text=True, timeout=600)
             tar_out.stdout.close()
