@@ -296,7 +296,7 @@ void Filesystem::op_lookup(const Request &r) {
     const char *name = arg_name(r, 0);
     if (!parent || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
     if (!r.reply_struct(out))
@@ -406,7 +406,7 @@ void Filesystem::op_mknod(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_mknod_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::mknodat(parent->fd, name, in->mode, in->rdev) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
@@ -423,7 +423,7 @@ void Filesystem::op_mkdir(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_mkdir_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::mkdirat(parent->fd, name, in->mode) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
@@ -441,7 +441,7 @@ void Filesystem::op_symlink(const Request &r) {
     if (!parent || !name || next >= r.arglen || !std::memchr(r.arg + next, '\0', r.arglen - next))
         return reply_err(r, parent ? EINVAL : ESTALE);
     const char *target = r.arg + next;
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::symlinkat(target, parent->fd, name) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
@@ -462,7 +462,7 @@ void Filesystem::op_link(const Request &r) {
     // AT_EMPTY_PATH on an O_PATH fd links the very inode (needs CAP_DAC_READ_SEARCH: root).
     if (::linkat(old->fd, "", parent->fd, name, AT_EMPTY_PATH) != 0)
         return reply_err(r, errno);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
     if (!r.reply_struct(out))
