@@ -28,7 +28,10 @@ struct Config {
 
     // INIT flags.
     bool direct_io_allow_mmap = false; // FUSE_DIRECT_IO_ALLOW_MMAP
-    bool async_dio = false;            // FUSE_ASYNC_DIO
+    bool async_dio = true;             // FUSE_ASYNC_DIO, on by default as in libfuse3
+
+    // Transport: FUSE over io_uring (Linux 6.14+) instead of read/write on /dev/fuse.
+    bool io_uring = false;
 
     uint32_t max_write = 1U << 20;
     unsigned threads = 8;

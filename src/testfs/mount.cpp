@@ -36,8 +36,11 @@ bool kernel_has_passthrough_ioctl(int fuse_fd) {
 
 int mount_fuse(int fuse_fd, const std::string &mountpoint) {
     // rootmode=40000: the root is a directory; allow_other: tests run processes as other users.
-    std::string opts =
-        fmt::format("fd={},rootmode=40000,user_id=0,group_id=0,allow_other", fuse_fd);
+    // default_permissions: the kernel checks mode bits and ownership as a local filesystem
+    // does. The server opens everything as root, so without it any user could read and write
+    // any file (a 0600 file of root's, a 0700 directory), a wrong answer no real filesystem gives.
+    std::string opts = fmt::format(
+        "fd={},rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions", fuse_fd);
     if (::mount(kFsSource, mountpoint.c_str(), kFsType, MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
         return errno;
     return 0;

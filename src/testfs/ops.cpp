@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include "fuse_uring_abi.h"
 #include "protocol.h"
 
 #include <dirent.h>
@@ -72,7 +73,7 @@ int stat_node(int path_fd, struct stat &st) {
     return ::fstatat(path_fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
-void reply_err(const Request &r, int err) { send_reply(r.fd, r.h->unique, err); }
+void reply_err(const Request &r, int err) { r.reply(err); }
 
 // A file handle from GETATTR/SETATTR, trusted only if it is an fd on this very inode: the kernel
 // sends handles for regular files only, but a directory's handle is a pointer, and a stale or
@@ -119,7 +120,7 @@ Filesystem::Filesystem(const Config &cfg, int root_fd)
 
 void Filesystem::handle(const Request &r, std::vector<char> &scratch) {
     const uint32_t op = r.h->opcode;
-    counts_[op < counts_.size() ? op : 0].fetch_add(1, std::memory_order_relaxed);
+    counts_[r.via_ring ? 1 : 0][op < kOpcodeSlots ? op : 0].fetch_add(1, std::memory_order_relaxed);
     if (cfg_.debug)
         fmt::print(stderr, "testfs: {} unique={} nodeid={} len={} pid={}\n", opcode_name(op),
                    r.h->unique, r.h->nodeid, r.h->len, r.h->pid);
@@ -218,6 +219,12 @@ void Filesystem::op_init(const Request &r) {
                         "run without --direct-io-allow-mmap");
         want |= kInitDirectIoAllowMmap;
     }
+    if (cfg_.io_uring) {
+        if (!(kflags & uring_abi::kInitOverIoUring) || !(kflags & FUSE_INIT_EXT))
+            return fail("the kernel does not offer FUSE over io_uring (needs Linux 6.14+ with "
+                        "CONFIG_FUSE_IO_URING and enable_uring=Y); run without --io-uring");
+        want |= uring_abi::kInitOverIoUring;
+    }
     if (cfg_.passthrough) {
         if (!(kflags & kInitPassthrough) || !(kflags & FUSE_INIT_EXT))
             return fail("this kernel does not offer FUSE_PASSTHROUGH (needs Linux 6.9+ with "
@@ -241,7 +248,7 @@ void Filesystem::op_init(const Request &r) {
         static_cast<uint16_t>(std::min<uint32_t>((cfg_.max_write + 4095) / 4096, 65535));
     out.max_stack_depth = cfg_.passthrough ? kPassthroughStackDepth : 0;
     minor_ = out.minor;
-    if (send_struct(r.fd, r.h->unique, out)) {
+    if (r.reply_struct(out)) {
         if (on_init)
             on_init(true, fmt::format("protocol 7.{} (kernel 7.{}), flags {:#x}", out.minor,
                                       in.minor, flags));
@@ -289,10 +296,10 @@ void Filesystem::op_lookup(const Request &r) {
     const char *name = arg_name(r, 0);
     if (!parent || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
-    if (!send_struct(r.fd, r.h->unique, out))
+    if (!r.reply_struct(out))
         nodes_.forget(out.nodeid, 1); // the kernel never saw the entry
 }
 
@@ -325,7 +332,7 @@ void Filesystem::op_getattr(const Request &r) {
     fuse_attr_out out{};
     out.attr_valid = kAttrTimeoutSec;
     fill_attr(out.attr, st);
-    send_struct(r.fd, r.h->unique, out);
+    r.reply_struct(out);
 }
 
 void Filesystem::op_setattr(const Request &r) {
@@ -376,7 +383,7 @@ void Filesystem::op_setattr(const Request &r) {
     fuse_attr_out out{};
     out.attr_valid = kAttrTimeoutSec;
     fill_attr(out.attr, st);
-    send_struct(r.fd, r.h->unique, out);
+    r.reply_struct(out);
 }
 
 void Filesystem::op_readlink(const Request &r) {
@@ -388,7 +395,7 @@ void Filesystem::op_readlink(const Request &r) {
     if (n < 0)
         return reply_err(r, errno);
     iovec iov{buf, static_cast<size_t>(n)};
-    send_reply(r.fd, r.h->unique, 0, {&iov, 1});
+    r.reply(0, {&iov, 1});
 }
 
 // ---- directory entries ----------------------------------------------------------------------
@@ -399,14 +406,14 @@ void Filesystem::op_mknod(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_mknod_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::mknodat(parent->fd, name, in->mode, in->rdev) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
     if (NodePtr n = nodes_.get(out.nodeid))
         chown_to_caller(n->fd, r.h);
-    if (!send_struct(r.fd, r.h->unique, out))
+    if (!r.reply_struct(out))
         nodes_.forget(out.nodeid, 1);
 }
 
@@ -416,14 +423,14 @@ void Filesystem::op_mkdir(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_mkdir_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::mkdirat(parent->fd, name, in->mode) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
     if (NodePtr n = nodes_.get(out.nodeid))
         chown_to_caller(n->fd, r.h);
-    if (!send_struct(r.fd, r.h->unique, out))
+    if (!r.reply_struct(out))
         nodes_.forget(out.nodeid, 1);
 }
 
@@ -434,14 +441,14 @@ void Filesystem::op_symlink(const Request &r) {
     if (!parent || !name || next >= r.arglen || !std::memchr(r.arg + next, '\0', r.arglen - next))
         return reply_err(r, parent ? EINVAL : ESTALE);
     const char *target = r.arg + next;
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (::symlinkat(target, parent->fd, name) != 0)
         return reply_err(r, errno);
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
     if (NodePtr n = nodes_.get(out.nodeid))
         chown_to_caller(n->fd, r.h);
-    if (!send_struct(r.fd, r.h->unique, out))
+    if (!r.reply_struct(out))
         nodes_.forget(out.nodeid, 1);
 }
 
@@ -455,10 +462,10 @@ void Filesystem::op_link(const Request &r) {
     // AT_EMPTY_PATH on an O_PATH fd links the very inode (needs CAP_DAC_READ_SEARCH: root).
     if (::linkat(old->fd, "", parent->fd, name, AT_EMPTY_PATH) != 0)
         return reply_err(r, errno);
-    fuse_entry_out out;
+    fuse_entry_out out{};
     if (int e = lookup_entry(parent, name, out))
         return reply_err(r, e);
-    if (!send_struct(r.fd, r.h->unique, out))
+    if (!r.reply_struct(out))
         nodes_.forget(out.nodeid, 1);
 }
 
@@ -522,7 +529,10 @@ int Filesystem::backing_open_flags(uint32_t oflags) {
     // O_APPEND: the kernel computes the offset of every WRITE; a backing O_APPEND would make
     // pwrite ignore it. O_DIRECT: the kernel already bypassed its cache; on the backing file it
     // would only add alignment rules. O_CREAT/O_EXCL/O_NOCTTY: handled by the kernel/CREATE.
-    f &= ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY);
+    // O_NOFOLLOW: the kernel already refused it on a symlink (it never sends OPEN for one); the
+    // backing file is reopened through /proc/self/fd/N, itself a symlink, where O_NOFOLLOW
+    // would fail every open with ELOOP.
+    f &= ~(O_APPEND | O_DIRECT | O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
     // The kernel may READ through a write-only handle (page cache fills, mmap), so open the
     // backing file read-write whenever write access is asked for.
     if ((f & O_ACCMODE) == O_WRONLY)
@@ -572,7 +582,7 @@ void Filesystem::op_open(const Request &r) {
     out.fh = static_cast<uint64_t>(fd); // the handle is the backing fd itself
     out.open_flags = fopen_flags(in->flags);
     if (cfg_.passthrough) {
-        int id = passthrough_get(*node, r.fd, fd);
+        int id = passthrough_get(*node, r.dev_fd, fd);
         if (id < 0) {
             ::close(fd);
             return reply_err(r, -id);
@@ -580,9 +590,9 @@ void Filesystem::op_open(const Request &r) {
         out.open_flags |= kFopenPassthrough;
         out.backing_id = id;
     }
-    if (!send_struct(r.fd, r.h->unique, out)) {
+    if (!r.reply_struct(out)) {
         if (cfg_.passthrough)
-            passthrough_put(*node, r.fd);
+            passthrough_put(*node, r.dev_fd);
         ::close(fd);
     }
 }
@@ -593,7 +603,9 @@ void Filesystem::op_create(const Request &r) {
     const char *name = arg_name(r, sizeof(fuse_create_in));
     if (!parent || !in || !name)
         return reply_err(r, parent ? EINVAL : ESTALE);
-    const int oflags = backing_open_flags(in->flags) | O_CREAT | (in->flags & O_EXCL);
+    // O_NOFOLLOW: the kernel looked the name up and found nothing; a symlink put there in the
+    // meantime is not followed out of the backing directory.
+    const int oflags = backing_open_flags(in->flags) | O_CREAT | O_NOFOLLOW | (in->flags & O_EXCL);
     int fd = ::openat(parent->fd, name, oflags, in->mode);
     if (fd < 0)
         return reply_err(r, errno);
@@ -614,7 +626,7 @@ void Filesystem::op_create(const Request &r) {
     out.open.fh = static_cast<uint64_t>(fd);
     out.open.open_flags = fopen_flags(in->flags);
     if (cfg_.passthrough && node) {
-        int id = passthrough_get(*node, r.fd, fd);
+        int id = passthrough_get(*node, r.dev_fd, fd);
         if (id < 0) {
             ::close(fd);
             nodes_.forget(out.entry.nodeid, 1);
@@ -624,9 +636,9 @@ void Filesystem::op_create(const Request &r) {
         out.open.backing_id = id;
     }
     iovec iov[2] = {{&out.entry, sizeof(out.entry)}, {&out.open, sizeof(out.open)}};
-    if (!send_reply(r.fd, r.h->unique, 0, iov)) {
+    if (!r.reply(0, iov)) {
         if (cfg_.passthrough && node)
-            passthrough_put(*node, r.fd);
+            passthrough_put(*node, r.dev_fd);
         ::close(fd);
         nodes_.forget(out.entry.nodeid, 1);
     }
@@ -653,7 +665,7 @@ void Filesystem::op_read(const Request &r, std::vector<char> &scratch) {
     }
     bytes_read_.fetch_add(done, std::memory_order_relaxed);
     iovec iov{scratch.data(), done};
-    send_reply(r.fd, r.h->unique, 0, {&iov, 1});
+    r.reply(0, {&iov, 1});
 }
 
 void Filesystem::op_write(const Request &r) {
@@ -680,7 +692,7 @@ void Filesystem::op_write(const Request &r) {
     bytes_written_.fetch_add(done, std::memory_order_relaxed);
     fuse_write_out out{};
     out.size = static_cast<uint32_t>(done);
-    send_struct(r.fd, r.h->unique, out);
+    r.reply_struct(out);
 }
 
 void Filesystem::op_release(const Request &r) {
@@ -690,7 +702,7 @@ void Filesystem::op_release(const Request &r) {
     ::close(static_cast<int>(in->fh));
     if (cfg_.passthrough)
         if (NodePtr node = nodes_.get(r.h->nodeid))
-            passthrough_put(*node, r.fd);
+            passthrough_put(*node, r.dev_fd);
     reply_err(r, 0);
 }
 
@@ -728,7 +740,7 @@ void Filesystem::op_statfs(const Request &r) {
     out.st.bsize = static_cast<uint32_t>(sv.f_bsize);
     out.st.namelen = static_cast<uint32_t>(sv.f_namemax);
     out.st.frsize = static_cast<uint32_t>(sv.f_frsize);
-    send_struct(r.fd, r.h->unique, out);
+    r.reply_struct(out);
 }
 
 // ---- directories ----------------------------------------------------------------------------
@@ -749,7 +761,7 @@ void Filesystem::op_opendir(const Request &r) {
     }
     OpenOut out{};
     out.fh = reinterpret_cast<uint64_t>(dh.get());
-    if (send_struct(r.fd, r.h->unique, out))
+    if (r.reply_struct(out))
         dh.release(); // owned by the kernel's handle until RELEASEDIR
 }
 
@@ -779,7 +791,7 @@ void Filesystem::op_readdir(const Request &r, std::vector<char> &scratch) {
         used += rec;
     }
     iovec iov{scratch.data(), used};
-    send_reply(r.fd, r.h->unique, 0, {&iov, 1});
+    r.reply(0, {&iov, 1});
 }
 
 void Filesystem::op_releasedir(const Request &r) {
@@ -793,18 +805,21 @@ void Filesystem::op_releasedir(const Request &r) {
 // ---- stats ----------------------------------------------------------------------------------
 
 std::string Filesystem::stats_json() const {
-    std::string s = "{\"requests\": {";
-    bool first = true;
-    for (uint32_t op = 1; op < counts_.size(); ++op) {
-        uint64_t n = counts_[op].load();
-        if (!n)
-            continue;
-        s += fmt::format("{}\"{}\": {}", first ? "" : ", ", opcode_name(op), n);
-        first = false;
-    }
-    s += fmt::format("}}, \"bytes_written\": {}, \"bytes_read\": {}, \"nodes\": {}}}\n",
-                     bytes_written_.load(), bytes_read_.load(), nodes_.size());
-    return s;
+    // {"OPCODE": count, ...} of one counter table, or of the sum of both.
+    auto table = [this](int which) {
+        std::string t = "{";
+        for (uint32_t op = 1; op < kOpcodeSlots; ++op) {
+            const uint64_t n = which >= 0 ? counts_[which][op].load()
+                                          : counts_[0][op].load() + counts_[1][op].load();
+            if (n)
+                t += fmt::format("{}\"{}\": {}", t.size() > 1 ? ", " : "", opcode_name(op), n);
+        }
+        return t + "}";
+    };
+    return fmt::format("{{\"requests\": {}, \"transport\": {{\"dev_fuse\": {}, \"io_uring\": {}}}, "
+                       "\"bytes_written\": {}, \"bytes_read\": {}, \"nodes\": {}}}\n",
+                       table(-1), table(0), table(1), bytes_written_.load(), bytes_read_.load(),
+                       nodes_.size());
 }
 
 } // namespace testfs

@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "nodes.h"
+#include "protocol.h"
 
 #include <linux/fuse.h>
 
@@ -11,17 +12,29 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace testfs {
 
-// One decoded request. arg/arglen is the opcode-specific part after the header.
+// One decoded request. arg/arglen is the opcode-specific part after the header, contiguous
+// whatever the transport delivered it in.
 struct Request {
-    int fd; // the /dev/fuse fd the request came from; the reply goes back there
+    int dev_fd; // a /dev/fuse fd of this connection (for the passthrough ioctls)
     const fuse_in_header *h;
     const char *arg;
     size_t arglen;
+    Replier *out;          // takes the one reply
+    bool via_ring = false; // came through an io_uring ring entry, not read(2) on /dev/fuse
+
+    bool reply(int error, std::span<const iovec> payload = {}) const {
+        return out->send(h->unique, error, payload);
+    }
+    template <typename T> bool reply_struct(const T &value) const {
+        iovec iov{const_cast<T *>(&value), sizeof(T)};
+        return reply(0, std::span<const iovec>(&iov, 1));
+    }
 };
 
 class Filesystem {
@@ -36,7 +49,7 @@ class Filesystem {
     // Handles one request. scratch is per-thread memory reused for READ/READDIR replies.
     void handle(const Request &req, std::vector<char> &scratch);
 
-    // Per-opcode request counts as a JSON object (for --stats).
+    // Per-opcode request counts as a JSON object (for --stats): in all, and per transport.
     std::string stats_json() const;
 
   private:
@@ -84,7 +97,9 @@ class Filesystem {
     uid_t my_uid_;
     gid_t my_gid_;
     std::atomic<uint32_t> minor_{0};
-    std::array<std::atomic<uint64_t>, 64> counts_{};
+    // Requests per opcode, [0] read from /dev/fuse, [1] taken from an io_uring ring entry.
+    static constexpr uint32_t kOpcodeSlots = 64;
+    std::array<std::array<std::atomic<uint64_t>, kOpcodeSlots>, 2> counts_{};
     std::atomic<uint64_t> bytes_written_{0};
     std::atomic<uint64_t> bytes_read_{0};
 };

@@ -118,7 +118,7 @@ std::string_view opcode_name(uint32_t opcode) {
     return unknown;
 }
 
-bool send_reply(int fd, uint64_t unique, int error, std::span<const iovec> payload) {
+bool DevFuseReplier::send(uint64_t unique, int error, std::span<const iovec> payload) {
     // Header plus at most a few payload pieces; READ uses 1, CREATE 2.
     std::array<iovec, 8> iov{};
     fuse_out_header out{};
@@ -137,7 +137,7 @@ bool send_reply(int fd, uint64_t unique, int error, std::span<const iovec> paylo
     out.unique = unique;
     iov[0] = {&out, sizeof(out)};
     // The kernel consumes a reply in one write; a short write never happens on /dev/fuse.
-    ssize_t w = ::writev(fd, iov.data(), static_cast<int>(n));
+    ssize_t w = ::writev(fd_, iov.data(), static_cast<int>(n));
     if (w < 0) {
         // ENOENT: the request was interrupted/aborted before we answered. Not our bug.
         if (errno != ENOENT)

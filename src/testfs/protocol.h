@@ -68,15 +68,25 @@ inline constexpr unsigned long kIocBackingClose = _IOW(FUSE_DEV_IOC_MAGIC, 2, ui
 // Human-readable opcode name for logs ("WRITE", "OP_123" for unknown ones).
 std::string_view opcode_name(uint32_t opcode);
 
-// Writes one reply (header + payload pieces) to the /dev/fuse fd the request was read from.
-// error is a positive errno or 0. Returns false if the kernel rejected the reply; ENOENT (request
-// interrupted or aborted meanwhile) is expected and not logged.
-bool send_reply(int fd, uint64_t unique, int error, std::span<const iovec> payload = {});
+// Where the one reply to a request goes: back to the /dev/fuse fd it was read from, or into the
+// io_uring ring entry it arrived in (uring.cpp). Handlers only see this interface.
+class Replier {
+  public:
+    virtual ~Replier() = default;
+    // error is a positive errno or 0 (then payload is the reply body). Returns false if the
+    // kernel will never see the reply (e.g. the request was interrupted or aborted meanwhile).
+    virtual bool send(uint64_t unique, int error, std::span<const iovec> payload) = 0;
+};
 
-// Convenience: reply with a single plain struct.
-template <typename T> bool send_struct(int fd, uint64_t unique, const T &value) {
-    iovec iov{const_cast<T *>(&value), sizeof(T)};
-    return send_reply(fd, unique, 0, std::span<const iovec>(&iov, 1));
-}
+// The classic transport: one writev() on the /dev/fuse fd the request was read from. ENOENT
+// (request interrupted or aborted meanwhile) is expected and not logged.
+class DevFuseReplier final : public Replier {
+  public:
+    explicit DevFuseReplier(int fd) : fd_(fd) {}
+    bool send(uint64_t unique, int error, std::span<const iovec> payload) override;
+
+  private:
+    int fd_;
+};
 
 } // namespace testfs

@@ -2,6 +2,7 @@
 
 #include "mount.h"
 #include "protocol.h"
+#include "uring.h"
 
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -31,8 +32,10 @@ struct Shared {
     int wake = -1;
     std::atomic<int> alive{0};
     std::atomic<int> init_state{0}; // 0 pending, 1 ok, 2 refused
+    std::atomic<bool> ring_failed{false};
     std::mutex mu;
-    std::string init_message;
+    std::string init_message; // why INIT was refused, or what it negotiated
+    std::string ring_error;
 
     void notify() const {
         uint64_t one = 1;
@@ -44,6 +47,7 @@ void reader_loop(int fd, size_t bufsize, Filesystem &fs, Shared &sh) {
     // The kernel refuses reads into buffers smaller than header + write_in + max_write.
     std::vector<char> buf(bufsize);
     std::vector<char> scratch;
+    DevFuseReplier replier(fd);
     for (;;) {
         ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n < 0) {
@@ -64,7 +68,7 @@ void reader_loop(int fd, size_t bufsize, Filesystem &fs, Shared &sh) {
             continue;
         const size_t ext = static_cast<size_t>(h->total_extlen) * 8;
         const size_t arglen = h->len - sizeof(*h);
-        Request req{fd, h, buf.data() + sizeof(*h), arglen >= ext ? arglen - ext : 0};
+        Request req{fd, h, buf.data() + sizeof(*h), arglen >= ext ? arglen - ext : 0, &replier};
         fs.handle(req, scratch);
     }
     sh.alive.fetch_sub(1);
@@ -86,26 +90,22 @@ int serve(const Config &cfg, int fuse_fd, Filesystem &fs) {
     static Shared sh; // outlives the detached reader threads (see the end of this function)
     sh.wake = ::eventfd(0, EFD_CLOEXEC);
 
-    fs.on_init = [&cfg](bool ok, const std::string &message) {
-        if (ok) {
-            // The one line on stdout tests wait for; flushed because stdout is a pipe there.
-            std::fputs(fmt::format("ready {}\n", cfg.mountpoint).c_str(), stdout);
-            std::fflush(stdout);
-            if (cfg.debug)
-                fmt::print(stderr, "testfs: INIT done: {}\n", message);
-            sh.init_state = 1;
-        } else {
+    fs.on_init = [](bool ok, const std::string &message) {
+        {
             std::lock_guard lock(sh.mu);
             sh.init_message = message;
-            sh.init_state = 2;
         }
+        sh.init_state = ok ? 1 : 2;
         sh.notify();
     };
 
     // One reader per fd. Replies must go back on the fd the request was read from, so each
     // thread owns its fd; FUSE_DEV_IOC_CLONE attaches a new fd to the same connection.
+    // With --io-uring the rings serve the requests; one reader takes what still comes through
+    // /dev/fuse (INIT, FORGET, INTERRUPT, and what was sent before the rings were registered).
+    const unsigned readers = cfg.io_uring ? 1 : cfg.threads;
     std::vector<int> fds{fuse_fd};
-    for (unsigned i = 1; i < cfg.threads; ++i) {
+    for (unsigned i = 1; i < readers; ++i) {
         int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
         uint32_t master = static_cast<uint32_t>(fuse_fd);
         if (fd < 0 || ::ioctl(fd, FUSE_DEV_IOC_CLONE, &master) != 0) {
@@ -132,6 +132,7 @@ int serve(const Config &cfg, int fuse_fd, Filesystem &fs) {
 
     int code = kExitOk;
     std::string why;
+    bool announced = false; // "ready" printed
     for (;;) {
         pollfd p[2] = {{sfd, POLLIN, 0}, {sh.wake, POLLIN, 0}};
         if (::poll(p, 2, -1) < 0) {
@@ -155,6 +156,39 @@ int serve(const Config &cfg, int fuse_fd, Filesystem &fs) {
                 std::lock_guard lock(sh.mu);
                 why = sh.init_message;
                 code = kExitEnvironment;
+                break;
+            }
+            if (sh.init_state == 1 && !announced) {
+                if (cfg.io_uring) {
+                    // The kernel takes ring entries only once INIT is processed (it sizes the
+                    // payload buffers from max_write), so the rings start here.
+                    why = start_uring(cfg, fuse_fd, fs, [](const std::string &err) {
+                        {
+                            std::lock_guard lock(sh.mu);
+                            sh.ring_error = err;
+                        }
+                        sh.ring_failed = true;
+                        sh.notify();
+                    });
+                    if (!why.empty()) {
+                        why = "FUSE over io_uring: " + why;
+                        code = kExitEnvironment;
+                        break;
+                    }
+                }
+                // The one line on stdout tests wait for; flushed because stdout is a pipe there.
+                std::fputs(fmt::format("ready {}\n", cfg.mountpoint).c_str(), stdout);
+                std::fflush(stdout);
+                announced = true;
+                if (cfg.debug) {
+                    std::lock_guard lock(sh.mu);
+                    fmt::print(stderr, "testfs: INIT done: {}\n", sh.init_message);
+                }
+            }
+            if (sh.ring_failed) {
+                std::lock_guard lock(sh.mu);
+                why = "FUSE over io_uring: " + sh.ring_error;
+                code = kExitRuntime;
                 break;
             }
             if (sh.alive == 0) {

@@ -4,6 +4,13 @@ the return to parallel writes. Deterministic workloads, exact counts.
 
 Runs on the host (tracepoint backend) and inside the VMs (trampoline
 backend) with the same assertions; FUSESCOPE_BACKEND forces a backend.
+
+Every scenario runs over both FUSE transports: /dev/fuse (CoreTest) and FUSE
+over io_uring (CoreTestIoUring: fusescope-testfs --io-uring, Linux 6.14+),
+where the kernel queues requests on per-CPU rings instead of the device's
+pending list. The io_uring class skips on kernels without it, unless
+FUSESCOPE_EXPECT_MODES names io-uring (ctest sets it on the host): then it
+fails.
 """
 
 import os
@@ -13,7 +20,7 @@ import sys
 import time
 import unittest
 
-from fusemount import LOAD, run_load, testfs_mount
+from fusemount import LOAD, IoUringTransport, Transport, run_load
 from fusescope_run import Trace, assert_writes, run_fusescope, writes
 
 PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
@@ -47,28 +54,30 @@ class Holder:
         return self.proc.returncode
 
 
-class CoreTest(unittest.TestCase):
+class CoreTest(Transport, unittest.TestCase):
+    """Over /dev/fuse; CoreTestIoUring runs the same over FUSE over io_uring."""
+
     def test_parallel_writes_are_shared(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 parallel(m, 4, 50)
             assert_writes(self, t, {("shared", "shared"): 200})
 
     def test_append_is_exclusive_append(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 run_load("append", "--file", m.path("log"), "--threads", "2", "--writes", "20",
                          "--size", "4096")
             assert_writes(self, t, {("exclusive", "append"): 40})
 
     def test_without_flag_is_no_parallel_flag(self):
-        with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
+        with self.mount("--direct-io", "--write-delay-us", "200") as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 parallel(m, 4, 25)
             assert_writes(self, t, {("exclusive", "no_parallel_flag"): 100})
 
     def test_extend_is_past_eof(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
                 run_load("extend", "--file", m.path("grow"), "--threads", "1", "--writes", "30",
                          "--size", "4096")
@@ -76,7 +85,7 @@ class CoreTest(unittest.TestCase):
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
     def test_mmap_holder_taints_then_release_restores(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             parallel(m, 1, 1)  # create and size the file before watching
             with Trace(m.mountpoint, *EXTRA) as t:
                 h = Holder(m.path("db"))
@@ -105,7 +114,7 @@ class CoreTest(unittest.TestCase):
     def test_caching_open_and_mmap_with_no_writer_in_flight_wait_for_nothing(self):
         # A drain wait needs parallel writers in flight. The tracepoint backend infers one
         # from the opener's sleeps: the server's answer to its open must not count as one.
-        with testfs_mount(*PARALLEL, "--cache-readonly-opens") as m:
+        with self.mount(*PARALLEL, "--cache-readonly-opens") as m:
             parallel(m, 1, 1)
             with Trace(m.mountpoint, *EXTRA) as t:
                 parallel(m, 4, 25)  # the inode has had parallel writes
@@ -123,7 +132,7 @@ class CoreTest(unittest.TestCase):
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
     def test_census_names_holder_mapped_before_start(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             parallel(m, 1, 1)
             h = Holder(m.path("db"), comm="scanner")
             try:
@@ -140,7 +149,7 @@ class CoreTest(unittest.TestCase):
             assert_writes(self, t, {("exclusive", "cache_io_mode"): 20})
 
     def test_pid_filter_lists_what_a_writer_writes(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             parallel(m, 1, 1)
             writer = subprocess.Popen([LOAD, "parallel", "--file", m.path("db"), "--threads", "2",
                                        "--writes", "100000", "--size", "4096", "--duration", "20"],
@@ -154,6 +163,13 @@ class CoreTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("/db ", r.stdout)
 
+
+
+class CoreTestIoUring(IoUringTransport, CoreTest):
+    pass
+
+
+class DoctorTest(unittest.TestCase):
     def test_doctor_names_backend(self):
         r = run_fusescope(*EXTRA, "doctor")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -10,7 +10,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from fusemount import LOAD, TESTFS, is_mounted  # noqa: E402
+from fusemount import ENABLE_URING, LOAD, TESTFS, is_mounted, uring_enabled  # noqa: E402
 
 
 def run(argv, timeout=30):
@@ -81,6 +81,14 @@ class TestfsBadInput(OneLineMixin, unittest.TestCase):
         # Root in a new user namespace but in the host's mount namespace: mount(2) gets EPERM.
         self.assert_fails(["unshare", "-U", "-r", TESTFS, self.b, self.m], 4, "mount",
                           "fusescope-testfs")
+
+
+    def test_io_uring_unavailable(self):
+        # Exit 3 with one line when the kernel lacks FUSE over io_uring or has it switched off.
+        if not os.path.exists(ENABLE_URING):
+            return self.fails(["--io-uring", self.b, self.m], 3, "CONFIG_FUSE_IO_URING")
+        with uring_enabled(on=False):
+            self.fails(["--io-uring", self.b, self.m], 3, "enable_uring")
 
 
 class LoadBadInput(OneLineMixin, unittest.TestCase):

@@ -2,35 +2,21 @@
 """Data written through fusescope-testfs in every mode reads back byte-exact, through the mount
 and from the backing directory; request counts of the writer scenarios are exact."""
 
+import errno
 import json
 import mmap
 import os
+import shutil
 import stat
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from fusemount import (pattern_block, passthrough_supported, run_load,  # noqa: E402
-                       testfs_mount)
+from fusemount import (available_modes, pattern_block, passthrough_supported,  # noqa: E402
+                       run_load, testfs_mount)
 
 K, N, SIZE = 3, 40, 64 * 1024
-
-# Server options per mode; "passthrough" is added when the kernel has it.
-MODES = {
-    "direct-io": ["--direct-io"],
-    "parallel": ["--direct-io", "--parallel-direct-writes"],
-    "cached": [],
-    "keep-cache": ["--keep-cache"],
-    "direct-io-allow-mmap": ["--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap"],
-}
-
-
-def modes():
-    m = dict(MODES)
-    if passthrough_supported():
-        m["passthrough"] = ["--passthrough"]
-    return m
-
 
 def read_file(path):
     with open(path, "rb") as f:
@@ -79,7 +65,7 @@ class WriterScenarios(unittest.TestCase):
                                         f"{where}: content differs")
 
     def test_every_mode(self):
-        for name, opts in modes().items():
+        for name, opts in available_modes().items():
             self.run_mode(name, opts)
 
     def test_o_direct_on_cached_mount(self):
@@ -159,7 +145,7 @@ class FilesystemOps(unittest.TestCase):
     """The namespace operations a test or demo may use behave like a local filesystem."""
 
     def test_namespace_and_attributes(self):
-        for name, opts in modes().items():
+        for name, opts in available_modes().items():
             with self.subTest(mode=name), testfs_mount(*opts) as m:
                 os.mkdir(m.path("d"))
                 with open(m.path("d", "a"), "wb") as f:
@@ -196,6 +182,70 @@ class FilesystemOps(unittest.TestCase):
                 os.rmdir(m.path("e"))
                 self.assertEqual(os.listdir(m.mountpoint), [])
                 self.assertGreater(os.statvfs(m.mountpoint).f_blocks, 0)
+
+    def test_o_nofollow_opens_an_existing_file(self):
+        # Regression (issue 18): the server reopens the backing file through /proc/self/fd/N,
+        # itself a symlink, and passed O_NOFOLLOW on: every O_NOFOLLOW open of an existing
+        # regular file failed with ELOOP (InnoDB opens its files that way).
+        for name, opts in available_modes().items():
+            with self.subTest(mode=name), testfs_mount(*opts) as m:
+                p = m.path("f")
+                os.close(os.open(p, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644))
+                for flags in (os.O_RDWR, os.O_RDONLY, os.O_WRONLY | os.O_TRUNC):
+                    fd = os.open(p, flags | os.O_NOFOLLOW)
+                    os.close(fd)
+                os.symlink("f", m.path("l"))
+                with self.assertRaises(OSError) as e:
+                    os.open(m.path("l"), os.O_RDONLY | os.O_NOFOLLOW)
+                self.assertEqual(e.exception.errno, errno.ELOOP)
+                os.mkdir(m.path("d"))
+                os.close(os.open(m.path("d"), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+
+    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv(1)")
+    def test_permissions_are_enforced_for_other_users(self):
+        # The server runs as root: without default_permissions, nobody could read root's 0600
+        # file, append to a 0644 one and create files in a 0700 directory (all three did).
+        probe = """
+import errno, json, os, sys
+m = sys.argv[1]
+def try_(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(json.dumps({
+    "read 0600": try_(lambda: open(os.path.join(m, "secret")).read()),
+    "read 0644": try_(lambda: open(os.path.join(m, "public")).read()),
+    "append 0644": try_(lambda: open(os.path.join(m, "public"), "a").write("x")),
+    "create in 0700": try_(lambda: open(os.path.join(m, "private", "x"), "w").close()),
+    "create in 0777": try_(lambda: open(os.path.join(m, "open", "x"), "w").close()),
+    "chmod not owned": try_(lambda: os.chmod(os.path.join(m, "public"), 0o666)),
+    "unlink in sticky": try_(lambda: os.unlink(os.path.join(m, "sticky", "roots"))),
+}))
+"""
+        want = {"read 0600": "EACCES", "read 0644": "ok", "append 0644": "EACCES",
+                "create in 0700": "EACCES", "create in 0777": "ok",
+                "chmod not owned": "EPERM", "unlink in sticky": "EPERM"}
+        for name, opts in available_modes().items():
+            with self.subTest(mode=name), testfs_mount(*opts) as m:
+                os.chmod(os.path.dirname(m.mountpoint), 0o755)  # mkdtemp made it 0700
+                for f, mode in (("secret", 0o600), ("public", 0o644)):
+                    with open(m.path(f), "w") as fh:
+                        fh.write("root's")
+                    os.chmod(m.path(f), mode)
+                for d, mode in (("private", 0o700), ("open", 0o777), ("sticky", 0o1777)):
+                    os.mkdir(m.path(d))
+                    os.chmod(m.path(d), mode)
+                open(m.path("sticky", "roots"), "w").close()
+                p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                    sys.executable, "-c", probe, m.mountpoint],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(json.loads(p.stdout), want)
+                self.assertEqual(os.stat(m.backing_path("open", "x")).st_uid, 65534)
+                with open(m.backing_path("public")) as fh:
+                    self.assertEqual(fh.read(), "root's")
 
     def test_fallocate_and_large_directory(self):
         with testfs_mount("--direct-io", "--parallel-direct-writes") as m:

@@ -34,6 +34,15 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(line.split()[2], "fuse.fusescope-testfs")
             self.assertIn("allow_other", line)
 
+    def test_async_dio_is_on_by_default(self):
+        # As libfuse3 does; --no-async-dio turns it off, --async-dio is the default's old name.
+        FUSE_ASYNC_DIO = 1 << 15
+        for opts, want in (((), True), (("--async-dio",), True), (("--no-async-dio",), False)):
+            with self.subTest(opts=opts), testfs_mount("--debug", *opts) as m:
+                line = next(l for l in m.stderr().splitlines() if "INIT done" in l)
+                flags = int(line.rsplit("flags ", 1)[1], 16)
+                self.assertEqual(bool(flags & FUSE_ASYNC_DIO), want, line)
+
     def test_sigint_unmounts_and_exits_0(self):
         with testfs_mount() as m:
             with open(m.path("f"), "w") as f:

@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
-from fusemount import LOAD, run_load, testfs_mount  # noqa: E402
+from fusemount import LOAD, IoUringTransport, Transport, run_load, testfs_mount  # noqa: E402
 
 FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
 EXIT_OK, EXIT_ENV, EXIT_FINDINGS = 0, 3, 5
@@ -120,9 +120,11 @@ class SchemaMixin:
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (BPF, FUSE)")
-class Json(SchemaMixin, unittest.TestCase):
+class Json(Transport, SchemaMixin, unittest.TestCase):
+    """Over /dev/fuse; JsonIoUring runs the same over FUSE over io_uring."""
+
     def test_db_and_indexer_top_finding_is_cache_mode(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             d = Diagnose(m.mountpoint, 7)
             try:
                 res = run_load("db-and-indexer", "--file", m.path("db"), "--threads", 4,
@@ -148,7 +150,7 @@ class Json(SchemaMixin, unittest.TestCase):
             self.assertTrue(any("O_DIRECT" in a for a in top["advice"]))
 
     def test_healthy_parallel_run(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             d = Diagnose(m.mountpoint, 4)
             try:
                 run_load("parallel", "--file", m.path("db"), "--threads", 4, "--writes", 200,
@@ -172,7 +174,7 @@ class Json(SchemaMixin, unittest.TestCase):
         # map while diagnose reads them. Once with the cache off, as the reference.
         writes = 4 * 5000
         for cache in (True, False):
-            with self.subTest(write_cache=cache), testfs_mount(*PARALLEL) as m:
+            with self.subTest(write_cache=cache), self.mount(*PARALLEL) as m:
                 d = Diagnose(m.mountpoint, 6, global_args=() if cache else ("--no-write-cache",))
                 try:
                     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -191,7 +193,7 @@ class Json(SchemaMixin, unittest.TestCase):
                 self.assertEqual(h["evidence"]["files"], 2)
 
     def test_no_parallel_flag(self):
-        with testfs_mount("--direct-io", "--write-delay-us", "200") as m:
+        with self.mount("--direct-io", "--write-delay-us", "200") as m:
             d = Diagnose(m.mountpoint, 4)
             try:
                 run_load("parallel", "--file", m.path("db"), "--threads", 4, "--writes", 100,
@@ -207,7 +209,7 @@ class Json(SchemaMixin, unittest.TestCase):
             self.assertEqual(f["severity"], "critical")
 
     def test_append(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             d = Diagnose(m.mountpoint, 4)
             try:
                 run_load("append", "--file", m.path("log"), "--threads", 4, "--writes", 100,
@@ -223,7 +225,7 @@ class Json(SchemaMixin, unittest.TestCase):
             self.assertEqual(f["inode"]["path"], m.path("log"))
 
     def test_extend(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             d = Diagnose(m.mountpoint, 4)
             try:
                 run_load("extend", "--file", m.path("grow"), "--threads", 2, "--writes", 100,
@@ -240,7 +242,7 @@ class Json(SchemaMixin, unittest.TestCase):
     def test_drain_wait_of_a_caching_open(self):
         # A caching O_RDONLY open while parallel direct writers are in flight waits in
         # fuse_file_cached_io_open() for them to drain: diagnose names the opener.
-        with testfs_mount("--direct-io", "--parallel-direct-writes", "--cache-readonly-opens",
+        with self.mount("--direct-io", "--parallel-direct-writes", "--cache-readonly-opens",
                           "--write-delay-us", "2000") as m:
             run_load("parallel", "--file", m.path("db"), "--threads", 1, "--writes", 1)
             d = Diagnose(m.mountpoint, 5)
@@ -263,7 +265,7 @@ class Json(SchemaMixin, unittest.TestCase):
 
     def test_census_only_reports_present_holder(self):
         """--duration 0: the holder that was there before diagnose started."""
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             with open(m.path("idx"), "wb") as f:
                 f.write(b"\0" * 65536)
             holder = subprocess.Popen([LOAD, "mmap-holder", "--file", m.path("idx"),
@@ -288,7 +290,7 @@ class Json(SchemaMixin, unittest.TestCase):
             self.assertTrue([c for c in f["culprits"] if c["pid"] == holder.pid][0]["holding"])
 
     def test_unknown_path(self):
-        with testfs_mount(*PARALLEL) as m:
+        with self.mount(*PARALLEL) as m:
             p = subprocess.run([FUSESCOPE, "diagnose", "--mount", m.mountpoint, "--duration", "0",
                                 "--path", m.path("no-such-file")],
                                capture_output=True, text=True, timeout=60)
@@ -299,6 +301,12 @@ class Json(SchemaMixin, unittest.TestCase):
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (BPF, FUSE)")
+
+
+class JsonIoUring(IoUringTransport, Json):
+    pass
+
+
 class Text(unittest.TestCase):
     def check_width(self, out):
         for line in out.splitlines():
