@@ -1,4 +1,5 @@
 // fusescope's command line: parses options (CLI11) and hands over to a view.
+#include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
 #include "fusescope/views/views.h"
@@ -57,6 +58,8 @@ int run(int argc, char **argv) {
     CLI::App app{"fusescope: who puts FUSE inodes into cache IO mode, and what it costs "
                  "direct-IO writers"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", fmt::format("fusescope, version {} (revision: {})",
+                                                  build_version(), build_revision()));
     CommonFlags f;
     app.add_option("--backend", f.backend, "auto | trampoline | tracepoint")
         ->check(CLI::IsMember({"auto", "trampoline", "tracepoint"}));
@@ -125,6 +128,8 @@ int run(int argc, char **argv) {
     } catch (const CLI::CallForHelp &e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion &e) {
         return app.exit(e);
     } catch (const CLI::ParseError &e) {
         std::string msg = e.what();
