@@ -99,7 +99,17 @@ int run(int argc, char **argv) {
 
     ExportOptions exp;
     auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
-    c_export->add_option("--listen", exp.listen, "ADDR:PORT to listen on (default 127.0.0.1 only)");
+    c_export->add_option("--web.listen-address,--listen", exp.listen,
+                         "ADDR:PORT to listen on, [ADDR]:PORT for IPv6, :PORT for every "
+                         "address; repeat for several (default 127.0.0.1:10100 only)");
+    c_export->add_option("--web.config.file", exp.web_config_file,
+                         "TLS and basic auth settings, in the format node_exporter reads "
+                         "(exporter-toolkit's web configuration file)");
+    c_export->add_flag("--bpf-stats", exp.bpf_stats,
+                       "have the kernel account fusescope's BPF run time while it runs "
+                       "(fusescope_bpf_program_*; costs tens of ns per program run)");
+    c_export->add_flag("--metrics-reference", exp.metrics_reference,
+                       "print the reference of every metric family (Markdown) and exit");
     c_export
         ->add_option("--per-inode-top", exp.per_inode_top,
                      "per-inode series for the K inodes with most wait")
