@@ -63,13 +63,6 @@ std::string reason_lock_label(int r) {
     return std::string(to_string(lock_of(static_cast<WriteReason>(r))));
 }
 
-// Label values in snake_case ("write-seen" -> "write_seen").
-std::string snake(std::string_view s) {
-    std::string r(s);
-    std::replace(r.begin(), r.end(), '-', '_');
-    return r;
-}
-
 // A family being filled: its table entry, its label names and the samples so far.
 struct Fam {
     const FamilyDef *def;
@@ -82,13 +75,8 @@ class Builder {
     Fam &family(Family id) {
         const FamilyDef &d = family_def(id);
         Fam f{&d, {}, MetricFamily{std::string(d.name), std::string(d.help), d.type, {}}};
-        for (size_t pos = 0; pos < d.labels.size();) {
-            size_t sp = d.labels.find(' ', pos);
-            if (sp == std::string_view::npos)
-                sp = d.labels.size();
-            f.label_names.emplace_back(d.labels.substr(pos, sp - pos));
-            pos = sp + 1;
-        }
+        for (std::string_view l : label_names(d))
+            f.label_names.emplace_back(l);
         fams_.push_back(std::move(f));
         return fams_.back();
     }
@@ -219,7 +207,7 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
         auto &mv = mounts[label_of(d.dev)];
         mv.total += d.total;
         for (const auto &[k, n] : d.transitions)
-            mv.transitions[{snake(to_string(k.first)), io_mode_label(k.second)}] += n;
+            mv.transitions[{snake_label(to_string(k.first)), io_mode_label(k.second)}] += n;
         for (size_t i = 0; i < kModeKinds; ++i)
             mv.modes[i] += d.inodes_by_mode[i];
         mv.draining += d.draining;
@@ -309,7 +297,7 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
                    {self_.version, self_.revision, self_.backend, self_.kernel}, 1);
     auto &roles = b.family(Family::ProbesAttached);
     for (const auto &[role, ok] : self_.roles)
-        Builder::gauge(roles, {snake(role)}, ok ? 1 : 0);
+        Builder::gauge(roles, {snake_label(role)}, ok ? 1 : 0);
     Builder::gauge(b.family(Family::BpfProgramsAttached), {}, num(self_.programs_attached));
     Builder::gauge(b.family(Family::BpfStatsEnabled), {}, h.bpf_stats_enabled ? 1 : 0);
     auto &run_s = b.family(Family::BpfProgramRunSeconds);

@@ -149,12 +149,6 @@ constexpr bool in_enum_order() {
 }
 static_assert(in_enum_order(), "kFamilies must list the families in enum order");
 
-std::string snake(std::string_view s) {
-    std::string r(s);
-    std::replace(r.begin(), r.end(), '-', '_');
-    return r;
-}
-
 std::string joined(const std::vector<std::string> &v) {
     std::string s;
     for (const auto &x : v)
@@ -176,7 +170,7 @@ std::string label_values(std::string_view label) {
             v.push_back(io_mode_label(static_cast<ModeKind>(i)));
     else if (label == "cause")
         for (int i = 0; i <= static_cast<int>(TransitionCause::Counters); ++i)
-            v.push_back(snake(to_string(static_cast<TransitionCause>(i))));
+            v.push_back(snake_label(to_string(static_cast<TransitionCause>(i))));
     else if (label == "how")
         for (HolderHow h : {HolderHow::Open, HolderHow::Mmap})
             v.emplace_back(to_string(h));
@@ -247,6 +241,24 @@ std::string_view type_name(prometheus::MetricType t) {
 std::span<const FamilyDef> family_defs() { return kFamilies; }
 const FamilyDef &family_def(Family f) { return kFamilies[static_cast<size_t>(f)]; }
 
+std::vector<std::string_view> label_names(const FamilyDef &f) {
+    std::vector<std::string_view> out;
+    for (size_t pos = 0; pos < f.labels.size();) {
+        size_t sp = f.labels.find(' ', pos);
+        if (sp == std::string_view::npos)
+            sp = f.labels.size();
+        out.push_back(f.labels.substr(pos, sp - pos));
+        pos = sp + 1;
+    }
+    return out;
+}
+
+std::string snake_label(std::string_view s) {
+    std::string r(s);
+    std::replace(r.begin(), r.end(), '-', '_');
+    return r;
+}
+
 std::string io_mode_label(ModeKind k) {
     return k == ModeKind::NotAvailable ? "not_available" : std::string(to_string(k));
 }
@@ -269,14 +281,8 @@ std::string metrics_reference_markdown() {
             if (static_cast<size_t>(f.group) != g)
                 continue;
             std::string labels;
-            for (size_t pos = 0; pos < f.labels.size();) {
-                size_t sp = f.labels.find(' ', pos);
-                if (sp == std::string_view::npos)
-                    sp = f.labels.size();
-                labels += (labels.empty() ? "`" : ", `") +
-                          std::string(f.labels.substr(pos, sp - pos)) + "`";
-                pos = sp + 1;
-            }
+            for (std::string_view l : label_names(f))
+                labels += (labels.empty() ? "`" : ", `") + std::string(l) + "`";
             out += fmt::format("| `{}` | {} | {} | {}{}{} |\n", f.name, type_name(f.type), labels,
                                f.help, f.note.empty() ? "" : ". ", f.note);
         }

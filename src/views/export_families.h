@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fusescope {
 
@@ -81,6 +82,10 @@ struct FamilyDef {
 
 std::span<const FamilyDef> family_defs();
 const FamilyDef &family_def(Family f);
+std::vector<std::string_view> label_names(const FamilyDef &f); // FamilyDef::labels, split
+
+// Label values in snake_case ("write-seen" -> "write_seen").
+std::string snake_label(std::string_view s);
 
 // io_mode label values: to_string(ModeKind) in snake_case ("n/a" -> "not_available").
 std::string io_mode_label(ModeKind k);
