@@ -99,9 +99,11 @@ int run(int argc, char **argv) {
 
     ExportOptions exp;
     auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
-    c_export->add_option("--web.listen-address,--listen", exp.listen,
-                         "ADDR:PORT to listen on, [ADDR]:PORT for IPv6, :PORT for every "
-                         "address; repeat for several (default 127.0.0.1:10100 only)");
+    c_export
+        ->add_option("--web.listen-address,--listen", exp.listen,
+                     "ADDR:PORT to listen on, [ADDR]:PORT for IPv6, :PORT for every "
+                     "address; repeat for several (default 127.0.0.1:10100 only)")
+        ->allow_extra_args(false); // one value per flag, as node_exporter takes them
     c_export->add_option("--web.config.file", exp.web_config_file,
                          "TLS and basic auth settings, in the format node_exporter reads "
                          "(exporter-toolkit's web configuration file)");
