@@ -10,10 +10,11 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
+  libmicrohttpd-dev libgnutls28-dev libyaml-cpp-dev libcrypt-dev # the exporter's HTTP(S) server
   libgtest-dev linux-libc-dev clang-format clang-tidy
   liburing-dev # fusescope-testfs --io-uring (FUSE over io_uring: 128-byte SQEs, URING_CMD)
   # tests
-  python3 tmux prometheus curl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
+  python3 tmux prometheus curl openssl qemu-system-x86 busybox-static cpio xz-utils kmod procps psmisc
   libclang-rt-14-dev # libFuzzer runtime (tests/fuzz)
   # tests: real programs living on fusescope-testfs (tests/testfs/test_realapps.py)
   mariadb-server mariadb-client git rsync sqlite3 tar

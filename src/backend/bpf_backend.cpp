@@ -53,6 +53,13 @@ bool kernel_is_preempt_rt() {
     return f >> v && v == 1;
 }
 
+// kernel.bpf_stats_enabled (it shows only the sysctl's own setting, not descriptors).
+bool bpf_stats_sysctl_on() {
+    std::ifstream f("/proc/sys/kernel/bpf_stats_enabled");
+    int v = 0;
+    return f >> v && v == 1;
+}
+
 std::string errno_text(int err) {
     err = err < 0 ? -err : err;
     return std::string(strerrorname_np(err) ? strerrorname_np(err) : "?") + " (" + strerror(err) +
@@ -78,6 +85,12 @@ template <typename Skel> class BpfBackend final : public Backend {
 
   public:
     bool start(const HookPlan &plan, const BackendOptions &o, std::string *error) {
+        if (o.bpf_stats && (stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0) {
+            *error = "--bpf-stats: the kernel refused to account BPF run time "
+                     "(BPF_ENABLE_STATS, needs CAP_SYS_ADMIN and Linux 5.8): " +
+                     errno_text(errno);
+            return false;
+        }
         skel_ = SkeletonPtr<Skel, T::destroy>(T::open());
         if (!skel_) {
             *error = "cannot open the BPF object: " + errno_text(errno);
@@ -168,6 +181,8 @@ template <typename Skel> class BpfBackend final : public Backend {
         if (ring_)
             ring_buffer__free(ring_);
         links_.clear(); // before the skeleton: links first, then programs
+        if (stats_fd_ >= 0)
+            close(stats_fd_);
     }
 
     BackendKind kind() const override { return T::kind; }
@@ -236,12 +251,19 @@ template <typename Skel> class BpfBackend final : public Backend {
         FS_COUNTER_TABLE(FS_X)
 #undef FS_X
         h.events_received = events_received_;
-        for (int prog_fd : prog_fds_) {
+        auto account = [&h](const std::string &name, int prog_fd) {
             struct bpf_prog_info info {};
             __u32 len = sizeof(info);
-            if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0)
-                h.prog_misses += info.recursion_misses;
-        }
+            if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0)
+                return;
+            h.prog_misses += info.recursion_misses;
+            h.programs.push_back({name, info.run_time_ns, info.run_cnt});
+        };
+        for (size_t i = 0; i < prog_fds_.size(); ++i)
+            account(attached_[i].program, prog_fds_[i]);
+        for (bpf_program *p : {census_files_, census_vmas_})
+            account(bpf_program__name(p), bpf_program__fd(p));
+        h.bpf_stats_enabled = stats_fd_ >= 0 || bpf_stats_sysctl_on();
         h.census_runs = census_runs_;
         return h;
     }
@@ -362,6 +384,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     std::vector<LinkPtr> links_;
     std::vector<AttachedProgram> attached_;
     std::vector<int> prog_fds_; // owned by the skeleton
+    int stats_fd_ = -1;         // BPF_ENABLE_STATS descriptor (BackendOptions::bpf_stats)
     ring_buffer *ring_ = nullptr;
     bpf_program *census_files_ = nullptr;
     bpf_program *census_vmas_ = nullptr;

@@ -1,4 +1,5 @@
 // fusescope's command line: parses options (CLI11) and hands over to a view.
+#include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
 #include "fusescope/views/views.h"
@@ -57,6 +58,8 @@ int run(int argc, char **argv) {
     CLI::App app{"fusescope: who puts FUSE inodes into cache IO mode, and what it costs "
                  "direct-IO writers"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", fmt::format("fusescope, version {} (revision: {})",
+                                                  build_version(), build_revision()));
     CommonFlags f;
     app.add_option("--backend", f.backend, "auto | trampoline | tracepoint")
         ->check(CLI::IsMember({"auto", "trampoline", "tracepoint"}));
@@ -96,7 +99,19 @@ int run(int argc, char **argv) {
 
     ExportOptions exp;
     auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
-    c_export->add_option("--listen", exp.listen, "ADDR:PORT to listen on (default 127.0.0.1 only)");
+    c_export
+        ->add_option("--web.listen-address,--listen", exp.listen,
+                     "ADDR:PORT to listen on, [ADDR]:PORT for IPv6, :PORT for every "
+                     "address; repeat for several (default 127.0.0.1:10100 only)")
+        ->allow_extra_args(false); // one value per flag, as node_exporter takes them
+    c_export->add_option("--web.config.file", exp.web_config_file,
+                         "TLS and basic auth settings, in the format node_exporter reads "
+                         "(exporter-toolkit's web configuration file)");
+    c_export->add_flag("--bpf-stats", exp.bpf_stats,
+                       "have the kernel account fusescope's BPF run time while it runs "
+                       "(fusescope_bpf_program_*; costs tens of ns per program run)");
+    c_export->add_flag("--metrics-reference", exp.metrics_reference,
+                       "print the reference of every metric family (Markdown) and exit");
     c_export
         ->add_option("--per-inode-top", exp.per_inode_top,
                      "per-inode series for the K inodes with most wait")
@@ -125,6 +140,8 @@ int run(int argc, char **argv) {
     } catch (const CLI::CallForHelp &e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion &e) {
         return app.exit(e);
     } catch (const CLI::ParseError &e) {
         std::string msg = e.what();

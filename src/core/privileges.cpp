@@ -8,15 +8,16 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <span>
 
 namespace fusescope {
 
 namespace {
 
-constexpr int kKeep[] = {CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
+constexpr int kCensus[] = {CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
 
-bool kept(int cap) {
-    for (int k : kKeep)
+bool kept(std::span<const int> keep, int cap) {
+    for (int k : keep)
         if (k == cap)
             return true;
     return false;
@@ -30,13 +31,12 @@ int last_cap() {
     return c;
 }
 
-} // namespace
-
-bool drop_privileges(std::string *why) {
+// Every capability but @keep, from every set of the calling thread; then no_new_privs.
+bool drop_all_but(std::span<const int> keep, std::string *why) {
     const int last = last_cap();
     // the bounding set first: dropping from it needs CAP_SETPCAP, which goes next
     for (int c = 0; c <= last; ++c)
-        if (!kept(c) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) {
+        if (!kept(keep, c) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL) {
             *why = std::string("PR_CAPBSET_DROP: ") + std::strerror(errno);
             return false;
         }
@@ -51,12 +51,12 @@ bool drop_privileges(std::string *why) {
         *why = std::string("capget: ") + std::strerror(errno);
         return false;
     }
-    uint32_t keep[_LINUX_CAPABILITY_U32S_3]{};
-    for (int k : kKeep)
-        keep[k / 32] |= 1u << (k % 32);
+    uint32_t mask[_LINUX_CAPABILITY_U32S_3]{};
+    for (int k : keep)
+        mask[k / 32] |= 1u << (k % 32);
     for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i) {
-        data[i].permitted &= keep[i];
-        data[i].effective &= keep[i];
+        data[i].permitted &= mask[i];
+        data[i].effective &= mask[i];
         data[i].inheritable = 0;
     }
     if (::syscall(SYS_capset, &hdr, data) != 0) {
@@ -69,5 +69,11 @@ bool drop_privileges(std::string *why) {
     }
     return true;
 }
+
+} // namespace
+
+bool drop_privileges(std::string *why) { return drop_all_but(kCensus, why); }
+
+bool drop_all_privileges(std::string *why) { return drop_all_but({}, why); }
 
 } // namespace fusescope

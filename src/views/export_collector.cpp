@@ -1,13 +1,15 @@
 // Metric families of `fusescope export`, built at scrape time from the state
 // model's summary (per-device aggregates and the top-K inodes), as
-// ebpf_exporter does: nothing is copied or folded between scrapes.
+// ebpf_exporter does: nothing is copied or folded between scrapes. Names, types,
+// label names and help texts come from the family table (export_families.cpp).
 //
 // Naming follows Prometheus conventions: prefix fusescope_, base units
 // (seconds, bytes), counters end in _total and come from the model's
 // cumulative totals (never re-derived from rates). Label cardinality is
-// bounded by design: mount, lock (2), reason (6), io_mode (5), cause (7), role,
-// map; per-inode series only for the top-K inodes by wait (path + ino labels)
-// and they vanish when the inode drops out of the top-K. No pid labels.
+// bounded by design: mount, lock, reason, io_mode, cause, role, map, program
+// take fixed sets of values; per-inode series only for the top-K inodes by wait
+// (path + ino labels), at most kHoldersPerInode holder series each, and they
+// vanish when the inode drops out of the top-K. No pid labels.
 //
 // What the numbers cover:
 // - Mount-level counters are the model's per-device sums of every counter delta
@@ -17,8 +19,10 @@
 //   kernel probes' own count (exact, no cause).
 // - Gauges by IO mode count the inodes the model tracks (bounded by
 //   fusescope_model_inodes_limit), not every inode of the mount.
-// - prometheus-cpp's Exposer adds its own exposer_* metrics to /metrics.
 #include "export_collector.h"
+
+#include "export_families.h"
+#include "process_stats.h"
 
 #include "fusescope/views/views.h"
 
@@ -28,9 +32,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <deque>
 #include <limits>
 #include <map>
+#include <stdexcept>
 
 namespace fusescope {
 
@@ -39,85 +45,110 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
 
 constexpr double kNsPerS = 1e9;
 constexpr int kFirstBucketSlot = 9; // slot 9 ends at 2^10 ns ~ 1 us: everything below is merged
 
 double secs(uint64_t ns) { return static_cast<double>(ns) / kNsPerS; }
+double num(uint64_t n) { return static_cast<double>(n); }
 
-std::string_view lock_label(int lock) { return to_string(static_cast<LockMode>(lock)); }
 // A reason's lock label: the lock mode its row of the reason table implies.
-std::string_view reason_lock_label(int reason) {
-    return to_string(lock_mode_of(static_cast<WriteReason>(reason)));
+LockMode lock_of(WriteReason r) { return lock_mode_of(r); }
+std::string lock_label(int lock) { return std::string(to_string(static_cast<LockMode>(lock))); }
+std::string reason_label(int r) { return std::string(to_string(static_cast<WriteReason>(r))); }
+std::string reason_lock_label(int r) {
+    return std::string(to_string(lock_of(static_cast<WriteReason>(r))));
 }
 
-std::string_view mode_label(ModeKind k) {
-    switch (k) {
-    case ModeKind::None:
-        return "none";
-    case ModeKind::Cached:
-        return "cached";
-    case ModeKind::Parallel:
-        return "parallel";
-    case ModeKind::Passthrough:
-        return "passthrough";
-    case ModeKind::NotAvailable:
-        return "not_available";
-    }
-    return "none";
-}
-constexpr ModeKind kModes[] = {ModeKind::None, ModeKind::Cached, ModeKind::Parallel,
-                               ModeKind::Passthrough, ModeKind::NotAvailable};
-
-// Label values in snake_case ("write-seen" -> "write_seen").
-std::string snake(std::string_view s) {
-    std::string r(s);
-    std::replace(r.begin(), r.end(), '-', '_');
-    return r;
-}
+// A family being filled: its table entry, its label names and the samples so far.
+struct Fam {
+    const FamilyDef *def;
+    std::vector<std::string> label_names;
+    MetricFamily mf;
+};
 
 class Builder {
   public:
-    MetricFamily &family(std::string name, std::string help, MetricType type) {
-        fams_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+    Fam &family(Family id) {
+        const FamilyDef &d = family_def(id);
+        Fam f{&d, {}, MetricFamily{std::string(d.name), std::string(d.help), d.type, {}}};
+        for (std::string_view l : label_names(d))
+            f.label_names.emplace_back(l);
+        fams_.push_back(std::move(f));
         return fams_.back();
     }
-    static void counter(MetricFamily &f, Labels l, double v) {
-        ClientMetric m;
-        m.label = std::move(l);
-        m.counter.value = v;
-        f.metric.push_back(std::move(m));
+    static void counter(Fam &f, std::vector<std::string> values, double v) {
+        sample(f, std::move(values)).counter.value = v;
     }
-    static void gauge(MetricFamily &f, Labels l, double v) {
-        ClientMetric m;
-        m.label = std::move(l);
-        m.gauge.value = v;
-        f.metric.push_back(std::move(m));
+    static void gauge(Fam &f, std::vector<std::string> values, double v) {
+        sample(f, std::move(values)).gauge.value = v;
     }
-    static void histogram(MetricFamily &f, Labels l, const Histogram &h, double sum_s) {
-        ClientMetric m;
-        m.label = std::move(l);
+    static void histogram(Fam &f, std::vector<std::string> values, const Histogram &h,
+                          double sum_s) {
+        ClientMetric &m = sample(f, std::move(values));
         for (const auto &b : seconds_buckets(h))
             m.histogram.bucket.push_back(ClientMetric::Bucket{b.cumulative, b.le});
         m.histogram.sample_count = h.count();
         m.histogram.sample_sum = sum_s;
-        f.metric.push_back(std::move(m));
     }
     std::vector<MetricFamily> take() {
         std::vector<MetricFamily> out;
         for (auto &f : fams_)
-            if (!f.metric.empty()) // families without samples would only print HELP/TYPE lines
-                out.push_back(std::move(f));
+            if (!f.mf.metric.empty()) // families without samples would only print HELP/TYPE
+                out.push_back(std::move(f.mf));
         fams_.clear();
         return out;
     }
 
   private:
-    std::deque<MetricFamily> fams_; // stable references while families are filled
+    // One sample with @values for the family's label names, in the table's order.
+    static ClientMetric &sample(Fam &f, std::vector<std::string> values) {
+        if (values.size() != f.label_names.size())
+            throw std::logic_error(std::string(f.def->name) + ": " + std::to_string(values.size()) +
+                                   " label values for " + std::to_string(f.label_names.size()) +
+                                   " labels");
+        ClientMetric m;
+        for (size_t i = 0; i < values.size(); ++i)
+            m.label.push_back({f.label_names[i], std::move(values[i])});
+        f.mf.metric.push_back(std::move(m));
+        return f.mf.metric.back();
+    }
+    std::deque<Fam> fams_; // stable references while families are filled
 };
 
+// The inode's holders as (comm, how) -> earliest since, the earliest first, at most
+// kHoldersPerInode of them.
+std::vector<std::pair<std::pair<std::string, HolderHow>, uint64_t>>
+distinct_holders(const std::vector<Holder> &holders) {
+    std::map<std::pair<std::string, HolderHow>, uint64_t> first;
+    for (const Holder &h : holders) {
+        auto [it, fresh] = first.emplace(std::pair{h.comm, h.how}, h.since_ns);
+        if (!fresh)
+            it->second = std::min(it->second, h.since_ns);
+    }
+    std::vector<std::pair<std::pair<std::string, HolderHow>, uint64_t>> out(first.begin(),
+                                                                            first.end());
+    std::stable_sort(out.begin(), out.end(),
+                     [](const auto &a, const auto &b) { return a.second < b.second; });
+    if (out.size() > kHoldersPerInode)
+        out.resize(kHoldersPerInode);
+    return out;
+}
+
 } // namespace
+
+ScrapeClock ScrapeClock::now() {
+    timespec mono{}, real{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    return {static_cast<uint64_t>(mono.tv_sec) * 1000000000ull +
+                static_cast<uint64_t>(mono.tv_nsec),
+            static_cast<double>(real.tv_sec) + static_cast<double>(real.tv_nsec) / kNsPerS};
+}
+
+double ScrapeClock::unix_of(uint64_t monotonic) const {
+    return monotonic >= monotonic_ns ? unix_s : unix_s - secs(monotonic_ns - monotonic);
+}
 
 std::vector<SecondsBucket> seconds_buckets(const Histogram &h) {
     std::vector<SecondsBucket> out;
@@ -139,25 +170,22 @@ ExportCollector::ExportCollector(std::function<Summary(size_t)> summary, Exporte
 
 std::vector<MetricFamily> ExportCollector::Collect() const {
     const auto t0 = std::chrono::steady_clock::now();
-    auto fams = families(summary_(per_inode_top_));
+    auto fams = families(summary_(per_inode_top_), ScrapeClock::now());
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    MetricFamily f{"fusescope_scrape_duration_seconds",
-                   "Time fusescope took to summarize the model and build this scrape's metrics",
-                   MetricType::Gauge,
-                   {}};
-    ClientMetric m;
-    m.gauge.value = took;
-    f.metric.push_back(m);
-    fams.push_back(std::move(f));
+    Builder b;
+    Builder::gauge(b.family(Family::ScrapeDuration), {}, took);
+    for (auto &f : b.take())
+        fams.push_back(std::move(f));
     return fams;
 }
 
-std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
+std::vector<MetricFamily> ExportCollector::families(const Summary &s,
+                                                    const ScrapeClock &clock) const {
     // Per mount label; several devices may share a label (remounts).
     struct MountView {
         WriteStats total;
-        std::array<uint64_t, std::size(kModes)> modes{};
+        std::array<uint64_t, kModeKinds> modes{};
         uint64_t draining = 0, holders_open = 0, holders_mmap = 0;
         std::map<std::pair<std::string, std::string>, uint64_t> transitions;
     };
@@ -176,216 +204,137 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s) const {
         auto &mv = mounts[label_of(d.dev)];
         mv.total += d.total;
         for (const auto &[k, n] : d.transitions)
-            mv.transitions[{snake(to_string(k.first)), std::string(mode_label(k.second))}] += n;
-        for (size_t i = 0; i < std::size(kModes); ++i)
-            mv.modes[i] += d.inodes_by_mode[static_cast<size_t>(kModes[i])];
+            mv.transitions[{snake_label(to_string(k.first)), io_mode_label(k.second)}] += n;
+        for (size_t i = 0; i < kModeKinds; ++i)
+            mv.modes[i] += d.inodes_by_mode[i];
         mv.draining += d.draining;
         mv.holders_open += d.holders_open;
         mv.holders_mmap += d.holders_mmap;
     }
 
     Builder b;
-    auto L = [](std::initializer_list<std::pair<const char *, std::string>> kv) {
-        Labels l;
-        for (const auto &[k, v] : kv)
-            l.push_back({k, v});
-        return l;
-    };
-
-    auto &writes =
-        b.family("fusescope_writes_total",
-                 "Writes by i_rwsem mode and reason (reason=shared for the shared lock; otherwise "
-                 "why the kernel took it exclusively; unclassified: lock mode not visible)",
-                 MetricType::Counter);
-    auto &bytes = b.family("fusescope_write_bytes_total",
-                           "Bytes the writes sent to the server (async: queued), by lock mode",
-                           MetricType::Counter);
-    auto &wwait =
-        b.family("fusescope_write_lock_wait_seconds_total",
-                 "Time writers spent queued for the inode's i_rwsem, by lock mode",
-                 MetricType::Counter);
-    auto &wbreq = b.family("fusescope_writeback_requests_total",
-                           "FUSE_WRITE requests from page writeback, whose writers were not seen "
-                           "(tracepoint backend, writeback cache)",
-                           MetricType::Counter);
-    auto &wbbytes = b.family("fusescope_writeback_bytes_total",
-                             "Bytes of the FUSE_WRITE requests from page writeback",
-                             MetricType::Counter);
+    auto &writes = b.family(Family::Writes);
+    auto &bytes = b.family(Family::WriteBytes);
+    auto &wwait = b.family(Family::WriteLockWait);
+    auto &wbreq = b.family(Family::WritebackRequests);
+    auto &wbbytes = b.family(Family::WritebackBytes);
     // Not measured (tracepoint backend without --service-time): absent, not zero.
     const bool service_timed =
         std::any_of(self_.roles.begin(), self_.roles.end(),
                     [](const auto &r) { return r.first == to_string(Role::ServiceTime) && r.second; });
-    auto &wserv = b.family("fusescope_write_service_seconds_total",
-                           "Time direct-IO writes spent after getting the lock, by lock mode",
-                           MetricType::Counter);
-    auto &cont = b.family(
-        "fusescope_lock_contentions_total",
-        "Contended i_rwsem acquisitions by writers (lock:contention_* tracepoints), by lock mode",
-        MetricType::Counter);
-    auto &whist = b.family("fusescope_lock_wait_seconds",
-                           "Distribution of contended i_rwsem waits of writers, by lock mode",
-                           MetricType::Histogram);
-    auto &drains =
-        b.family("fusescope_drain_waits_total",
-                 "Caching opens/mmaps that waited for parallel direct-IO writers to drain",
-                 MetricType::Counter);
-    auto &drain_s =
-        b.family("fusescope_drain_wait_seconds_total",
-                 "Time caching opens/mmaps waited for parallel direct-IO writers to drain",
-                 MetricType::Counter);
-    auto &mchanges = b.family("fusescope_io_mode_changes_total",
-                              "IO mode changes of the mount's inodes counted by the kernel probes",
-                              MetricType::Counter);
-    auto &trans = b.family("fusescope_io_mode_transitions_total",
-                           "IO mode transitions the model observed, by cause and new mode",
-                           MetricType::Counter);
-    auto &inodes =
-        b.family("fusescope_inodes",
-                 "Inodes fusescope tracks (bounded, see fusescope_model_inodes_limit), by IO mode",
-                 MetricType::Gauge);
-    auto &draining =
-        b.family("fusescope_inodes_draining",
-                 "Inodes entering cache mode while parallel writers drain", MetricType::Gauge);
-    auto &holders = b.family("fusescope_cache_mode_holders",
-                             "Open files / shared mappings keeping inodes in cache IO mode, by how",
-                             MetricType::Gauge);
+    auto &wserv = b.family(Family::WriteService);
+    auto &cont = b.family(Family::LockContentions);
+    auto &whist = b.family(Family::LockWaitHistogram);
+    auto &drains = b.family(Family::DrainWaits);
+    auto &drain_s = b.family(Family::DrainWaitSeconds);
+    auto &mchanges = b.family(Family::IoModeChanges);
+    auto &trans = b.family(Family::IoModeTransitions);
+    auto &inodes = b.family(Family::Inodes);
+    auto &draining = b.family(Family::InodesDraining);
+    auto &holders = b.family(Family::CacheModeHolders);
 
     for (const auto &[mount, mv] : mounts) {
         const WriteStats &t = mv.total;
         for (int r = 0; r < kWriteReasons; ++r)
-            Builder::counter(writes,
-                             L({{"mount", mount},
-                                {"lock", std::string(reason_lock_label(r))},
-                                {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
-                             static_cast<double>(t.writes[static_cast<size_t>(r)]));
-        for (int lk2 = 0; lk2 < kWriteLockModes; ++lk2) {
-            const auto i = static_cast<size_t>(lk2);
-            auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
-            Builder::counter(bytes, ml, static_cast<double>(t.bytes[i]));
-            Builder::counter(wwait, ml, secs(t.wait_ns[i]));
+            Builder::counter(writes, {mount, reason_lock_label(r), reason_label(r)},
+                             num(t.writes[static_cast<size_t>(r)]));
+        for (int lk = 0; lk < kWriteLockModes; ++lk) {
+            const auto i = static_cast<size_t>(lk);
+            Builder::counter(bytes, {mount, lock_label(lk)}, num(t.bytes[i]));
+            Builder::counter(wwait, {mount, lock_label(lk)}, secs(t.wait_ns[i]));
             if (service_timed)
-                Builder::counter(wserv, ml, secs(t.service_ns[i]));
+                Builder::counter(wserv, {mount, lock_label(lk)}, secs(t.service_ns[i]));
         }
-        Builder::counter(wbreq, L({{"mount", mount}}), static_cast<double>(t.writeback_requests));
-        Builder::counter(wbbytes, L({{"mount", mount}}), static_cast<double>(t.writeback_bytes));
-        for (int lk2 = 0; lk2 < kLockModes; ++lk2) {
-            const auto i = static_cast<size_t>(lk2);
-            auto ml = L({{"mount", mount}, {"lock", std::string(lock_label(lk2))}});
-            Builder::counter(cont, ml, static_cast<double>(t.contentions[i]));
-            Builder::histogram(whist, ml, t.contention_hist[i], secs(t.contention_ns[i]));
+        Builder::counter(wbreq, {mount}, num(t.writeback_requests));
+        Builder::counter(wbbytes, {mount}, num(t.writeback_bytes));
+        for (int lk = 0; lk < kLockModes; ++lk) {
+            const auto i = static_cast<size_t>(lk);
+            Builder::counter(cont, {mount, lock_label(lk)}, num(t.contentions[i]));
+            Builder::histogram(whist, {mount, lock_label(lk)}, t.contention_hist[i],
+                               secs(t.contention_ns[i]));
         }
-        Builder::counter(drains, L({{"mount", mount}}), static_cast<double>(t.drain_waits));
-        Builder::counter(drain_s, L({{"mount", mount}}), secs(t.drain_wait_ns));
-        Builder::counter(mchanges, L({{"mount", mount}}), static_cast<double>(t.mode_changes));
+        Builder::counter(drains, {mount}, num(t.drain_waits));
+        Builder::counter(drain_s, {mount}, secs(t.drain_wait_ns));
+        Builder::counter(mchanges, {mount}, num(t.mode_changes));
         for (const auto &[k, n] : mv.transitions)
-            Builder::counter(trans, L({{"mount", mount}, {"cause", k.first}, {"to", k.second}}),
-                             static_cast<double>(n));
-        for (size_t i = 0; i < std::size(kModes); ++i)
-            Builder::gauge(inodes,
-                           L({{"mount", mount}, {"io_mode", std::string(mode_label(kModes[i]))}}),
-                           static_cast<double>(mv.modes[i]));
-        Builder::gauge(draining, L({{"mount", mount}}), static_cast<double>(mv.draining));
-        Builder::gauge(holders, L({{"mount", mount}, {"how", "open"}}),
-                       static_cast<double>(mv.holders_open));
-        Builder::gauge(holders, L({{"mount", mount}, {"how", "mmap"}}),
-                       static_cast<double>(mv.holders_mmap));
+            Builder::counter(trans, {mount, k.first, k.second}, num(n));
+        for (size_t i = 0; i < kModeKinds; ++i)
+            Builder::gauge(inodes, {mount, io_mode_label(static_cast<ModeKind>(i))},
+                           num(mv.modes[i]));
+        Builder::gauge(draining, {mount}, num(mv.draining));
+        Builder::gauge(holders, {mount, std::string(to_string(HolderHow::Open))},
+                       num(mv.holders_open));
+        Builder::gauge(holders, {mount, std::string(to_string(HolderHow::Mmap))},
+                       num(mv.holders_mmap));
     }
 
     // Per-inode series: the model's top-K inodes by writers' lock wait (last interval
     // first, then since start), only inodes that wrote or waited.
-    std::vector<const InodeView *> ranked;
-    for (const auto &iv : s.top)
-        if (ranked.size() < per_inode_top_)
-            ranked.push_back(&iv);
-    auto &iwait =
-        b.family("fusescope_inode_write_lock_wait_seconds_total",
-                 "Top-K inodes by wait: time writers spent queued for the i_rwsem, by lock mode",
-                 MetricType::Counter);
-    auto &iwrites = b.family("fusescope_inode_writes_total",
-                             "Top-K inodes by wait: direct-IO writes by lock mode and reason",
-                             MetricType::Counter);
-    auto &imode =
-        b.family("fusescope_inode_io_mode",
-                 "Top-K inodes by wait: 1 for the inode's current IO mode", MetricType::Gauge);
-    auto &iholders = b.family("fusescope_inode_cache_mode_holders",
-                              "Top-K inodes by wait: open files / mappings holding cache IO mode",
-                              MetricType::Gauge);
-    for (const InodeView *iv : ranked) {
-        const std::string &mount = label_of(iv->key.dev);
-        const std::string ino = std::to_string(iv->key.ino);
-        for (int lk2 = 0; lk2 < kLockModes; ++lk2)
-            Builder::counter(iwait,
-                             L({{"mount", mount},
-                                {"path", iv->path},
-                                {"ino", ino},
-                                {"lock", std::string(lock_label(lk2))}}),
-                             secs(iv->total.wait_ns[static_cast<size_t>(lk2)]));
+    auto &iwait = b.family(Family::InodeWriteLockWait);
+    auto &iwrites = b.family(Family::InodeWrites);
+    auto &imode = b.family(Family::InodeIoMode);
+    auto &iholders = b.family(Family::InodeCacheModeHolders);
+    auto &iholder = b.family(Family::InodeCacheModeHolderInfo);
+    auto &isince = b.family(Family::InodeCacheModeHolderSince);
+    for (size_t n = 0; n < s.top.size() && n < per_inode_top_; ++n) {
+        const InodeView &iv = s.top[n];
+        const std::string &mount = label_of(iv.key.dev);
+        const std::string ino = std::to_string(iv.key.ino);
+        for (int lk = 0; lk < kWriteLockModes; ++lk)
+            Builder::counter(iwait, {mount, iv.path, ino, lock_label(lk)},
+                             secs(iv.total.wait_ns[static_cast<size_t>(lk)]));
         for (int r = 0; r < kWriteReasons; ++r)
-            Builder::counter(iwrites,
-                             L({{"mount", mount},
-                                {"path", iv->path},
-                                {"ino", ino},
-                                {"lock", std::string(reason_lock_label(r))},
-                                {"reason", std::string(to_string(static_cast<WriteReason>(r)))}}),
-                             static_cast<double>(iv->total.writes[static_cast<size_t>(r)]));
-        Builder::gauge(imode,
-                       L({{"mount", mount},
-                          {"path", iv->path},
-                          {"ino", ino},
-                          {"io_mode", std::string(mode_label(iv->mode.kind))}}),
-                       1);
-        Builder::gauge(iholders, L({{"mount", mount}, {"path", iv->path}, {"ino", ino}}),
-                       static_cast<double>(iv->holders.size()));
+            Builder::counter(iwrites, {mount, iv.path, ino, reason_lock_label(r), reason_label(r)},
+                             num(iv.total.writes[static_cast<size_t>(r)]));
+        Builder::gauge(imode, {mount, iv.path, ino, io_mode_label(iv.mode.kind)}, 1);
+        Builder::gauge(iholders, {mount, iv.path, ino}, num(iv.holders.size()));
+        for (const auto &[who, since] : distinct_holders(iv.holders)) {
+            const std::string how(to_string(who.second));
+            Builder::gauge(iholder, {mount, iv.path, ino, who.first, how}, 1);
+            Builder::gauge(isince, {mount, iv.path, ino, who.first, how}, clock.unix_of(since));
+        }
     }
 
     // fusescope itself.
     const Health &h = s.health;
-    Builder::gauge(b.family("fusescope_backend_info",
-                            "The BPF backend fusescope runs (value is always 1)",
-                            MetricType::Gauge),
-                   L({{"backend", self_.backend}}), 1);
-    auto &roles = b.family("fusescope_probes_attached",
-                           "1 if a probe fills this role on this kernel (hook plan), else 0",
-                           MetricType::Gauge);
+    Builder::gauge(b.family(Family::BuildInfo),
+                   {self_.version, self_.revision, self_.backend, self_.kernel}, 1);
+    auto &roles = b.family(Family::ProbesAttached);
     for (const auto &[role, ok] : self_.roles)
-        Builder::gauge(roles, L({{"role", snake(role)}}), ok ? 1 : 0);
-    Builder::gauge(b.family("fusescope_bpf_programs_attached", "BPF programs loaded and attached",
-                            MetricType::Gauge),
-                   {}, static_cast<double>(self_.programs_attached));
-    Builder::counter(b.family("fusescope_events_lost_total",
-                              "Ring-buffer events lost (buffer full)", MetricType::Counter),
-                     {}, static_cast<double>(h.events_lost));
-    Builder::counter(b.family("fusescope_events_received_total", "Ring-buffer events received",
-                              MetricType::Counter),
-                     {}, static_cast<double>(h.events_received));
-    auto &mapfull =
-        b.family("fusescope_map_full_total", "BPF map updates that failed because the map was full",
-                 MetricType::Counter);
-    Builder::counter(mapfull, L({{"map", "inode"}}), static_cast<double>(h.inode_map_full));
-    Builder::counter(mapfull, L({{"map", "task"}}), static_cast<double>(h.task_map_full));
-    Builder::counter(mapfull, L({{"map", "req"}}), static_cast<double>(h.req_map_full));
-    Builder::counter(b.family("fusescope_bpf_prog_misses_total",
-                              "Runs of fusescope's BPF programs the kernel skipped (recursion "
-                              "protection, e.g. a preempted fentry program); writes may be missing",
-                              MetricType::Counter),
-                     {}, static_cast<double>(h.prog_misses));
-    Builder::counter(b.family("fusescope_writes_unresolved_total",
-                              "Writes whose lock mode or reason the probes could not resolve",
-                              MetricType::Counter),
-                     {}, static_cast<double>(h.writes_unresolved));
-    Builder::counter(b.family("fusescope_census_runs_total",
-                              "Census runs (open files and mappings walked)", MetricType::Counter),
-                     {}, static_cast<double>(s.stats.census_runs));
-    Builder::gauge(
-        b.family("fusescope_model_inodes", "Inodes the state model holds", MetricType::Gauge), {},
-        static_cast<double>(s.stats.inodes));
-    Builder::gauge(b.family("fusescope_model_inodes_limit",
-                            "Bound on the inodes the state model holds", MetricType::Gauge),
-                   {}, static_cast<double>(s.stats.max_inodes));
-    Builder::counter(b.family("fusescope_model_evictions_total",
-                              "Inodes the state model dropped to stay within its bound",
-                              MetricType::Counter),
-                     {}, static_cast<double>(s.stats.evictions));
+        Builder::gauge(roles, {snake_label(role)}, ok ? 1 : 0);
+    Builder::gauge(b.family(Family::BpfProgramsAttached), {}, num(self_.programs_attached));
+    Builder::gauge(b.family(Family::BpfStatsEnabled), {}, h.bpf_stats_enabled ? 1 : 0);
+    auto &run_s = b.family(Family::BpfProgramRunSeconds);
+    auto &runs = b.family(Family::BpfProgramRuns);
+    if (h.bpf_stats_enabled) // otherwise the kernel counts nothing: absent, not flat
+        for (const ProgramStats &p : h.programs) {
+            Builder::counter(run_s, {p.name}, secs(p.run_ns));
+            Builder::counter(runs, {p.name}, num(p.runs));
+        }
+    Builder::counter(b.family(Family::BpfProgMisses), {}, num(h.prog_misses));
+    Builder::counter(b.family(Family::EventsLost), {}, num(h.events_lost));
+    Builder::counter(b.family(Family::EventsReceived), {}, num(h.events_received));
+    auto &mapfull = b.family(Family::MapFull);
+    Builder::counter(mapfull, {"inode"}, num(h.inode_map_full));
+    Builder::counter(mapfull, {"task"}, num(h.task_map_full));
+    Builder::counter(mapfull, {"req"}, num(h.req_map_full));
+    Builder::counter(b.family(Family::WritesUnresolved), {}, num(h.writes_unresolved));
+    Builder::counter(b.family(Family::CensusRuns), {}, num(s.stats.census_runs));
+    Builder::gauge(b.family(Family::ModelInodes), {}, num(s.stats.inodes));
+    Builder::gauge(b.family(Family::ModelInodesLimit), {}, num(s.stats.max_inodes));
+    Builder::counter(b.family(Family::ModelEvictions), {}, num(s.stats.evictions));
+    return b.take();
+}
+
+std::vector<MetricFamily> process_families() {
+    const ProcessStats p = read_process_stats();
+    Builder b;
+    Builder::counter(b.family(Family::ProcessCpuSeconds), {}, p.cpu_seconds);
+    Builder::gauge(b.family(Family::ProcessResidentMemory), {}, p.resident_bytes);
+    Builder::gauge(b.family(Family::ProcessVirtualMemory), {}, p.virtual_bytes);
+    Builder::gauge(b.family(Family::ProcessOpenFds), {}, p.open_fds);
+    Builder::gauge(b.family(Family::ProcessMaxFds), {}, p.max_fds);
+    Builder::gauge(b.family(Family::ProcessStartTime), {}, p.start_time_seconds);
     return b.take();
 }
 

@@ -2,6 +2,7 @@
 // -Dmain=fusescope_cli_main) with the views stubbed out. The input is split at NUL bytes
 // into argv. A parse must end in a status, never a crash or an escaping exception, and
 // values that reach a view must be in range (the checks below).
+#include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
 #include "fusescope/views/views.h"
@@ -18,6 +19,8 @@ int fusescope_cli_main(int argc, char **argv);
 namespace fusescope {
 std::atomic<bool> g_stop_requested{false};
 void install_stop_signals() {}
+std::string_view build_version() { return "0.0.0-fuzz"; }
+std::string_view build_revision() { return "fuzz"; }
 namespace {
 void check_duration(double d, double max) {
     if (!std::isfinite(d) || d < 0 || d > max)

@@ -43,7 +43,27 @@ class Unit(unittest.TestCase):
         for k, v in want.items():
             self.assertEqual(self.s.get(k), [v], k)
         self.assertIn(self.s.get("ProtectHome"), (["yes"], ["read-only"], ["tmpfs"]))
-        self.assertIn("--listen 127.0.0.1:", self.s["ExecStart"][0])
+        # loopback by default, TLS and basic auth from the web config
+        self.assertIn("FUSESCOPE_LISTEN=127.0.0.1:", self.s["Environment"][0])
+        self.assertIn("--web.listen-address ${FUSESCOPE_LISTEN}", self.s["ExecStart"][0])
+        self.assertIn("--web.config.file ${FUSESCOPE_WEB_CONFIG}", self.s["ExecStart"][0])
+        self.assertIn("FUSESCOPE_WEB_CONFIG=/etc/fusescope/web.yml", self.s["Environment"][0])
+        self.assertGreaterEqual(int(self.s["LimitNOFILE"][0]), 1024 + 128)
+
+    @unittest.skipUnless(shutil.which("openssl"), "no openssl")
+    def test_shipped_web_config_is_accepted(self):
+        # dist/web.yml with real files where it names them: past the web config checks
+        from webtls import make_pki
+        with tempfile.TemporaryDirectory() as d:
+            pki = make_pki(d)
+            shutil.copy(pki.server_crt, os.path.join(d, "fusescope.crt"))
+            shutil.copy(pki.server_key, os.path.join(d, "fusescope.key"))
+            shutil.copy(os.path.join(SRC, "dist", "web.yml"), os.path.join(d, "web.yml"))
+            r = subprocess.run([FUSESCOPE, "export", "--web.config.file", os.path.join(d, "web.yml"),
+                                "--web.listen-address", "127.0.0.1:1", "--mount", "/nonexistent-fusescope"],
+                               capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn("web.config.file", r.stderr)
 
     def test_capabilities(self):
         caps = set(self.s["CapabilityBoundingSet"][0].split())

@@ -22,6 +22,10 @@ struct BackendOptions {
     // Tracepoint backend: writes to the inode a CPU wrote last count in that
     // CPU's slot (abi.h fs_write_cache). Off on PREEMPT_RT kernels regardless.
     bool write_cache = true;
+    // Turn the kernel's BPF run-time accounting on for as long as the backend lives
+    // (BPF_ENABLE_STATS: the kernel turns it off when the descriptor closes, also when
+    // the process is killed; kernel.bpf_stats_enabled is left as it is).
+    bool bpf_stats = false;
 };
 
 struct AttachedProgram {
@@ -48,6 +52,7 @@ class Backend {
     // entries that are gone (the first call lists every entry as changed).
     // Valid until the next call (the backend reuses the buffers).
     virtual const CountersDelta &read_counters() = 0;
+    // Counters, and per loaded program its run time and runs as the kernel accounts them.
     virtual Health read_health() = 0;
     virtual std::vector<CensusRecord> census(std::string *error) = 0;
 };

@@ -21,4 +21,9 @@ namespace fusescope {
 // defence in depth, not a requirement).
 bool drop_privileges(std::string *why);
 
+// Drops every capability (same sets, same no_new_privs), in the calling thread: for
+// threads that need none, such as the exporter's HTTP server (started from a thread that
+// called this, so its threads hold nothing even while the session still attaches).
+bool drop_all_privileges(std::string *why);
+
 } // namespace fusescope

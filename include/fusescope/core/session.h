@@ -27,6 +27,7 @@ struct SessionOptions {
     bool verbose = false;
     bool service_time = false; // tracepoint backend: time each FUSE_WRITE request (opt-in)
     bool write_cache = true;   // tracepoint backend: per-CPU write cache slots
+    bool bpf_stats = false;    // account BPF run time while the session lives
     double interval_s = 1.0;   // counters refresh
     double census_interval_s =
         -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)

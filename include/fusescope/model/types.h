@@ -178,6 +178,15 @@ struct CountersDelta {
     std::vector<InodeKey> gone;         // listed by an earlier read, no longer in the map
 };
 
+// One of fusescope's BPF programs as the kernel accounts it (bpf_prog_info run_time_ns,
+// run_cnt): both grow only while the kernel accounts BPF run time, i.e. while
+// kernel.bpf_stats_enabled is 1 or some process holds a BPF_ENABLE_STATS descriptor.
+struct ProgramStats {
+    std::string name;
+    uint64_t run_ns = 0;
+    uint64_t runs = 0;
+};
+
 // fusescope's own health, cumulative.
 struct Health {
 #define FS_X(c, field, doc) uint64_t field = 0;
@@ -190,6 +199,10 @@ struct Health {
     // preemptible kernels a task preempted inside an fentry program makes the
     // next one on that CPU miss: such a write is not counted, and this says so.
     uint64_t prog_misses = 0;
+    // Run-time accounting: whether the kernel does it now (the sysctl, or fusescope's own
+    // BPF_ENABLE_STATS descriptor), and every loaded program's numbers.
+    bool bpf_stats_enabled = false;
+    std::vector<ProgramStats> programs;
 };
 
 std::string_view to_string(LockMode m);

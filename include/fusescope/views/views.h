@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fusescope {
 
@@ -31,9 +32,12 @@ struct TopOptions {
 int run_top(const SessionOptions &so, const TopOptions &t);
 
 struct ExportOptions {
-    std::string listen;      // ADDR:PORT; "" = the default (see export.cpp)
-    int per_inode_top = 5;   // per-inode series for the top-K inodes by wait
-    double interval_s = 1.0; // model refresh
+    std::vector<std::string> listen; // --web.listen-address ADDR:PORT...; none: the default
+    std::string web_config_file;     // --web.config.file (exporter-toolkit format); "": none
+    int per_inode_top = 5;           // per-inode series for the top-K inodes by wait
+    double interval_s = 1.0;         // model refresh
+    bool bpf_stats = false;          // account fusescope's BPF run time while it runs
+    bool metrics_reference = false;  // print the metrics reference (Markdown) and exit
 };
 int run_export(const SessionOptions &so, const ExportOptions &e);
 
