@@ -135,11 +135,14 @@ TEST(ExportCollector, WritesCarryLockAndReasonFromTheModel) {
     for (const auto &m : w->metric) {
         auto l = labels(m);
         EXPECT_EQ(l["mount"], "/mnt/db");
-        EXPECT_EQ(l["lock"], l["reason"] == "shared" ? "shared" : "exclusive");
+        const auto r = write_reason_from_string(l["reason"]);
+        ASSERT_TRUE(r) << l["reason"];
+        EXPECT_EQ(l["lock"], to_string(lock_mode_of(*r))) << l["reason"];
         by_reason[l["reason"]] = m.counter.value;
     }
     EXPECT_EQ(by_reason["shared"], 10);
     EXPECT_EQ(by_reason["cache_io_mode"], 7);
+    EXPECT_EQ(labels(w->metric[static_cast<size_t>(WriteReason::Unclassified)])["lock"], "unknown");
 }
 
 TEST(ExportCollector, HolderInfoIsOnePerCommAndHowWithTheEarliestSince) {
