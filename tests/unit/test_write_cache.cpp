@@ -1,31 +1,28 @@
 // The per-CPU write cache's share of a counter read (src/backend/write_cache.h),
-// against a simulated kernel: writers on several CPUs take the same steps as
-// bpf/write_tracepoint.bpf.c (a hit counts in the CPU's slot; a miss counts in
-// the map and takes the slot over, moving the old inode's counts one counter at
-// a time inside an odd seq), interleaved with every step the reader takes.
+// against the kernel side as the tracepoint backend runs it: bpf/write_core.h
+// compiled for the host (write_core_host.h), with simulated CPUs that each run
+// their writes one FS_CORE_STEP() at a time (a hit counts in the CPU's slot; a
+// miss counts in the map and takes the slot over, moving the old inode's counts
+// one counter at a time inside an odd seq), interleaved with every step the
+// reader takes.
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <functional>
 #include <map>
 #include <random>
 #include <vector>
 
+#include "write_core_host.h"
+
 #include "../../src/backend/write_cache.h"
 
 using namespace fusescope;
+using host_core::KeyLess;
 
 namespace {
 
 constexpr uint32_t kDev = 42;
-constexpr uint32_t kFlushWrites = 5; // FS_WCACHE_FLUSH_WRITES, small to move often
 
 fs_inode_key key_of(uint64_t ino) { return fs_inode_key{ino, kDev, 0}; }
-struct KeyLess {
-    bool operator()(const fs_inode_key &a, const fs_inode_key &b) const {
-        return a.dev != b.dev ? a.dev < b.dev : a.ino < b.ino;
-    }
-};
 
 struct Totals {
     uint64_t writes = 0; // over every reason
@@ -41,89 +38,51 @@ Totals totals_of(const fs_inode_stats &st) {
     return t;
 }
 
-// The kernel side: the inode map, one slot per CPU, and each CPU's queue of
-// steps not taken yet (a write is several steps when it takes a slot over).
+// The kernel side: the core's map and epoch, one write-cache slot per CPU, and the
+// simulated CPUs that run fs_count_dio_request() + fs_wcache_take() as the tracepoint
+// backend's write path does.
 class SimKernel {
   public:
-    explicit SimKernel(size_t cpus) : slots(cpus), queues(cpus) {}
+    explicit SimKernel(size_t cpus) : slots(cpus), cpus_(cpus) { host_core::g_kernel = &k_; }
+    ~SimKernel() {
+        drain();
+        host_core::g_kernel = nullptr;
+    }
 
-    std::map<fs_inode_key, fs_inode_stats, KeyLess> map;
+    std::map<fs_inode_key, fs_inode_stats, KeyLess> &map = k_.map;
     std::vector<fs_write_cache> slots;
-    std::vector<std::deque<std::function<void()>>> queues;
     std::map<fs_inode_key, Totals, KeyLess> truth; // every write ever issued
 
     // Queue one write on @cpu; its effect on `truth` is immediate (it happened).
+    // @may_hit false: a lock wait finished somewhere first (the epoch moves), which
+    // sends every CPU's next write to the map.
     void write(size_t cpu, uint64_t ino, int reason, uint64_t bytes, bool may_hit) {
         const fs_inode_key k = key_of(ino);
         truth[k].writes++;
         truth[k].bytes += bytes;
-        fs_write_cache &c = slots[cpu];
-        const int mode = reason == FS_REASON_SHARED ? FS_LOCK_SHARED : FS_LOCK_EXCLUSIVE;
-        // whether it hits is decided when it runs, as in BPF (@may_hit false: the
-        // io mode or an unclaimed wait sends it to the map)
-        queues[cpu].push_back([this, &c, k, reason, mode, bytes, may_hit, cpu] {
-            if (may_hit && c.key.ino == k.ino && c.key.dev == k.dev) {
-                c.writes[reason]++;
-                c.write_bytes[mode] += bytes;
-                if (++c.pending >= kFlushWrites)
-                    queue_move(cpu, k, /*take=*/false);
-                return;
-            }
-            fs_inode_stats &st = map[k];
-            st.writes[reason]++;
-            st.write_bytes[mode] += bytes;
-            if (c.key.ino != k.ino || c.key.dev != k.dev)
-                queue_move(cpu, k, /*take=*/true);
+        fs_write_cache *c = &slots[cpu];
+        cpus_.queue(cpu, [this, c, k, reason, bytes, may_hit] {
+            if (!may_hit)
+                k_.waits_epoch++;
+            __u64 epoch = 0;
+            fs_inode_stats *st = fs_count_dio_request(c, &k, k.ino, static_cast<__u8>(reason),
+                                                      true, bytes, 0, 0, &epoch);
+            if (st)
+                fs_wcache_take(c, &k, st, epoch, 0, 0);
         });
     }
 
-    // Run one queued step of @cpu; false if it had none.
-    bool step(size_t cpu) {
-        auto &q = queues[cpu];
-        if (q.empty())
-            return false;
-        auto f = std::move(q.front());
-        q.pop_front();
-        f();
-        return true;
-    }
-
-    bool busy() const {
-        for (const auto &q : queues)
-            if (!q.empty())
-                return true;
-        return false;
+    bool step(size_t cpu) { return cpus_.step(cpu); }
+    bool busy() { return cpus_.busy(); }
+    void drain() {
+        while (cpus_.busy())
+            for (size_t c = 0; c < cpus_.size(); ++c)
+                cpus_.step(c);
     }
 
   private:
-    // The slot's counts move to its inode's entry one counter per step (other
-    // CPUs and the reader run in between), with seq odd throughout.
-    void queue_move(size_t cpu, fs_inode_key next, bool take) {
-        auto &q = queues[cpu];
-        fs_write_cache &c = slots[cpu];
-        std::vector<std::function<void()>> steps;
-        steps.push_back([&c] { c.seq++; });
-        for (int i = 0; i < FS_DIO_REASONS; ++i)
-            steps.push_back([this, &c, i] {
-                if (c.key.ino)
-                    map[c.key].writes[i] += c.writes[i];
-                c.writes[i] = 0;
-            });
-        for (int m = 0; m < FS_LOCK_MODES; ++m)
-            steps.push_back([this, &c, m] {
-                if (c.key.ino)
-                    map[c.key].write_bytes[m] += c.write_bytes[m];
-                c.write_bytes[m] = 0;
-            });
-        steps.push_back([&c, next, take] {
-            c.pending = 0;
-            if (take)
-                c.key = next;
-        });
-        steps.push_back([&c] { c.seq++; });
-        // ahead of anything queued after this write: it is part of the same program run
-        q.insert(q.begin(), steps.begin(), steps.end());
-    }
+    host_core::Kernel k_;
+    host_core::HostCpus cpus_;
 };
 
 // The reader, as BpfBackend::read_counters drives WriteCacheMerge, with
@@ -144,7 +103,10 @@ class SimReader {
                 if (rng_() % 2)
                     return s;               // gave up spinning: not valid
                 while (k_.slots[i].seq & 1) // spun until the move ended
-                    k_.step(i);
+                    if (!k_.step(i)) {
+                        ADD_FAILURE() << "slot " << i << " left odd with nothing running";
+                        break;
+                    }
             }
             s.seq = c.seq;
             s.valid = true;
@@ -216,9 +178,7 @@ TEST(WriteCacheMerge, CountsStillInTheSlotsAreAddedToTheirEntries) {
     k.write(0, 7, FS_REASON_APPEND, 100, true);
     k.write(1, 7, FS_REASON_SHARED, 4096, true);
     k.write(1, 8, FS_REASON_SHARED, 10, true);
-    while (k.busy())
-        for (size_t c = 0; c < 2; ++c)
-            k.step(c);
+    k.drain();
     EXPECT_EQ(totals_of(k.map[key_of(7)]).writes, 2u); // the other two are in slot 0
     SimReader r(k, rng);
     r.read();
@@ -244,9 +204,7 @@ TEST(WriteCacheMerge, ASlotMovingDuringTheReadIsNeitherCountedTwiceNorLost) {
                         1 + rng() % 8192, rng() % 8 != 0);
             r.read();
         }
-        while (k.busy())
-            for (size_t c = 0; c < cpus; ++c)
-                k.step(c);
+        k.drain();
         r.read();
         ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed;
         for (const auto &[key, t] : k.truth)
