@@ -18,6 +18,9 @@ PKGS=(
   libclang-rt-14-dev # libFuzzer runtime (tests/fuzz)
   # tests: real programs living on fusescope-testfs (tests/testfs/test_realapps.py)
   mariadb-server mariadb-client git rsync sqlite3 tar
+  # tests: writers, mappers and FUSE servers written by others (tests/core/test_write_paths.py,
+  # the database story in tests/views/diagnose)
+  fio vmtouch fuse-overlayfs fuse3 bindfs
 )
 missing=()
 for p in "${PKGS[@]}"; do
