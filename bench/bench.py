@@ -6,7 +6,9 @@ Measures, on fusescope-testfs --direct-io --parallel-direct-writes (no write del
     without fusescope (A) and with `fusescope export --mount MNT` attached (B), alternated
     (ABBA...), reporting the median of the per-pair ratios B/A;
   * BPF run time per program per run and per write, from the kernel's own accounting
-    (kernel.bpf_stats_enabled=1 only around that measurement; `bpftool prog show --json`);
+    (kernel.bpf_stats_enabled=1 only around that measurement; `bpftool prog show --json`),
+    for fusescope-load's scenarios and for fio's psync, libaio and io_uring engines (4 KiB
+    in-EOF O_DIRECT random writes; the async ones as FUSE_ASYNC_DIO background requests);
   * frontend CPU (/proc/PID/stat utime+stime) idle and at the highest write rate we reach,
     and RSS; the same after touching --inodes distinct files (create + one direct write);
   * start to first data: exec of `fusescope trace --json --mount MNT` until its "watching"
@@ -290,15 +292,39 @@ class Floor:
         self.proc.wait(20)
 
 
-def bpf_cost(a, mnt, scenario, writes, backend, global_args=()):
-    path = os.path.join(mnt, f"bench-{scenario}")
+def run_fio(path, jobs, ios, engine, iodepth):
+    """fio (Debian's) writing 4 KiB in-EOF random O_DIRECT blocks into @path: the writes a
+    database issues through psync, libaio or io_uring. Returns run_load's keys."""
+    size = 64 << 20
+    if not os.path.exists(path) or os.path.getsize(path) < size:
+        with open(path, "wb") as f:  # through the mount: the kernel's i_size covers every write
+            f.truncate(size)
+    p = subprocess.run(["fio", "--name=bench", f"--filename={path}", f"--size={size}", "--bs=4k",
+                        "--rw=randwrite", "--norandommap", "--direct=1", "--allow_file_create=0",
+                        f"--ioengine={engine}", f"--iodepth={iodepth}", f"--numjobs={jobs}",
+                        f"--number_ios={ios}", "--group_reporting", "--output-format=json"],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise RuntimeError(f"fio failed: {p.stderr} {p.stdout[-1000:]}")
+    out = json.loads(p.stdout[p.stdout.index("{"):])
+    job = out["jobs"][0]
+    writes = job["write"]["total_ios"]
+    secs = job["job_runtime"] / 1000.0 if job.get("job_runtime") else job["write"]["runtime"] / 1000.0
+    return {"total_writes": writes, "writes_per_s": job["write"]["iops"],
+            "seconds": secs}
+
+
+def bpf_cost(a, mnt, scenario, writes, backend, global_args=(), workload=None):
+    """BPF run time per write of @scenario (fusescope-load), or of @workload(path) -> run_load
+    keys (fio)."""
+    path = os.path.join(mnt, f"bench-{scenario.replace(' ', '-')}")
     fe = Frontend(a.fusescope, mnt, global_args=global_args)
     floor = Floor(a.floor) if getattr(a, "floor", None) else None
     try:
         set_bpf_stats(True)
         before = bpf_progs(fe.pid)
         f0 = bpf_progs(floor.pid) if floor else {}
-        r = run_load(a.load, scenario, path, a.threads, writes)
+        r = workload(path) if workload else run_load(a.load, scenario, path, a.threads, writes)
         after = bpf_progs(fe.pid)
         f1 = bpf_progs(floor.pid) if floor else {}
     finally:
@@ -486,6 +512,7 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--writes", type=int, default=20000, help="per thread, parallel")
     ap.add_argument("--append-writes", type=int, default=5000, help="per thread, append")
+    ap.add_argument("--fio-ios", type=int, default=10000, help="per fio job (bpf section)")
     ap.add_argument("--inodes", type=int, default=100000)
     ap.add_argument("--steady-s", type=float, default=10.0)
     ap.add_argument("--attach-runs", type=int, default=5)
@@ -521,7 +548,12 @@ def main():
             # opt-in per-request timing (tracepoint backend): what it adds
             **({"parallel --service-time": bpf_cost(a, mnt, "parallel", a.writes, res["backend"],
                                                     ("--service-time",))}
-               if res["backend"] == "tracepoint" else {})}),
+               if res["backend"] == "tracepoint" else {}),
+            # software we did not write: fio's engines, async ones through FUSE_ASYNC_DIO
+            **{f"fio {engine}": bpf_cost(
+                a, mnt, f"fio {engine}", 0, res["backend"],
+                workload=lambda path, e=engine, d=depth: run_fio(path, a.threads, a.fio_ios, e, d))
+               for engine, depth in (("psync", 1), ("libaio", 2), ("io_uring", 2))}}),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),
         ("inodes", lambda mnt: {"export": many_inodes(a, mnt, "export"),
                                 "top -b": many_inodes(a, mnt, "top")}),
