@@ -360,23 +360,29 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 		fs_wcache_take(cache, &key, st, epoch, ctr, bit);
 }
 
+/*
+ * The pointer stored at @addr. A struct X ** loaded from a BTF-typed struct is a
+ * plain number to the verifier, which refuses to dereference it; read it as the
+ * first member of a kernel struct that starts with a pointer (struct list_head),
+ * through bpf_rdonly_cast(): fault-safe, and allowed under any lockdown.
+ */
+static __always_inline __u64 fs_load_ptr(__u64 addr)
+{
+	return addr ? (__u64)fs_cast(addr, struct list_head)->next : 0;
+}
+
 /* The inode a page-cache write's request is for: its first folio's (page's) mapping's host. */
 static __always_inline struct inode *fs_page_args_inode(struct fuse_io_args *ia)
 {
 	struct address_space *m;
+	__u64 first;
 
 	if (bpf_core_field_exists(ia->ap.folios)) {
-		struct folio **f = ia->ap.folios;
-
-		if (!f)
-			return NULL;
-		m = fs_cast(f[0], struct folio)->mapping;
+		first = fs_load_ptr((__u64)ia->ap.folios);
+		m = first ? fs_cast(first, struct folio)->mapping : NULL;
 	} else {
-		struct page **p = ia->ap.pages;
-
-		if (!p)
-			return NULL;
-		m = fs_cast(p[0], struct page)->mapping;
+		first = fs_load_ptr((__u64)ia->ap.pages);
+		m = first ? fs_cast(first, struct page)->mapping : NULL;
 	}
 	return m ? fs_cast(m, struct address_space)->host : NULL;
 }
