@@ -5,13 +5,17 @@
 # (mount_testfs, umount_testfs, trace_start, trace_stop, writes, all_writes, expect_writes,
 # $B, $M, $P); the table and fio arrive in /bin (tests/vm/CMakeLists.txt).
 # Each row runs with VM_IOS writes per fio job (TCG emulates every instruction).
+# BACKEND_NAME: trampoline or tracepoint, the backend of the current pass.
 
 VM_IOS=${VM_IOS:-32}
 WRITE_PATHS_TABLE=/bin/write-paths.txt
 
-# wp_count LOCK/REASON=COUNT N: the expected count of one item of a row
+# wp_count LOCK/REASON=COUNT[@BACKEND] N: the expected count of one item of a row, on the
+# current pass's backend ($BACKEND_NAME): 0 when the item is another backend's only
 wp_count() {
-  c=${1#*=}
+  c=${1#*=} only=""
+  case "$c" in *@*) only=${c#*@} c=${c%@*} ;; esac
+  if [ -n "$only" ] && [ "$only" != "$BACKEND_NAME" ]; then echo 0; return; fi
   if [ "$c" = N ]; then echo "$2"; else echo "$c"; fi
 }
 
@@ -27,6 +31,9 @@ write_paths_scenario() {
     # shellcheck disable=SC2086 # word-split on purpose
     set -- $counts
     jobs=$1 n=$((jobs * VM_IOS))
+    case " $flags " in # passthrough is 6.9+, where IO modes are
+      *" --passthrough "*) if [ $IOMODES = 0 ]; then result "${P}wp_${name}=skipped" "reason=no_passthrough"; continue; fi ;;
+    esac
     # shellcheck disable=SC2086
     mount_testfs $flags || continue
     truncate -s 16M $B/f
