@@ -25,7 +25,24 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 /* container_of() with the running kernel's offset, never a compile-time one. */
 #define fs_container_of_addr(addr, type, member) ((__u64)(addr)-bpf_core_field_offset(type, member))
 
-/* A regular file on a FUSE mount, and (if filters allow) its key. */
+/*
+ * From now on lock:contention_* on @inode's i_rwsem is looked at (contention.bpf.c).
+ * PREEMPT_RT: a writer's first wait is on the rwsem's rtmutex, another address.
+ */
+static __always_inline void fs_watch_inode(__u64 inode)
+{
+	__u64 rwsem = inode + bpf_core_field_offset(struct inode, i_rwsem);
+
+	if (!bpf_core_field_exists(struct rw_semaphore, rwbase)) {
+		fs_watch_lock(rwsem);
+		return;
+	}
+	rwsem += bpf_core_field_offset(struct rw_semaphore, rwbase);
+	fs_watch_lock(rwsem);
+	fs_watch_lock(rwsem + bpf_core_field_offset(struct rwbase_rt, rtmutex));
+}
+
+/* A regular file on a FUSE mount, and (if filters allow) its key; its lock is then watched. */
 static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_inode_key *key)
 {
 	struct super_block *sb;
@@ -40,7 +57,10 @@ static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_ino
 	key->dev = sb->s_dev;
 	key->ino = inode->i_ino;
 	key->pad = 0;
-	return fs_dev_wanted(key->dev);
+	if (!fs_dev_wanted(key->dev))
+		return false;
+	fs_watch_inode(fs_addr_bits(inode));
+	return true;
 }
 
 static __always_inline __u64 fs_fi_nodeid(struct inode *inode)
@@ -123,8 +143,12 @@ static __always_inline bool fs_rwsem_held_exclusive_by_current(struct rw_semapho
 
 		return (count & RWSEM_WRITER_LOCKED) && ((owner & ~RWSEM_OWNER_FLAGS_MASK) == cur);
 	}
-	if (bpf_core_field_exists(sem->rwbase))
-		return ((__u64)sem->rwbase.rtmutex.owner & ~RT_MUTEX_HAS_WAITERS) == cur;
+	if (bpf_core_field_exists(sem->rwbase)) {
+		/* a BTF pointer: compared, since no bit operation may touch it */
+		__u64 owner = (__u64)sem->rwbase.rtmutex.owner;
+
+		return owner == cur || owner == (cur | RT_MUTEX_HAS_WAITERS);
+	}
 	return false;
 }
 

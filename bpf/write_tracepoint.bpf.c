@@ -63,31 +63,6 @@ struct {
 	__type(value, struct fs_req_slot);
 } req_slots SEC(".maps");
 
-/* Per-CPU scratch word: see fs_addr_bits(). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} addr_scratch SEC(".maps");
-
-/*
- * A kernel pointer's value as a number the program may shift and multiply
- * (the verifier allows only add/sub on pointers). Going through a map value
- * needs the privileges fusescope loads with anyway (CAP_PERFMON: pointer
- * values may be stored).
- */
-static __always_inline __u64 fs_addr_bits(const void *p)
-{
-	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&addr_scratch, &zero);
-
-	if (!v)
-		return 0;
-	*v = (__u64)p;
-	return *(volatile __u64 *)v;
-}
-
 static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req *req)
 {
 	/* slab objects: drop the alignment bits, then a multiplicative hash */
