@@ -45,14 +45,6 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
     return 0;
 }
 
-// PREEMPT_RT kernels run tracepoint programs preemptible: a per-CPU slot could
-// then be changed by two tasks at once.
-bool kernel_is_preempt_rt() {
-    std::ifstream f("/sys/kernel/realtime");
-    int v = 0;
-    return f >> v && v == 1;
-}
-
 // kernel.bpf_stats_enabled (it shows only the sysctl's own setting, not descriptors).
 bool bpf_stats_sysctl_on() {
     std::ifstream f("/proc/sys/kernel/bpf_stats_enabled");
@@ -110,7 +102,9 @@ template <typename Skel> class BpfBackend final : public Backend {
             // on only with a slot per CPU that read_counters() reads (else counts would hide there)
             const bool on =
                 o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&
-                plan.loads("fs_request_send") && !kernel_is_preempt_rt() &&
+                // PREEMPT_RT runs tracepoint programs preemptible: two tasks could
+                // change one CPU's slot at once
+                plan.loads("fs_request_send") && !plan.preempt_rt &&
                 bpf_map__set_max_entries(skel_->maps.write_cache, static_cast<__u32>(ncpus_)) == 0;
             ro->cfg_write_cache = on;
             wcache_slots_ = on ? static_cast<size_t>(ncpus_) : 0;

@@ -42,6 +42,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         j["lockdown"] = k.lockdown;
         j["tracefs"] = k.tracefs;
         j["io_modes"] = k.offer.has_iomodes;
+        j["preempt_rt"] = k.offer.preempt_rt;
         j["trampolines"] = {{"allowed", k.offer.trampolines_allowed},
                             {"error", k.offer.trampoline_error}};
         j["backend"] = plan ? nlohmann::ordered_json(to_string(plan->backend))
@@ -73,6 +74,8 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
                    k.tracefs_mounted_by_us ? " (mounted by fusescope)" : "");
         fmt::print("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)"
                                                              : "n/a (kernel has no IO modes)");
+        if (k.offer.preempt_rt)
+            fmt::print("PREEMPT_RT    yes (sleeping spinlocks, preemptible BPF programs)\n");
         fmt::print("trampolines   {}\n", k.offer.trampolines_allowed
                                              ? "fentry/fexit load"
                                              : "refused: " + k.offer.trampoline_error);
