@@ -56,6 +56,20 @@
 		__type(value, __u64);                                                              \
 	}
 
+/*
+ * Per-CPU count of updates to inode_stats (and to the write cache slots): the
+ * counter reader skips its walk of the whole map while the sum stands still,
+ * so an idle exporter costs one lookup per refresh, not a batch copy of 16k
+ * entries. Over-counting is harmless (one more walk); every update must count.
+ */
+#define FS_MAP_CHANGES                                                                             \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	}
+
 /* Zeroed template for new fs_inode_stats: too big for the 512-byte stack. */
 #define FS_MAP_ZERO_STATS                                                                          \
 	struct {                                                                                   \
@@ -143,6 +157,7 @@ FS_MAP_COUNTERS counters SEC(".maps");
 FS_MAP_ZERO_STATS zero_stats SEC(".maps");
 FS_MAP_TASKS tasks SEC(".maps");
 FS_MAP_WATCHED_LOCKS watched_locks SEC(".maps");
+FS_MAP_CHANGES changes SEC(".maps");
 
 /* ---- configuration, set by userspace before load ----------------------- */
 
@@ -278,6 +293,16 @@ static __always_inline __u32 fs_hist_slot(__u64 ns)
 	return s < FS_HIST_SLOTS ? s : FS_HIST_SLOTS - 1;
 }
 
+/* Some inode's counters are about to change (see FS_MAP_CHANGES). */
+static __always_inline void fs_stats_changed(void)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&changes, &zero);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
 /* The per-inode stats entry, created on first use. NULL if the map is full. */
 static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode_key *key,
 							   __u64 nodeid)
@@ -286,6 +311,7 @@ static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode
 	__u32 zero = 0;
 	void *tmpl;
 
+	fs_stats_changed();
 	if (st)
 		return st;
 	tmpl = bpf_map_lookup_elem(&zero_stats, &zero);
@@ -404,6 +430,7 @@ static __always_inline __u64 fs_core_waits_epoch(void)
 #define fs_core_stats_get fs_stats_get
 #define fs_core_now_ns bpf_ktime_get_ns
 #define fs_core_mode_flipped fs_emit_mode_seen
+#define fs_core_counts_changed fs_stats_changed
 
 #include "write_core.h"
 

@@ -78,7 +78,10 @@ static __always_inline struct fs_inode_stats *fs_stats_of_inode(const struct fs_
 {
 	struct fs_inode_stats *st = bpf_map_lookup_elem(&inode_stats, key);
 
-	return st ? st : fs_stats_get(key, fs_fi_nodeid(inode));
+	if (!st)
+		return fs_stats_get(key, fs_fi_nodeid(inode));
+	fs_stats_changed();
+	return st;
 }
 
 static __always_inline bool fs_have_iomodes(void)

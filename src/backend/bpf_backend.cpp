@@ -197,6 +197,21 @@ template <typename Skel> class BpfBackend final : public Backend {
     // batched copy and a hash per entry instead of two syscalls per entry.
     const CountersDelta &read_counters() override {
         CountersDelta &out = counters_;
+        // Nothing updated the entries or slots since the read before the last one: nothing
+        // to walk. (A program counts its update before it makes it, so the first read that
+        // sees no new count still walks: an update counted just before the last walk may have
+        // landed after it. A refresh interval later it has certainly landed.)
+        const uint64_t changes = sum_percpu(bpf_map__fd(skel_->maps.changes), 0);
+        const bool quiet = read_once_ && !reread_ && changes == last_changes_;
+        if (quiet && walked_quiet_) {
+            out.changed.clear();
+            out.gone.clear();
+            return out;
+        }
+        walked_quiet_ = quiet;
+        last_changes_ = changes;
+        reread_ = false;
+        read_once_ = true;
         // Reused between reads: fresh buffers of this size come from mmap, and their
         // page faults were most of the exporter's time while files were being created.
         // A buffer far larger than the last reads needed (start-up) is given back.
@@ -223,7 +238,10 @@ template <typename Skel> class BpfBackend final : public Backend {
             auto lookup = [fd](const fs_inode_key &k, fs_inode_stats &st) {
                 return bpf_map_lookup_elem(fd, &k, &st) == 0;
             };
-            auto keep = [this](const fs_inode_key &k) { sums_.keep(key_of(k)); };
+            auto keep = [this](const fs_inode_key &k) {
+                sums_.keep(key_of(k));
+                reread_ = true; // left unsettled: the next read must look again
+            };
             wcache_merge_.finish(wcache_slots_, read_slot, lookup, report, keep);
         }
         sums_.end(out.gone);
@@ -233,14 +251,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     Health read_health() override {
         Health h;
         int fd = bpf_map__fd(skel_->maps.counters);
-        std::vector<__u64> vals(static_cast<size_t>(ncpus_ > 0 ? ncpus_ : 1));
-        auto sum = [&](__u32 idx) {
-            uint64_t s = 0;
-            if (bpf_map_lookup_elem(fd, &idx, vals.data()) == 0)
-                for (__u64 v : vals)
-                    s += v;
-            return s;
-        };
+        auto sum = [&](__u32 idx) { return sum_percpu(fd, idx); };
 #define FS_X(c, field, doc) h.field = sum(FS_CNT_##c);
         FS_COUNTER_TABLE(FS_X)
 #undef FS_X
@@ -294,6 +305,16 @@ template <typename Skel> class BpfBackend final : public Backend {
     }
 
   private:
+    // The sum over CPUs of a per-CPU array's u64 at @idx.
+    uint64_t sum_percpu(int fd, __u32 idx) {
+        percpu_vals_.resize(static_cast<size_t>(ncpus_ > 0 ? ncpus_ : 1));
+        uint64_t s = 0;
+        if (bpf_map_lookup_elem(fd, &idx, percpu_vals_.data()) == 0)
+            for (__u64 v : percpu_vals_)
+                s += v;
+        return s;
+    }
+
     // The write cache array, mapped read-only: its slots are read without a syscall.
     bool map_write_cache(bpf_map *map, std::string *error) {
         const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -391,6 +412,11 @@ template <typename Skel> class BpfBackend final : public Backend {
     EntrySums sums_;
     CountersDelta counters_; // what read_counters() returns, valid until the next call
     bool batch_ok_ = true;
+    // The change count (map `changes`) at the last complete read; reread_: a key was left
+    // unsettled then, so the next read walks again whatever the count says.
+    uint64_t last_changes_ = 0;
+    bool read_once_ = false, reread_ = false, walked_quiet_ = false;
+    std::vector<__u64> percpu_vals_;
     // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
     const fs_write_cache *wcache_ = nullptr;
     size_t wcache_slots_ = 0;
