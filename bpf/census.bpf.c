@@ -31,6 +31,7 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	r->fh = fs_ff_fh(ff);
 	r->open_flags = fs_ff_open_flags(ff);
 	r->iomode = fs_ff_iomode(ff);
+	r->uring = fs_ff_uring(ff);
 	return true;
 }
 

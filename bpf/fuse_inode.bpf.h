@@ -122,6 +122,19 @@ static __always_inline __u64 fs_ff_fh(struct fuse_file *ff)
 	return ff ? FS_READ(ff, struct fuse_file, fh) : 0;
 }
 
+/* Does @ff's connection serve requests over FUSE io_uring (6.14+)? */
+static __always_inline __u8 fs_ff_uring(struct fuse_file *ff)
+{
+	struct fuse_mount *fm;
+	struct fuse_conn *fc;
+
+	if (!ff || !bpf_core_field_exists(struct fuse_conn, ring))
+		return 0;
+	fm = FS_READ(ff, struct fuse_file, fm);
+	fc = fm ? FS_READ(fm, struct fuse_mount, fc) : NULL;
+	return fc && FS_READ(fc, struct fuse_conn, ring) != NULL;
+}
+
 /* A passthrough open (6.9+, CONFIG_FUSE_PASSTHROUGH): writes go to the backing file. */
 static __always_inline bool fs_ff_passthrough(struct fuse_file *ff)
 {

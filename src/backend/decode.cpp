@@ -82,6 +82,7 @@ CensusRecord decode_census(const struct fs_census_rec &r) {
     c.writable_map = r.vm_flags_shared_write & 2;
     c.iomode = static_cast<FileIoMode>(r.iomode);
     c.cache_io_mode = r.cache_io_mode;
+    c.uring = r.uring;
     return c;
 }
 

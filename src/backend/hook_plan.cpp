@@ -164,8 +164,9 @@ struct Builder {
             "background queue) is unclassified; a fallback whose cause persists is reported "
             "as that cause; a write longer than one request that starts inside EOF and ends "
             "past it shows as fallback";
-        if (k.btf_funcs.count("fuse_uring_queue_bq_req") &&
-            !k.btf_funcs.count("fuse_request_assign_unique"))
+        plan.uring_background_unseen = k.btf_funcs.count("fuse_uring_queue_bq_req") &&
+                                       !k.btf_funcs.count("fuse_request_assign_unique");
+        if (plan.uring_background_unseen)
             lock_note += "; over FUSE io_uring this kernel (6.14-6.17) sends background "
                          "requests without fuse_request_send: async writes on such mounts "
                          "are not seen";

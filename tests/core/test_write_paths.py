@@ -20,7 +20,7 @@ import tempfile
 import time
 import unittest
 
-from fusemount import is_mounted, passthrough_supported, testfs_mount
+from fusemount import is_mounted, passthrough_supported, testfs_mount, uring_supported
 from fusescope_run import FUSESCOPE, Trace, assert_writes, writes
 from scenarios import write_path_scenarios
 
@@ -223,6 +223,26 @@ class OpenSyscalls(unittest.TestCase):
             # the three O_RDONLY opens cache (testfs --cache-readonly-opens); creat's write
             # open keeps FOPEN_DIRECT_IO and holds nothing
             self.assertEqual([e["holder"]["pid"] for e in holders], [os.getpid()] * 3, holders)
+
+
+class Transport(unittest.TestCase):
+    @unittest.skipUnless(uring_supported(), "kernel has no FUSE over io_uring")
+    def test_doctor_names_each_mounts_transport(self):
+        # A file open on each mount lets the census see its connection: io_uring or /dev/fuse.
+        with testfs_mount("--io-uring") as u, testfs_mount() as d:
+            for m in (u, d):
+                sized_file(m.backing_path("f"))
+            fds = [os.open(m.path("f"), os.O_RDONLY) for m in (u, d)]
+            try:
+                p = subprocess.run([FUSESCOPE, *EXTRA, "doctor", "--json"], capture_output=True,
+                                   text=True, timeout=120)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            mounts = {e["mount"]: e for e in json.loads(p.stdout)["mounts"]}
+            self.assertEqual(mounts[u.mountpoint]["transport"], "io_uring", mounts)
+            self.assertEqual(mounts[d.mountpoint]["transport"], "/dev/fuse", mounts)
 
 
 class OverlayMount:

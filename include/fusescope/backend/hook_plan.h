@@ -85,6 +85,9 @@ struct HookPlan {
     std::vector<RolePlan> roles;
     int cache_io_mode_bit = -1;            // KernelOffer::cache_io_mode_bit
     bool preempt_rt = false;               // KernelOffer::preempt_rt
+    // tracepoint backend on 6.14-6.17: over FUSE io_uring background requests skip
+    // fuse:fuse_request_send, so async writes on such mounts are not seen
+    bool uring_background_unseen = false;
     bool has(Role role) const;             // the role is available
     const RolePlan *find(Role role) const; // nullptr if the plan does not list it
     bool lock_roles_ok() const;            // write-lock and lock-wait both available

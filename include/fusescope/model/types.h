@@ -144,6 +144,7 @@ struct CensusRecord {
     bool writable_map = false;
     FileIoMode iomode = FileIoMode::None;
     bool cache_io_mode = false;
+    bool uring = false; // the connection serves requests over FUSE io_uring (6.14+)
 };
 
 // Cumulative per-inode counters as the kernel holds them. A backend reads
