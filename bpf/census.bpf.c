@@ -16,7 +16,7 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	if (!file)
 		return false;
 	inode = file->f_inode;
-	if (!fs_fuse_inode_key(inode, &r->key))
+	if (!fs_fuse_inode_key_watch(inode, &r->key))
 		return false;
 	if (cfg_filter_tgid && cfg_filter_tgid != (__u32)task->tgid)
 		return false;

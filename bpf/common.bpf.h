@@ -57,10 +57,11 @@
 	}
 
 /*
- * Per-CPU count of updates to inode_stats (and to the write cache slots): the
- * counter reader skips its walk of the whole map while the sum stands still,
- * so an idle exporter costs one lookup per refresh, not a batch copy of 16k
- * entries. Over-counting is harmless (one more walk); every update must count.
+ * Per-CPU count of updates to inode_stats: the counter reader skips its walk of
+ * the whole map while the sum (and the write cache slots, which it compares
+ * itself) stand still, so an idle exporter costs one lookup per refresh, not a
+ * batch copy of 16k entries. Over-counting is harmless (one more walk); every
+ * update of an entry must count.
  */
 #define FS_MAP_CHANGES                                                                             \
 	struct {                                                                                   \
@@ -430,7 +431,6 @@ static __always_inline __u64 fs_core_waits_epoch(void)
 #define fs_core_stats_get fs_stats_get
 #define fs_core_now_ns bpf_ktime_get_ns
 #define fs_core_mode_flipped fs_emit_mode_seen
-#define fs_core_counts_changed fs_stats_changed
 
 #include "write_core.h"
 

@@ -42,7 +42,7 @@ static __always_inline void fs_watch_inode(__u64 inode)
 	fs_watch_lock(rwsem + bpf_core_field_offset(struct rwbase_rt, rtmutex));
 }
 
-/* A regular file on a FUSE mount, and (if filters allow) its key; its lock is then watched. */
+/* A regular file on a FUSE mount, and (if filters allow) its key. */
 static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_inode_key *key)
 {
 	struct super_block *sb;
@@ -57,7 +57,13 @@ static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_ino
 	key->dev = sb->s_dev;
 	key->ino = inode->i_ino;
 	key->pad = 0;
-	if (!fs_dev_wanted(key->dev))
+	return fs_dev_wanted(key->dev);
+}
+
+/* fs_fuse_inode_key(), and from now on contention on the inode's lock is looked at. */
+static __always_inline bool fs_fuse_inode_key_watch(struct inode *inode, struct fs_inode_key *key)
+{
+	if (!fs_fuse_inode_key(inode, key))
 		return false;
 	fs_watch_inode(fs_addr_bits(inode));
 	return true;
@@ -122,16 +128,22 @@ static __always_inline __u64 fs_ff_fh(struct fuse_file *ff)
 	return ff ? FS_READ(ff, struct fuse_file, fh) : 0;
 }
 
+/* @ff's connection. */
+static __always_inline struct fuse_conn *fs_ff_conn(struct fuse_file *ff)
+{
+	struct fuse_mount *fm = ff ? FS_READ(ff, struct fuse_file, fm) : NULL;
+
+	return fm ? FS_READ(fm, struct fuse_mount, fc) : NULL;
+}
+
 /* Does @ff's connection serve requests over FUSE io_uring (6.14+)? */
 static __always_inline __u8 fs_ff_uring(struct fuse_file *ff)
 {
-	struct fuse_mount *fm;
 	struct fuse_conn *fc;
 
-	if (!ff || !bpf_core_field_exists(struct fuse_conn, ring))
+	if (!bpf_core_field_exists(struct fuse_conn, ring))
 		return 0;
-	fm = FS_READ(ff, struct fuse_file, fm);
-	fc = fm ? FS_READ(fm, struct fuse_mount, fc) : NULL;
+	fc = fs_ff_conn(ff);
 	return fc && FS_READ(fc, struct fuse_conn, ring) != NULL;
 }
 

@@ -15,9 +15,6 @@
  *   __u64 fs_core_waits_epoch(void)     see fs_waits_epoch (contention.bpf.c)
  *   void fs_core_mode_flipped(const struct fs_inode_key *, __u64 nodeid, __s32, __u32)
  *                        cache io mode flipped on a write path: tell userspace
- *   void fs_core_counts_changed(void)
- *                        a write cache slot's counts changed (fs_core_stats_get
- *                        says so itself for the map's entries)
  *   FS_CORE_STEP()       a point between two stores where another CPU or the
  *                        counter reader may run (nothing in BPF; the host
  *                        tests switch threads there)
@@ -272,7 +269,6 @@ fs_count_dio_request(struct fs_write_cache *c, const struct fs_inode_key *key, _
 		c->write_bytes[mode] += bytes;
 		if (first)
 			c->writes[reason] += 1;
-		fs_core_counts_changed();
 		FS_CORE_STEP();
 		if (++c->pending >= FS_WCACHE_FLUSH_WRITES)
 			fs_wcache_flush(c, ctr, bit);

@@ -201,7 +201,9 @@ template <typename Skel> class BpfBackend final : public Backend {
         // to walk. (A program counts its update before it makes it, so the first read that
         // sees no new count still walks: an update counted just before the last walk may have
         // landed after it. A refresh interval later it has certainly landed.)
-        const uint64_t changes = sum_percpu(bpf_map__fd(skel_->maps.changes), 0);
+        uint64_t changes = sum_percpu(bpf_map__fd(skel_->maps.changes), 0);
+        for (size_t i = 0; wcache_ && i < wcache_slots_; ++i) // a slot hit counts only there
+            changes += value_checksum<sizeof(fs_write_cache)>(&wcache_[i]);
         const bool quiet = read_once_ && !reread_ && changes == last_changes_;
         if (quiet && walked_quiet_) {
             out.changed.clear();

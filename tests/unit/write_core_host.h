@@ -144,7 +144,6 @@ static inline struct fs_inode_stats *fs_core_stats_get(const struct fs_inode_key
 }
 static inline __u64 fs_core_now_ns(void) { return host_core::g_kernel->clock_ns++; }
 static inline __u64 fs_core_waits_epoch(void) { return host_core::g_kernel->waits_epoch; }
-static inline void fs_core_counts_changed(void) {}
 static inline void fs_core_mode_flipped(const struct fs_inode_key *key, __u64, __s32, __u32) {
     host_core::g_kernel->flips.push_back(*key);
 }
