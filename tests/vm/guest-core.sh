@@ -145,9 +145,10 @@ doctor_report() {
     grep -E 'failed to (load|resolve)|invalid insn|no matching targets' /tmp/doctor-v.txt | head -n 20
     sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' /tmp/doctor-v.txt | tail -n 25
     result "${P}failed_program=$(sed -n "s/^libbpf: prog '\([a-z_0-9]*\)': failed to load.*/\1/p" /tmp/doctor-v.txt | head -n1)"
-    # the verifier's verdict is the last line of its log before "processed N insns"
+    # the verifier's verdict: the last line of its log before "processed N insns", or (7.x,
+    # which explains itself after the verdict) before "Verification failed"
     result "${P}verifier=$(sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' /tmp/doctor-v.txt |
-      grep -v -E '^(processed |-- END|libbpf: )' | tail -n1)"
+      awk '/^(Verification failed|processed )/ {print prev; exit} NF {prev = $0}')"
   fi
 }
 
