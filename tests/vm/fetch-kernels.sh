@@ -98,7 +98,7 @@ resolve() {
   ver=$(sed -n 's/^Version: //p' <<<"$meta" | head -n1)
   img=$(sed -n 's/^Depends: //p' <<<"$meta" | head -n1 | tr ',' '\n' |
         grep -oE "linux-image-[^ ]+-$2-amd64" | head -n1 || true)
-  [ -n "$ver" ] && [ -n "$img" ] || die "$1: cannot find the image package in linux-image-$2-amd64's Depends"
+  if [ -z "$ver" ] || [ -z "$img" ]; then die "$1: cannot find the image package in linux-image-$2-amd64's Depends"; fi
   echo "$ver ${img#linux-image-}"
 }
 

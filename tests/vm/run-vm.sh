@@ -43,7 +43,7 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run
 "$HERE/fetch-kernels.sh" "$CACHE" "$KERNEL"
 # shellcheck disable=SC1090,SC1091
 . "$CACHE/$KERNEL/kernel.env"
-if [ -n "$ABSENT" ]; then
+if [ -n "${ABSENT:-}" ]; then # (caches written before ABSENT existed lack it)
   echo "run-vm.sh: $KERNEL skipped: $ABSENT"
   exit 77
 fi
@@ -57,13 +57,12 @@ extra=()
 [ -z "$FUSE_KO" ] || extra+=("$FUSE_KO")
 "$HERE/build-initramfs.sh" "$WORK/initramfs.cpio.gz" "$GUEST" "${extra[@]}" "${FILES[@]}"
 
+retry=1 # a forced --accel kvm (the probe's boot) is not retried under TCG
+[ "$ACCEL" != kvm ] || retry=0
 if [ "$ACCEL" = auto ]; then
   "$HERE/probe-accel.sh" --keep "$CACHE" "$KERNEL" >&2
   # shellcheck disable=SC1091
   ACCEL=$(. "$CACHE/accel.env" && echo "$ACCEL")
-  AUTO=1
-else
-  AUTO=0
 fi
 # accel_args KVM|TCG: QEMU's accelerator options; -cpu max gives TCG every feature it can emulate.
 accel_args() {
@@ -72,22 +71,21 @@ accel_args() {
 
 # A boot can die before the guest script starts when the host is busy (seen under TCG: an int3
 # Oops while the kernel patches its own code on the other vCPU), or because KVM broke after the
-# probe. That is not the guest's fault: retry such a boot once, under TCG (a forced --accel kvm is
-# not retried). A failure after "init: running /guest.sh" is never retried.
+# probe. That is not the guest's fault: retry such a boot once, under TCG. A failure after
+# "init: running /guest.sh" is never retried.
 for attempt in 1 2; do
   start=$(date +%s%N)
   set +e
   # shellcheck disable=SC2046 # accel_args: several words on purpose
   timeout --kill-after=5 "$TIMEOUT" qemu-system-x86_64 $(accel_args "$ACCEL") -nographic -no-reboot \
     -m 1024 -smp "$SMP" -net none -kernel "$VMLINUZ" -initrd "$WORK/initramfs.cpio.gz" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check fusescope_accel=$ACCEL fusescope_preempt_rt=$PREEMPT_RT $APPEND" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check fusescope_accel=$ACCEL fusescope_preempt_rt=${PREEMPT_RT:-} $APPEND" \
     </dev/null >"$LOG" 2>&1
   qrc=$?
   set -e
   ms=$((($(date +%s%N) - start) / 1000000))
   secs="$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-  if [ "$attempt" -eq 1 ] && { [ "$ACCEL" = tcg ] || [ $AUTO = 1 ]; } &&
-     ! grep -q 'init: running /guest.sh' <(tr -d '\r' <"$LOG"); then
+  if [ "$attempt" -eq 1 ] && [ $retry = 1 ] && ! grep -q 'init: running /guest.sh' <(tr -d '\r' <"$LOG"); then
     echo "run-vm.sh: $KERNEL boot under $ACCEL failed before the guest script started (qemu rc=$qrc); retrying once under tcg. First lines of the failure:" >&2
     tr -d '\r' <"$LOG" | grep -m5 -E 'Oops|panic|BUG|error|KVM' >&2 || true
     cp "$LOG" "$LOG.boot-failure"
