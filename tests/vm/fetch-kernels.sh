@@ -149,23 +149,20 @@ fetch_kernel() {
 
   local candidates=("$suite") s best="" best_suite="" r
   [ "$suite" != newest ] || candidates=("${NEWEST_SUITES[@]}")
-  local reached=0
+  # Every candidate must answer: "newest" from the suites that happen to be reachable could be
+  # an older kernel than the one cached.
   for s in "${candidates[@]}"; do
-    if ! update_suite "$s"; then
-      log "$name: cannot reach $MIRROR for $s (see $CACHE/apt/$s/update.log)"
-      continue
-    fi
-    reached=1
+    if update_suite "$s"; then continue; fi
+    if [ $cached = 1 ]; then log "$name: cannot reach $MIRROR for $s, using the cached kernel ($have)"; return 0; fi
+    die "$name: apt-get update of $s from $MIRROR failed (see $CACHE/apt/$s/update.log) and no cached kernel; check network or set FUSESCOPE_DEBIAN_MIRROR"
+  done
+  for s in "${candidates[@]}"; do
     r=$(resolve "$s" "$flavour")
     [ -n "$r" ] || continue
     if [ -z "$best" ] || dpkg --compare-versions "${r% *}" gt "${best% *}"; then
       best=$r best_suite=$s
     fi
   done
-  if [ $reached = 0 ]; then
-    if [ $cached = 1 ]; then log "$name: mirror unreachable, using the cached kernel ($have)"; return 0; fi
-    die "$name: apt-get update from $MIRROR failed and no cached kernel; check network or set FUSESCOPE_DEBIAN_MIRROR"
-  fi
   mkdir -p "$dir"
   if [ -z "$best" ]; then
     local why="no linux-image-$flavour-amd64 in ${candidates[*]}"

@@ -17,7 +17,7 @@ if [ "${1:-}" = --keep ]; then KEEP=1; shift; fi
 CACHE=$1 KERNEL=$2
 ENV="$CACHE/accel.env" PROBE_LOG="$CACHE/logs/accel-probe.log"
 # A working KVM reaches the guest script in 1-3 s, even on a loaded host; TCG needs ~6 s.
-PROBE_TIMEOUT=30
+PROBE_TIMEOUT=15
 mkdir -p "$CACHE/logs"
 
 exec 9>"$CACHE/.accel.lock" # several run-vm.sh may start at once
