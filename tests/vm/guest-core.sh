@@ -32,6 +32,10 @@ DIAGNOSE=1 # the current pass checks diagnose's findings too (run_scenarios)
 B=/tmp/b M=/tmp/m
 mkdir -p $B $M
 PAR="--direct-io --parallel-direct-writes --write-delay-us 200"
+TRACE_MOUNT=$M # trace_start's --mount (empty: every FUSE mount)
+BACKEND_NAME=trampoline # the current pass's backend, as tests/scenarios/write-paths.txt names it
+# shellcheck source=tests/vm/guest-write-paths.sh
+. /bin/guest-write-paths.sh
 
 mount_testfs() { # options...
   rm -f /tmp/tfs.out
@@ -48,7 +52,7 @@ umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
 trace_start() {
   rm -f /tmp/trace.json /tmp/trace.err # a stale "watching" line must not pass for this run's
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB trace --json --mount $M > /tmp/trace.json 2>/tmp/trace.err &
+  fusescope $FSB trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} > /tmp/trace.json 2>/tmp/trace.err &
   TR=$!
   i=0
   while ! grep -q watching /tmp/trace.err 2>/dev/null; do
@@ -326,6 +330,7 @@ run_scenarios() {
     needs no_drain drain-wait open mmap && timed no_drain no_drain_scenario
   fi
   needs no_flag write-lock && timed no_flag no_flag_scenario
+  needs write_paths write-lock && timed write_paths write_paths_scenario
 }
 
 # --- the trampoline pass ---
@@ -341,11 +346,11 @@ esac
 
 # --- the tracepoint pass, where the kernel has the fuse request tracepoints (6.12+) ---
 if [ -d /sys/kernel/tracing/events/fuse/fuse_request_send ]; then
-  FSB="--backend tracepoint" P=tp_ DIAGNOSE=0
+  FSB="--backend tracepoint" P=tp_ DIAGNOSE=0 BACKEND_NAME=tracepoint
   result "tracepoint_backend=yes"
   timed doctor doctor_report tracepoint
   [ $LOADED = 1 ] && run_scenarios
-  FSB="" P="" DIAGNOSE=1
+  FSB="" P="" DIAGNOSE=1 BACKEND_NAME=trampoline
 else
   result "tracepoint_backend=no" "reason=no_fuse:fuse_request_send_tracepoint"
 fi
