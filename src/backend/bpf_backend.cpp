@@ -299,6 +299,13 @@ template <typename Skel> class BpfBackend final : public Backend {
         return out;
     }
 
+    std::optional<KernelName> file_name(const InodeKey &key) override {
+        return lookup_name(skel_->maps.file_names, key);
+    }
+    std::optional<KernelName> exe_name(const InodeKey &exe) override {
+        return lookup_name(skel_->maps.exe_names, exe);
+    }
+
   private:
     // The write cache array, mapped read-only: its slots are read without a syscall.
     bool map_write_cache(bpf_map *map, std::string *error) {
@@ -397,6 +404,14 @@ template <typename Skel> class BpfBackend final : public Backend {
     EntrySums sums_;
     CountersDelta counters_; // what read_counters() returns, valid until the next call
     bool batch_ok_ = true;
+    static std::optional<KernelName> lookup_name(bpf_map *map, const InodeKey &key) {
+        const fs_inode_key k{key.ino, key.dev, 0};
+        fs_name n{};
+        if (bpf_map_lookup_elem(bpf_map__fd(map), &k, &n) != 0)
+            return std::nullopt;
+        return decode_name(n);
+    }
+
     // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
     const fs_write_cache *wcache_ = nullptr;
     size_t wcache_slots_ = 0;
