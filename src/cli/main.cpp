@@ -90,6 +90,8 @@ int run(int argc, char **argv) {
     c_top->add_option("--interval", top.interval_s, "seconds between refreshes")
         ->check(kFinite & CLI::Range(0.1, 3600.0));
     c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
+    c_top->add_flag("--json", top.json,
+                    "batch mode, one JSON object per refresh with the screen's fields");
     c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")
         ->check(CLI::NonNegativeNumber);
     c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
