@@ -99,8 +99,8 @@ struct ProgramAcc {
     uint64_t cgroup_id = 0;
     std::vector<uint32_t> pids;
     uint32_t processes = 0;
-    uint8_t hows = 0; // bit 0: a caching open, bit 1: a shared mmap
-    bool since_at_least = false;
+    std::array<uint32_t, 2> by_how{}; // holds by HolderHow (caching open, shared mmap)
+    uint32_t lower_bound_holds = 0;   // holds first seen by a census: they began earlier
     uint64_t holds = 0, entered_cache = 0, opens = 0;
     uint64_t ended_ns = 0, longest_ns = 0; // of holds that ended
 
@@ -410,11 +410,12 @@ struct StateModel::Impl {
         want_names(h.exe, h.pid, h.cgroup_id);
         if (ProgramAcc *p = program_of(x.hold_programs, h.comm, h.exe)) {
             p->note(h.pid, h.exe, h.cgroup_id);
-            p->hows |= h.how == HolderHow::Mmap ? 2 : 1;
+            ++p->by_how[static_cast<size_t>(h.how)];
             ++p->holds;
             if (entered_cache)
                 ++p->entered_cache;
-            p->since_at_least = p->since_at_least || h.since_is_lower_bound;
+            if (h.since_is_lower_bound)
+                ++p->lower_bound_holds;
         }
         x.holders.push_back(std::move(h));
     }
@@ -432,9 +433,25 @@ struct StateModel::Impl {
 
     void add_holder(InodeState &s, const Event &ev, HolderHow how) {
         auto &holders = s.ext().holders;
-        for (const auto &h : holders)
-            if (ev.file_id != 0 && h.file_id == ev.file_id)
-                return; // already known (e.g. a cached open that also maps)
+        for (auto &h : holders) {
+            if (ev.file_id == 0 || h.file_id != ev.file_id)
+                continue;
+            // Already known (a cached open that also maps), or found by a census taken
+            // before this event was read: the event has the real start.
+            if (h.since_is_lower_bound && ev.ts_ns <= h.since_ns) {
+                if (ProgramAcc *p = program_of(s.extra->hold_programs, h.comm, h.exe, false)) {
+                    --p->lower_bound_holds;
+                    --p->by_how[static_cast<size_t>(h.how)]; // a census may see the file
+                    ++p->by_how[static_cast<size_t>(how)];   // after its mapping went
+                    if (ev.flags & evflag::EnteredCache)
+                        ++p->entered_cache;
+                }
+                h.since_ns = ev.ts_ns;
+                h.since_is_lower_bound = false;
+                h.how = how;
+            }
+            return;
+        }
         Holder h;
         h.file_id = ev.file_id;
         h.fh = ev.fh;
@@ -517,12 +534,14 @@ struct StateModel::Impl {
         for (const auto &p : x.hold_programs) {
             HolderProgram hp;
             hp.program = program_ref(p);
-            hp.how = p.hows == 3 ? "open+mmap" : p.hows == 2 ? "mmap" : "open";
+            const bool opens = p.by_how[static_cast<size_t>(HolderHow::Open)] > 0;
+            const bool mmaps = p.by_how[static_cast<size_t>(HolderHow::Mmap)] > 0;
+            hp.how = opens && mmaps ? "open+mmap" : mmaps ? "mmap" : "open";
             hp.holds = p.holds;
             hp.entered_cache = p.entered_cache;
             hp.total_held_ns = p.ended_ns;
             hp.longest_held_ns = p.longest_ns;
-            hp.since_at_least = p.since_at_least;
+            hp.since_at_least = p.lower_bound_holds > 0;
             for (const auto &h : x.holders)
                 if (p.is(h.comm, h.exe)) {
                     const uint64_t held = now_ns > h.since_ns ? now_ns - h.since_ns : 0;

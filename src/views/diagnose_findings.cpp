@@ -251,7 +251,7 @@ void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writ
     const uint64_t writes = s.total_writes();
     const uint64_t n = reason_writes(s, WriteReason::CacheIoMode) + fallback_writes;
     const bool cached_now = iv.mode.kind == ModeKind::Cached;
-    if (n == 0 && !cached_now && iv.holders.empty())
+    if (n == 0 && !cached_now && iv.holders.empty() && iv.holder_programs.empty())
         return;
     Finding f;
     f.kind = "cache_io_mode";
@@ -263,7 +263,8 @@ void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writ
         f.title = "Cache IO mode forced direct writes onto the exclusive lock";
     } else {
         f.severity = Severity::Info;
-        f.title = "File is in cache IO mode (no direct writes seen)";
+        f.title = cached_now ? "File is in cache IO mode (no direct writes seen)"
+                             : "File was put in cache IO mode (no direct writes seen then)";
     }
     f.evidence = {num("writes", writes),
                   num("exclusive_writes", s.exclusive_writes()),
