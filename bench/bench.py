@@ -520,7 +520,7 @@ def main():
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
-        sys.exit("bench: run as root (sudo ./bench/run.sh)")
+        sys.exit("bench: run as root (./bench/run.sh does that)")
     fusemount.TESTFS = a.testfs
     only = set(a.only.split(","))
     res = {"machine": machine(), "load_start": loadavg(), "backend": backend_of(a.fusescope),

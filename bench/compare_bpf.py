@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Compare the BPF cost per write of two fusescope builds (e.g. before/after a BPF change),
-alternating them on one fusescope-testfs mount. Root. Standard library only.
+alternating them on one fusescope-testfs mount. As root. Standard library only.
 
-    sudo bench/compare_bpf.py --base BUILD/src/cli/fusescope --new OTHER/src/cli/fusescope \\
+    bench/compare_bpf.py --base BUILD/src/cli/fusescope --new OTHER/src/cli/fusescope \\
         --testfs BUILD/src/testfs/fusescope-testfs --load BUILD/src/load/fusescope-load [--rounds 3]
 
 Prints, per scenario and program, the median ns per run of each build.

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # fusescope overhead benchmark (issue 8): prints a Markdown table, writes bench/results.json.
-#   sudo ./bench/run.sh [bench.py options, e.g. --pairs 7 --only throughput,bpf]
+#   ./bench/run.sh [bench.py options, e.g. --pairs 7 --only throughput,bpf]
 # Builds fusescope, fusescope-testfs and fusescope-load into $BUILD (default build-bench,
 # RelWithDebInfo like scripts/build.sh). Not part of ctest: timing on a shared machine is noisy.
 # With FUSESCOPE_BENCH_VM=1 it also runs bench/guest-bench.sh in the newest Debian kernel in
 # QEMU (trampoline backend) and appends that table.
+# Runs as root; a user with sudo is re-run through sudo.
 set -euo pipefail
+. "$(dirname "$0")/../scripts/as-root.sh"
+as_root "$0" "$@"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-$ROOT/build-bench}
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/run.sh: run as root (sudo ./bench/run.sh)" >&2
-  exit 2
-fi
 if [ -z "${FUSESCOPE_BENCH_NOBUILD:-}" ]; then
   [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -Wno-dev >/dev/null
   cmake --build "$BUILD" --target fusescope fusescope-testfs fusescope-load fusescope-bench-floor \

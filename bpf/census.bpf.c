@@ -16,7 +16,7 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	if (!file)
 		return false;
 	inode = file->f_inode;
-	if (!fs_fuse_inode_key(inode, &r->key))
+	if (!fs_fuse_inode_key_watch(inode, &r->key))
 		return false;
 	if (cfg_filter_tgid && cfg_filter_tgid != (__u32)task->tgid)
 		return false;
@@ -33,6 +33,7 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	r->iomode = fs_ff_iomode(ff);
 	r->release_id = fs_release_id_of(ff, FS_READ);
 	fs_census_note_task(r, task);
+	r->uring = fs_ff_uring(ff);
 	return true;
 }
 

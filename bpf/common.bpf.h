@@ -41,6 +41,36 @@
 		__type(value, __u64);                                                              \
 	}
 
+/*
+ * The i_rwsem addresses of the FUSE inodes fusescope has seen, as a Bloom filter
+ * (one hash, 2^FS_WATCH_BITS_LOG2 bits): lock:contention_begin/end fire for every
+ * contended lock on the machine, and one array load tells most of them apart
+ * from ours before anything else is read. Bits are only ever set.
+ */
+#define FS_WATCH_BITS_LOG2 16 /* 8 KiB: stays in cache; at 16384 watched inodes 22 % false positives */
+#define FS_MAP_WATCHED_LOCKS                                                                       \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
+		__uint(max_entries, (1U << FS_WATCH_BITS_LOG2) / 64);                              \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	}
+
+/*
+ * Per-CPU count of updates to inode_stats: the counter reader skips its walk of
+ * the whole map while the sum (and the write cache slots, which it compares
+ * itself) stand still, so an idle exporter costs one lookup per refresh, not a
+ * batch copy of 16k entries. Over-counting is harmless (one more walk); every
+ * update of an entry must count.
+ */
+#define FS_MAP_CHANGES                                                                             \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
+		__uint(max_entries, 1);                                                            \
+		__type(key, __u32);                                                                \
+		__type(value, __u64);                                                              \
+	}
+
 /* Zeroed template for new fs_inode_stats: too big for the 512-byte stack. */
 #define FS_MAP_ZERO_STATS                                                                          \
 	struct {                                                                                   \
@@ -127,6 +157,8 @@ FS_MAP_EVENTS events SEC(".maps");
 FS_MAP_COUNTERS counters SEC(".maps");
 FS_MAP_ZERO_STATS zero_stats SEC(".maps");
 FS_MAP_TASKS tasks SEC(".maps");
+FS_MAP_WATCHED_LOCKS watched_locks SEC(".maps");
+FS_MAP_CHANGES changes SEC(".maps");
 
 /* ---- configuration, set by userspace before load ----------------------- */
 
@@ -142,6 +174,32 @@ const volatile __u8 cfg_cache_io_mode_bit = 5;
 char LICENSE[] SEC("license") = "GPL";
 
 /* ---- helpers ------------------------------------------------------------- */
+
+/* Per-CPU scratch word: see fs_addr_bits(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} addr_scratch SEC(".maps");
+
+/*
+ * A kernel pointer's value as a number the program may shift and multiply
+ * (the verifier allows only add/sub on pointers). Going through a map value
+ * needs the privileges fusescope loads with anyway (CAP_PERFMON: pointer
+ * values may be stored).
+ */
+static __always_inline __u64 fs_addr_bits(const void *p)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&addr_scratch, &zero);
+
+	if (!v)
+		return 0;
+	*v = (__u64)p;
+	return *(volatile __u64 *)v;
+}
+
 
 static __always_inline void fs_count(__u32 idx)
 {
@@ -169,6 +227,33 @@ static __always_inline bool fs_tgid_wanted(void)
 static __always_inline bool fs_dev_wanted(__u32 dev)
 {
 	return !cfg_filter_dev || cfg_filter_dev == dev;
+}
+
+/* The word and bit of @lock's address (a number) in watched_locks. */
+static __always_inline __u64 *fs_watch_word(__u64 lock, __u64 *mask)
+{
+	__u32 bit = (__u32)(((lock >> 3) * 0x9E3779B97F4A7C15ULL) >> (64 - FS_WATCH_BITS_LOG2));
+	__u32 word = bit / 64;
+
+	*mask = 1ULL << (bit % 64);
+	return bpf_map_lookup_elem(&watched_locks, &word);
+}
+
+/* Might @lock be the i_rwsem of a FUSE inode we watch? (false: certainly not) */
+static __always_inline bool fs_lock_watched(__u64 lock)
+{
+	__u64 mask, *w = fs_watch_word(lock, &mask);
+
+	return w && (*w & mask);
+}
+
+/* From now on contention on @lock is looked at (read first: a set bit stays clean in cache). */
+static __always_inline void fs_watch_lock(__u64 lock)
+{
+	__u64 mask, *w = fs_watch_word(lock, &mask);
+
+	if (w && !(*w & mask))
+		__sync_fetch_and_or(w, mask);
 }
 
 static __always_inline __u32 fs_log2(__u64 v)
@@ -209,6 +294,16 @@ static __always_inline __u32 fs_hist_slot(__u64 ns)
 	return s < FS_HIST_SLOTS ? s : FS_HIST_SLOTS - 1;
 }
 
+/* Some inode's counters are about to change (see FS_MAP_CHANGES). */
+static __always_inline void fs_stats_changed(void)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&changes, &zero);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}
+
 /* The per-inode stats entry, created on first use. NULL if the map is full. */
 static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode_key *key,
 							   __u64 nodeid)
@@ -217,6 +312,7 @@ static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode
 	__u32 zero = 0;
 	void *tmpl;
 
+	fs_stats_changed();
 	if (st)
 		return st;
 	tmpl = bpf_map_lookup_elem(&zero_stats, &zero);

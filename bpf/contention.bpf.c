@@ -3,9 +3,12 @@
  * Role 6, lock waits: lock:contention_begin/end on FUSE inodes' i_rwsem.
  *
  * The tracepoints fire for every contended lock in the system, so the
- * first test keeps only rwsem waits (LCB_F_READ/WRITE without the spin,
- * mutex or percpu bits), then the "inode" behind lock_addr is checked to be
- * a FUSE regular file before anything is stored.
+ * first tests keep only rwsem waits (LCB_F_READ/WRITE without the spin,
+ * mutex or percpu bits) on an address in watched_locks (the i_rwsem of every
+ * FUSE inode a hook or the census has seen: one array load), then the
+ * "inode" behind lock_addr is checked to be a FUSE regular file before
+ * anything is stored. A lock first contended before any hook saw its inode
+ * (a file opened through io_uring, not yet written or censused) is missed.
  *
  * PREEMPT_RT (rwbase_rt.c, rtmutex.c): a waiting reader reports the rwsem
  * with LCB_F_RT | LCB_F_READ; a writer first takes the rwsem's rtmutex
@@ -103,6 +106,8 @@ int BPF_PROG(fs_contention_begin, void *lock, unsigned int flags)
 		return 0;
 	if (rtmutex && !bpf_core_field_exists(struct rw_semaphore, rwbase))
 		return 0;
+	if (!fs_lock_watched((__u64)lock))
+		return 0; /* most of the machine's contended locks end here */
 	if (!fs_tgid_wanted())
 		return 0;
 	if (rtmutex) {
@@ -133,6 +138,8 @@ int BPF_PROG(fs_contention_end, void *lock, int ret)
 	__u64 now, dur, old, rwsem;
 	int mode;
 
+	if (!fs_lock_watched((__u64)lock))
+		return 0; /* before the thread's state is looked up: every contended lock ends here */
 	t = fs_task_find();
 	if (!t || !t->c_start_ns || t->c_lock != (__u64)lock)
 		return 0;

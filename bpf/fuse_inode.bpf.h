@@ -25,6 +25,23 @@ extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
 /* container_of() with the running kernel's offset, never a compile-time one. */
 #define fs_container_of_addr(addr, type, member) ((__u64)(addr)-bpf_core_field_offset(type, member))
 
+/*
+ * From now on lock:contention_* on @inode's i_rwsem is looked at (contention.bpf.c).
+ * PREEMPT_RT: a writer's first wait is on the rwsem's rtmutex, another address.
+ */
+static __always_inline void fs_watch_inode(__u64 inode)
+{
+	__u64 rwsem = inode + bpf_core_field_offset(struct inode, i_rwsem);
+
+	if (!bpf_core_field_exists(struct rw_semaphore, rwbase)) {
+		fs_watch_lock(rwsem);
+		return;
+	}
+	rwsem += bpf_core_field_offset(struct rw_semaphore, rwbase);
+	fs_watch_lock(rwsem);
+	fs_watch_lock(rwsem + bpf_core_field_offset(struct rwbase_rt, rtmutex));
+}
+
 /* A regular file on a FUSE mount, and (if filters allow) its key. */
 static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_inode_key *key)
 {
@@ -43,6 +60,15 @@ static __always_inline bool fs_fuse_inode_key(struct inode *inode, struct fs_ino
 	return fs_dev_wanted(key->dev);
 }
 
+/* fs_fuse_inode_key(), and from now on contention on the inode's lock is looked at. */
+static __always_inline bool fs_fuse_inode_key_watch(struct inode *inode, struct fs_inode_key *key)
+{
+	if (!fs_fuse_inode_key(inode, key))
+		return false;
+	fs_watch_inode(fs_addr_bits(inode));
+	return true;
+}
+
 static __always_inline __u64 fs_fi_nodeid(struct inode *inode)
 {
 	/* struct inode is the first member of struct fuse_inode */
@@ -58,7 +84,10 @@ static __always_inline struct fs_inode_stats *fs_stats_of_inode(const struct fs_
 {
 	struct fs_inode_stats *st = bpf_map_lookup_elem(&inode_stats, key);
 
-	return st ? st : fs_stats_get(key, fs_fi_nodeid(inode));
+	if (!st)
+		return fs_stats_get(key, fs_fi_nodeid(inode));
+	fs_stats_changed();
+	return st;
 }
 
 static __always_inline bool fs_have_iomodes(void)
@@ -99,6 +128,25 @@ static __always_inline __u64 fs_ff_fh(struct fuse_file *ff)
 	return ff ? FS_READ(ff, struct fuse_file, fh) : 0;
 }
 
+/* @ff's connection. */
+static __always_inline struct fuse_conn *fs_ff_conn(struct fuse_file *ff)
+{
+	struct fuse_mount *fm = ff ? FS_READ(ff, struct fuse_file, fm) : NULL;
+
+	return fm ? FS_READ(fm, struct fuse_mount, fc) : NULL;
+}
+
+/* Does @ff's connection serve requests over FUSE io_uring (6.14+)? */
+static __always_inline __u8 fs_ff_uring(struct fuse_file *ff)
+{
+	struct fuse_conn *fc;
+
+	if (!bpf_core_field_exists(struct fuse_conn, ring))
+		return 0;
+	fc = fs_ff_conn(ff);
+	return fc && FS_READ(fc, struct fuse_conn, ring) != NULL;
+}
+
 /* A passthrough open (6.9+, CONFIG_FUSE_PASSTHROUGH): writes go to the backing file. */
 static __always_inline bool fs_ff_passthrough(struct fuse_file *ff)
 {
@@ -123,8 +171,12 @@ static __always_inline bool fs_rwsem_held_exclusive_by_current(struct rw_semapho
 
 		return (count & RWSEM_WRITER_LOCKED) && ((owner & ~RWSEM_OWNER_FLAGS_MASK) == cur);
 	}
-	if (bpf_core_field_exists(sem->rwbase))
-		return ((__u64)sem->rwbase.rtmutex.owner & ~RT_MUTEX_HAS_WAITERS) == cur;
+	if (bpf_core_field_exists(sem->rwbase)) {
+		/* a BTF pointer: compared, since no bit operation may touch it */
+		__u64 owner = (__u64)sem->rwbase.rtmutex.owner;
+
+		return owner == cur || owner == (cur | RT_MUTEX_HAS_WAITERS);
+	}
 	return false;
 }
 

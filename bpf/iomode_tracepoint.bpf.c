@@ -96,6 +96,7 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 	fi->key.pad = 0;
 	if (!fs_dev_wanted(fi->key.dev))
 		return false;
+	fs_watch_inode((__u64)inode);
 	fi->nodeid = BPF_CORE_READ(fui, nodeid);
 	fi->iocachectr = fs_have_iomodes() ? BPF_CORE_READ(fui, iocachectr) : 0;
 	ff = BPF_CORE_READ(file, private_data);

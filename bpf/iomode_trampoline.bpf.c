@@ -104,7 +104,7 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	bool writable;
 	__u8 iomode;
 
-	if (!fs_tgid_wanted() || !fs_fuse_inode_key(inode, &key))
+	if (!fs_tgid_wanted() || !fs_fuse_inode_key_watch(inode, &key))
 		return 0;
 	ff = file->private_data;
 	iomode = fs_ff_iomode(ff);

@@ -63,31 +63,6 @@ struct {
 	__type(value, struct fs_req_slot);
 } req_slots SEC(".maps");
 
-/* Per-CPU scratch word: see fs_addr_bits(). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} addr_scratch SEC(".maps");
-
-/*
- * A kernel pointer's value as a number the program may shift and multiply
- * (the verifier allows only add/sub on pointers). Going through a map value
- * needs the privileges fusescope loads with anyway (CAP_PERFMON: pointer
- * values may be stored).
- */
-static __always_inline __u64 fs_addr_bits(const void *p)
-{
-	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&addr_scratch, &zero);
-
-	if (!v)
-		return 0;
-	*v = (__u64)p;
-	return *(volatile __u64 *)v;
-}
-
 static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req *req)
 {
 	/* slab objects: drop the alignment bits, then a multiplicative hash */
@@ -187,11 +162,14 @@ static __always_inline __u32 fs_bg_queued(struct fuse_conn *fc)
  * sends it as the newest queued request (none left behind it), it is the one
  * the writer has just queued; an older one is being flushed.
  */
-static __always_inline bool fs_sent_by_its_writer(struct fuse_req *req, struct fuse_conn *fc)
+static __always_inline bool fs_sent_by_its_writer(struct fuse_req *req, struct fuse_file *ff)
 {
+	struct fuse_conn *fc;
+
 	if (!(req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND))))
 		return true;
-	if (!fs_current_wrote(req, fc))
+	fc = fs_ff_conn(ff);
+	if (!fc || !fs_current_wrote(req, fc))
 		return false;
 	if (fs_addr_bits(req->list.next) == fs_addr_bits(&req->list))
 		return true;
@@ -200,15 +178,16 @@ static __always_inline bool fs_sent_by_its_writer(struct fuse_req *req, struct f
 
 /* A request another task sends: name its writer (req->in.h.pid) where its pid namespace allows. */
 static __always_inline void fs_event_name_sender(struct fs_event *e, struct fuse_req *req,
-						 struct fuse_conn *fc)
+						 struct fuse_file *ff)
 {
+	struct fuse_conn *fc = fs_ff_conn(ff);
 	struct task_struct *w;
 
 	e->flags |= FS_EVF_OTHER_CONTEXT;
 	e->tid = req->in.h.pid;
 	e->pid = 0;
 	__builtin_memset(e->comm, 0, sizeof(e->comm));
-	if (!fc->pid_ns || fc->pid_ns->level != 0)
+	if (!fc || !fc->pid_ns || fc->pid_ns->level != 0)
 		return; /* bpf_task_from_pid() takes a pid of the initial namespace */
 	w = bpf_task_from_pid((__s32)req->in.h.pid);
 	if (!w)
@@ -221,7 +200,7 @@ static __always_inline void fs_event_name_sender(struct fs_event *e, struct fuse
 static __always_inline void fs_tp_emit_write(const struct fs_inode_key *key, __u64 nodeid,
 					     const struct fs_write_obs *o, __u8 reason, __u64 bytes,
 					     __u64 wait, struct fuse_file *ff, struct fuse_req *req,
-					     struct fuse_conn *fc, bool by_writer, bool async)
+					     bool by_writer, bool async)
 {
 	struct fs_event *e = fs_event_reserve(FS_EV_WRITE);
 
@@ -235,7 +214,7 @@ static __always_inline void fs_tp_emit_write(const struct fs_inode_key *key, __u
 	if (by_writer)
 		fs_event_name_writer(e);
 	else
-		fs_event_name_sender(e, req, fc);
+		fs_event_name_sender(e, req, ff);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -266,7 +245,6 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 	struct fs_inode_stats *st;
 	struct fs_req_slot *slot;
 	struct fs_inode_key key;
-	struct fuse_conn *fc;
 	struct fuse_file *ff;
 	struct kiocb *iocb;
 	struct inode *inode;
@@ -285,12 +263,9 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 	if (!fs_fuse_inode_key(inode, &key))
 		return;
 	ff = fs_cast(file->private_data, struct fuse_file);
-	if (!ff || !ff->fm)
+	if (!ff)
 		return;
-	fc = ff->fm->fc;
-	if (!fc)
-		return;
-	by_writer = fs_sent_by_its_writer(req, fc);
+	by_writer = fs_sent_by_its_writer(req, ff);
 	if (by_writer && !fs_tgid_wanted())
 		return;
 	async = iocb->ki_complete != NULL;
@@ -323,7 +298,7 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 		if (!st) {
 			if (first && cfg_emit_writes)
 				fs_tp_emit_write(&key, cache->nodeid, &o, reason, size, 0, ff, req,
-						 fc, true, async);
+						 true, async);
 			return;
 		}
 	} else {
@@ -333,6 +308,8 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 			return;
 		fs_account_write(st, reason, first, size, 0, 0);
 	}
+	/* not a slot hit: the inode may be new here; its later lock waits are looked at */
+	fs_watch_inode(fs_addr_bits(inode));
 	slot = cfg_time_requests && by_writer ? fs_req_slot_of(req) : NULL;
 	if (slot) {
 		if (slot->req)
@@ -353,30 +330,36 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 					     wait);
 		fs_observe_mode(st, &key, ctr, bit);
 		if (cfg_emit_writes)
-			fs_tp_emit_write(&key, st->nodeid, &o, reason, size, wait, ff, req, fc,
+			fs_tp_emit_write(&key, st->nodeid, &o, reason, size, wait, ff, req,
 					 by_writer, async);
 	}
 	if (cache && first)
 		fs_wcache_take(cache, &key, st, epoch, ctr, bit);
 }
 
+/*
+ * The pointer stored at @addr. A struct X ** loaded from a BTF-typed struct is a
+ * plain number to the verifier, which refuses to dereference it; read it as the
+ * first member of a kernel struct that starts with a pointer (struct list_head),
+ * through bpf_rdonly_cast(): fault-safe, and allowed under any lockdown.
+ */
+static __always_inline __u64 fs_load_ptr(__u64 addr)
+{
+	return addr ? (__u64)fs_cast(addr, struct list_head)->next : 0;
+}
+
 /* The inode a page-cache write's request is for: its first folio's (page's) mapping's host. */
 static __always_inline struct inode *fs_page_args_inode(struct fuse_io_args *ia)
 {
 	struct address_space *m;
+	__u64 first;
 
 	if (bpf_core_field_exists(ia->ap.folios)) {
-		struct folio **f = ia->ap.folios;
-
-		if (!f)
-			return NULL;
-		m = fs_cast(f[0], struct folio)->mapping;
+		first = fs_load_ptr((__u64)ia->ap.folios);
+		m = first ? fs_cast(first, struct folio)->mapping : NULL;
 	} else {
-		struct page **p = ia->ap.pages;
-
-		if (!p)
-			return NULL;
-		m = fs_cast(p[0], struct page)->mapping;
+		first = fs_load_ptr((__u64)ia->ap.pages);
+		m = first ? fs_cast(first, struct page)->mapping : NULL;
 	}
 	return m ? fs_cast(m, struct address_space)->host : NULL;
 }
@@ -416,7 +399,7 @@ static __always_inline void fs_tp_page_write(struct fuse_req *req, struct fuse_i
 	__u64 size = ia->write.in.size, wait = 0;
 	bool first;
 
-	if (!inode || !fs_fuse_inode_key(inode, &key))
+	if (!inode || !fs_fuse_inode_key_watch(inode, &key))
 		return;
 	if (req->flags & (1UL << bpf_core_enum_value(enum fuse_req_flag, FR_BACKGROUND))) {
 		/* writeback: the writer only dirtied pages, whenever that was */
@@ -442,7 +425,7 @@ static __always_inline void fs_tp_page_write(struct fuse_req *req, struct fuse_i
 	fs_account_write(st, FS_REASON_BUFFERED, first, size, wait, 0);
 	if (first && cfg_emit_writes)
 		fs_tp_emit_write(&key, st->nodeid, &o, FS_REASON_BUFFERED, size, wait, NULL, req,
-				 NULL, true, false);
+				 true, false);
 }
 
 static __always_inline void fs_tp_write(struct fuse_req *req, struct fuse_args *args)
@@ -477,6 +460,8 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	bit = fs_fi_cache_bit(inode);
 	st = bpf_map_lookup_elem(&inode_stats, &key);
 	was_cached = st && (st->cache_io_mode || st->iocachectr > 0);
+	if (st)
+		fs_stats_changed();
 	/* only releases that can matter to io mode, unless trace asks for all */
 	if (!cfg_emit_all_opens && !was_cached && ctr <= 0 && !bit)
 		return;
@@ -562,6 +547,7 @@ int BPF_PROG(fs_request_end, struct fuse_req *req)
 		return 0; /* overwritten while we read */
 	slot->req = 0;
 	st = bpf_map_lookup_elem(&inode_stats, &key);
+	fs_stats_changed();
 	if (st)
 		__sync_fetch_and_add(&st->write_service_ns[mode & 1], bpf_ktime_get_ns() - start);
 	return 0;

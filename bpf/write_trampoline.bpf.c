@@ -51,7 +51,7 @@ int BPF_PROG(fs_write_enter, struct kiocb *iocb, struct iov_iter *from)
 		return 0;
 	file = iocb->ki_filp;
 	inode = file->f_inode;
-	if (!fs_fuse_inode_key(inode, &key))
+	if (!fs_fuse_inode_key_watch(inode, &key)) /* before the lock: its waits are looked at */
 		return 0;
 	ff = file->private_data;
 	if (!ff)

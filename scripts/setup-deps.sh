@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package fusescope needs to build and test. Run as root.
+# Installs every Debian 12 package fusescope needs to build and test, with apt-get: as root
+# (a user with sudo is re-run through sudo).
 set -euo pipefail
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-deps.sh: run as root (it installs Debian packages with apt-get)" >&2
-  exit 2
-fi
+. "$(dirname "$0")/as-root.sh"
+as_root "$0" "$@"
 export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   # build

@@ -45,14 +45,6 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
     return 0;
 }
 
-// PREEMPT_RT kernels run tracepoint programs preemptible: a per-CPU slot could
-// then be changed by two tasks at once.
-bool kernel_is_preempt_rt() {
-    std::ifstream f("/sys/kernel/realtime");
-    int v = 0;
-    return f >> v && v == 1;
-}
-
 // kernel.bpf_stats_enabled (it shows only the sysctl's own setting, not descriptors).
 bool bpf_stats_sysctl_on() {
     std::ifstream f("/proc/sys/kernel/bpf_stats_enabled");
@@ -110,7 +102,9 @@ template <typename Skel> class BpfBackend final : public Backend {
             // on only with a slot per CPU that read_counters() reads (else counts would hide there)
             const bool on =
                 o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&
-                plan.loads("fs_request_send") && !kernel_is_preempt_rt() &&
+                // PREEMPT_RT runs tracepoint programs preemptible: two tasks could
+                // change one CPU's slot at once
+                plan.loads("fs_request_send") && !plan.preempt_rt &&
                 bpf_map__set_max_entries(skel_->maps.write_cache, static_cast<__u32>(ncpus_)) == 0;
             ro->cfg_write_cache = on;
             wcache_slots_ = on ? static_cast<size_t>(ncpus_) : 0;
@@ -203,6 +197,23 @@ template <typename Skel> class BpfBackend final : public Backend {
     // batched copy and a hash per entry instead of two syscalls per entry.
     const CountersDelta &read_counters() override {
         CountersDelta &out = counters_;
+        // Nothing updated the entries or slots since the read before the last one: nothing
+        // to walk. (A program counts its update before it makes it, so the first read that
+        // sees no new count still walks: an update counted just before the last walk may have
+        // landed after it. A refresh interval later it has certainly landed.)
+        uint64_t changes = sum_percpu(bpf_map__fd(skel_->maps.changes), 0);
+        for (size_t i = 0; wcache_ && i < wcache_slots_; ++i) // a slot hit counts only there
+            changes += value_checksum<sizeof(fs_write_cache)>(&wcache_[i]);
+        const bool quiet = read_once_ && !reread_ && changes == last_changes_;
+        if (quiet && walked_quiet_) {
+            out.changed.clear();
+            out.gone.clear();
+            return out;
+        }
+        walked_quiet_ = quiet;
+        last_changes_ = changes;
+        reread_ = false;
+        read_once_ = true;
         // Reused between reads: fresh buffers of this size come from mmap, and their
         // page faults were most of the exporter's time while files were being created.
         // A buffer far larger than the last reads needed (start-up) is given back.
@@ -229,7 +240,10 @@ template <typename Skel> class BpfBackend final : public Backend {
             auto lookup = [fd](const fs_inode_key &k, fs_inode_stats &st) {
                 return bpf_map_lookup_elem(fd, &k, &st) == 0;
             };
-            auto keep = [this](const fs_inode_key &k) { sums_.keep(key_of(k)); };
+            auto keep = [this](const fs_inode_key &k) {
+                sums_.keep(key_of(k));
+                reread_ = true; // left unsettled: the next read must look again
+            };
             wcache_merge_.finish(wcache_slots_, read_slot, lookup, report, keep);
         }
         sums_.end(out.gone);
@@ -239,14 +253,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     Health read_health() override {
         Health h;
         int fd = bpf_map__fd(skel_->maps.counters);
-        std::vector<__u64> vals(static_cast<size_t>(ncpus_ > 0 ? ncpus_ : 1));
-        auto sum = [&](__u32 idx) {
-            uint64_t s = 0;
-            if (bpf_map_lookup_elem(fd, &idx, vals.data()) == 0)
-                for (__u64 v : vals)
-                    s += v;
-            return s;
-        };
+        auto sum = [&](__u32 idx) { return sum_percpu(fd, idx); };
 #define FS_X(c, field, doc) h.field = sum(FS_CNT_##c);
         FS_COUNTER_TABLE(FS_X)
 #undef FS_X
@@ -307,6 +314,16 @@ template <typename Skel> class BpfBackend final : public Backend {
     }
 
   private:
+    // The sum over CPUs of a per-CPU array's u64 at @idx.
+    uint64_t sum_percpu(int fd, __u32 idx) {
+        percpu_vals_.resize(static_cast<size_t>(ncpus_ > 0 ? ncpus_ : 1));
+        uint64_t s = 0;
+        if (bpf_map_lookup_elem(fd, &idx, percpu_vals_.data()) == 0)
+            for (__u64 v : percpu_vals_)
+                s += v;
+        return s;
+    }
+
     // The write cache array, mapped read-only: its slots are read without a syscall.
     bool map_write_cache(bpf_map *map, std::string *error) {
         const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -412,6 +429,11 @@ template <typename Skel> class BpfBackend final : public Backend {
         return decode_name(n);
     }
 
+    // The change count (map `changes`) at the last complete read; reread_: a key was left
+    // unsettled then, so the next read walks again whatever the count says.
+    uint64_t last_changes_ = 0;
+    bool read_once_ = false, reread_ = false, walked_quiet_ = false;
+    std::vector<__u64> percpu_vals_;
     // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
     const fs_write_cache *wcache_ = nullptr;
     size_t wcache_slots_ = 0;

@@ -90,6 +90,7 @@ CensusRecord decode_census(const struct fs_census_rec &r) {
     c.cgroup_id = r.cgroup_id;
     c.exe = key_of(r.exe);
     c.release_id = r.release_id;
+    c.uring = r.uring;
     return c;
 }
 

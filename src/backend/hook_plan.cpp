@@ -164,8 +164,9 @@ struct Builder {
             "background queue) is unclassified; a fallback whose cause persists is reported "
             "as that cause; a write longer than one request that starts inside EOF and ends "
             "past it shows as fallback";
-        if (k.btf_funcs.count("fuse_uring_queue_bq_req") &&
-            !k.btf_funcs.count("fuse_request_assign_unique"))
+        plan.uring_background_unseen = k.btf_funcs.count("fuse_uring_queue_bq_req") &&
+                                       !k.btf_funcs.count("fuse_request_assign_unique");
+        if (plan.uring_background_unseen)
             lock_note += "; over FUSE io_uring this kernel (6.14-6.17) sends background "
                          "requests without fuse_request_send: async writes on such mounts "
                          "are not seen";
@@ -215,7 +216,11 @@ struct Builder {
         }
         // timed from the opener's own hooks: a program on sched_switch would run on every
         // context switch of the machine (bpf/iomode_tracepoint.bpf.c)
-        if (k.has_iomodes && sys_hooks) {
+        if (k.has_iomodes && sys_hooks && k.preempt_rt) {
+            role(Role::DrainWait, false, "",
+                 "PREEMPT_RT: spinlocks sleep there, so an opener's extra sleeps do not tell a "
+                 "drain wait from lock waits");
+        } else if (k.has_iomodes && sys_hooks) {
             role(Role::DrainWait, true,
                  "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE or syscalls:sys_enter_mmap, "
                  "to the open's or mmap's exit",
@@ -255,6 +260,7 @@ std::optional<HookPlan> plan_hooks(const KernelOffer &k, std::optional<BackendKi
 
     Builder b{k, opts, {}};
     b.plan.cache_io_mode_bit = k.cache_io_mode_bit;
+    b.plan.preempt_rt = k.preempt_rt;
     if (forced == BackendKind::Trampoline || (!forced && can_tramp)) {
         if (!can_tramp) {
             *error = "trampoline backend unavailable: " + tramp_why;

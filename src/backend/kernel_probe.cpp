@@ -389,6 +389,9 @@ KernelFacts probe_kernel() {
         k.lockdown = (a != std::string::npos && b > a) ? ld.substr(a + 1, b - a - 1) : "unknown";
     }
     k.offer.probe_read_allowed = k.lockdown != "confidentiality";
+    // /sys/kernel/realtime where the kernel has it; else the version string ("... PREEMPT_RT ...")
+    k.offer.preempt_rt = slurp("/sys/kernel/realtime").starts_with("1") ||
+                         std::string_view(u.version).find("PREEMPT_RT") != std::string_view::npos;
 
     k.tracefs = mount_tracefs(k);
     if (!k.tracefs.empty())

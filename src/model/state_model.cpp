@@ -273,6 +273,7 @@ struct StateModel::Impl {
     std::unordered_map<InodeKey, uint32_t, InodeKeyHash> exe_wanted; // -> a pid running it
     std::unordered_set<uint64_t> cgroup_wanted;
     std::vector<InodeKey> path_wanted; // inodes new since the last names_wanted()
+    std::map<uint32_t, bool> uring_by_dev; // from census records: the transport of each device
 
     explicit Impl(ModelOptions o) : opts(std::move(o)) {
         if (opts.max_inodes == 0)
@@ -741,8 +742,10 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
 
     std::map<InodeKey, std::vector<const CensusRecord *>> by_inode;
     for (const auto &r : records)
-        if (m.accept(r.key))
+        if (m.accept(r.key)) {
             by_inode[r.key].push_back(&r);
+            m.uring_by_dev[r.key.dev] = r.uring;
+        }
 
     static const std::string no_comm;
     // No open file and no mapping left: the kernel's count must be back to 0.
@@ -1028,7 +1031,9 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
 namespace {
 template <typename S>
 void fill_header(const S &m, uint64_t &now, uint64_t &interval, bool &iomodes, Health &health,
-                 std::vector<Mount> &mounts, ModelStats &stats) {
+                 std::vector<Mount> &mounts, ModelStats &stats,
+                 std::map<uint32_t, bool> &uring_by_dev) {
+    uring_by_dev = m.uring_by_dev;
     now = m.now_ns;
     interval = m.interval_ns;
     iomodes = m.opts.io_modes_available;
@@ -1046,7 +1051,7 @@ Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take
     std::lock_guard lk(m.mu);
     Snapshot snap;
     fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
-                snap.stats);
+                snap.stats, snap.uring_by_dev);
     for (const auto &[key, s] : m.inodes)
         if (!m.opts.pid || s.pid_match)
             take(m.make_view(s));
@@ -1067,7 +1072,7 @@ Summary StateModel::summary(size_t top_k) const {
     std::lock_guard lk(m.mu);
     Summary sum;
     fill_header(m, sum.now_ns, sum.interval_ns, sum.io_modes_available, sum.health, sum.mounts,
-                sum.stats);
+                sum.stats, sum.uring_by_dev);
 
     std::map<uint32_t, DeviceSummary> devs;
     auto dev = [&](uint32_t d) -> DeviceSummary & {

@@ -176,14 +176,15 @@ int serve(const Config &cfg, int fuse_fd, Filesystem &fs) {
                         break;
                     }
                 }
-                // The one line on stdout tests wait for; flushed because stdout is a pipe there.
-                std::fputs(fmt::format("ready {}\n", cfg.mountpoint).c_str(), stdout);
-                std::fflush(stdout);
-                announced = true;
+                // Before "ready": whoever waits for it may read the debug log at once.
                 if (cfg.debug) {
                     std::lock_guard lock(sh.mu);
                     fmt::print(stderr, "testfs: INIT done: {}\n", sh.init_message);
                 }
+                // The one line on stdout tests wait for; flushed because stdout is a pipe there.
+                std::fputs(fmt::format("ready {}\n", cfg.mountpoint).c_str(), stdout);
+                std::fflush(stdout);
+                announced = true;
             }
             if (sh.ring_failed) {
                 std::lock_guard lock(sh.mu);

@@ -13,6 +13,34 @@
 #include <unistd.h>
 
 namespace fusescope {
+namespace {
+
+// The transport of each FUSE mount, where the census saw a file open on it (the
+// connection's io_uring ring is set once its server registered one).
+struct MountTransport {
+    std::string mount_point;
+    std::string dev;
+    std::string transport; // "io_uring", "/dev/fuse", "unknown"
+    std::string note;      // what this backend misses there, if anything
+};
+
+std::vector<MountTransport> mount_transports(const Snapshot &snap, const HookPlan &plan) {
+    std::vector<MountTransport> out;
+    for (const Mount &m : snap.mounts) {
+        MountTransport t{m.mount_point, fmt::format("{}:{}", m.major, m.minor), "unknown",
+                         "no file open on it when fusescope looked"};
+        if (auto it = snap.uring_by_dev.find(m.kdev); it != snap.uring_by_dev.end()) {
+            t.transport = it->second ? "io_uring" : "/dev/fuse";
+            t.note = it->second && plan.uring_background_unseen
+                         ? "async writes are not seen here on this kernel (6.14-6.17)"
+                         : "";
+        }
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+} // namespace
 
 int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     if (::geteuid() != 0) {
@@ -27,11 +55,13 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     int load_code = exit_code::kOk;
     std::vector<AttachedProgram> attached;
     size_t write_cache_slots = 0;
+    std::vector<MountTransport> transports;
     if (plan) {
         auto s = Session::open(so, &load_err, &load_code);
         if (s) {
             attached = s->backend().attached();
             write_cache_slots = s->backend().write_cache_slots();
+            transports = mount_transports(s->model().snapshot(), *plan);
         }
     }
     bool ok = plan && load_err.empty() && plan->lock_roles_ok();
@@ -44,6 +74,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         j["lockdown"] = k.lockdown;
         j["tracefs"] = k.tracefs;
         j["io_modes"] = k.offer.has_iomodes;
+        j["preempt_rt"] = k.offer.preempt_rt;
         j["trampolines"] = {{"allowed", k.offer.trampolines_allowed},
                             {"error", k.offer.trampoline_error}};
         j["backend"] = plan ? nlohmann::ordered_json(to_string(plan->backend))
@@ -62,6 +93,13 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             progs.push_back({{"program", a.program}, {"target", a.target}});
         j["attached"] = progs;
         j["write_cache_slots"] = write_cache_slots;
+        nlohmann::ordered_json mounts = nlohmann::ordered_json::array();
+        for (const auto &t : transports)
+            mounts.push_back({{"mount", t.mount_point},
+                              {"dev", t.dev},
+                              {"transport", t.transport},
+                              {"note", t.note}});
+        j["mounts"] = mounts;
         j["load_error"] = load_err;
         j["ok"] = ok;
         fmt::print("{}\n", json_text(j, 2));
@@ -79,6 +117,8 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         out +=
             fmt::format("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)"
                                                                   : "n/a (kernel has no IO modes)");
+        if (k.offer.preempt_rt)
+            out += "PREEMPT_RT    yes (sleeping spinlocks, preemptible BPF programs)\n";
         out += fmt::format("trampolines   {}\n", k.offer.trampolines_allowed
                                                      ? "fentry/fexit load"
                                                      : "refused: " + k.offer.trampoline_error);
@@ -104,6 +144,13 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
                         "write cache   one slot per CPU ({}): writes to the inode a CPU "
                         "wrote last count there\n",
                         write_cache_slots);
+                if (!transports.empty()) {
+                    out += fmt::format("\n{:<40} {:<8} {:<10} {}\n", "FUSE MOUNT", "DEV",
+                                       "TRANSPORT", "NOTE");
+                    for (const auto &t : transports)
+                        out += fmt::format("{:<40} {:<8} {:<10} {}\n", t.mount_point, t.dev,
+                                           t.transport, t.note);
+                }
             }
         }
         fmt::print("{}", escape_text(out, EscapeScope::Output));

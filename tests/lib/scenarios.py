@@ -5,7 +5,7 @@ tests/vm/guest-core.sh in the kernel matrix. Standard library only.
 
     for sc in write_path_scenarios("host"):
         sc.name, sc.testfs_flags, sc.fio_args, sc.jobs, sc.ios
-        sc.expected()          # Counter {(lock, reason): count} for jobs * ios writes
+        sc.expected(backend)   # Counter {(lock, reason): count} for jobs * ios writes
 """
 
 import collections
@@ -29,9 +29,13 @@ class Scenario:
     def writes(self):
         return self.jobs * self.ios
 
-    def expected(self):
+    def expected(self, backend):
+        """Counter {(lock, reason): count} that `backend` must see."""
         want = collections.Counter()
         for item in self.expect:
+            item, _, only = item.partition("@")
+            if only and only != backend:
+                continue
             key, count = item.split("=")
             lock, reason = key.split("/")
             want[(lock, reason)] += self.writes if count == "N" else int(count)

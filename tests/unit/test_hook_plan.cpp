@@ -192,3 +192,22 @@ TEST(HookPlan, BackendNames) {
     EXPECT_FALSE(backend_from_string("auto"));
     EXPECT_EQ(to_string(BackendKind::Tracepoint), "tracepoint");
 }
+
+TEST(HookPlan, PreemptRtLosesOnlyTheTracepointDrainHeuristic) {
+    // Debian's rt flavour: spinlocks are sleeping locks, so the tracepoint backend cannot tell
+    // an opener's drain wait from its other sleeps; the trampoline backend times the function.
+    std::string err;
+    KernelOffer rt = host_618();
+    rt.preempt_rt = true;
+    auto tp = plan_hooks(rt, std::nullopt, &err);
+    ASSERT_TRUE(tp) << err;
+    EXPECT_TRUE(tp->preempt_rt);
+    EXPECT_FALSE(tp->has(Role::DrainWait));
+    EXPECT_NE(role(*tp, "drain-wait").note.find("PREEMPT_RT"), std::string::npos);
+    EXPECT_TRUE(tp->lock_roles_ok());
+    KernelOffer rt_tramp = debian_612();
+    rt_tramp.preempt_rt = true;
+    auto tr = plan_hooks(rt_tramp, std::nullopt, &err);
+    ASSERT_TRUE(tr) << err;
+    EXPECT_TRUE(tr->has(Role::DrainWait));
+}

@@ -77,6 +77,8 @@ for ko in /lib/*.ko; do
 done
 ulimit -l unlimited 2>/dev/null || true
 echo  # the BIOS leaves escape codes on the console line
+# run-vm.sh passes fusescope_accel=kvm|tcg on the kernel command line: which accelerator ran.
+echo "RESULT accel=${fusescope_accel:-unknown}"
 echo "init: running /guest.sh on $(uname -r) after $(cut -d' ' -f1 /proc/uptime)s"
 cd /tmp
 sh /guest.sh

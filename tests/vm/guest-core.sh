@@ -3,20 +3,32 @@
 # workloads and exact counts as tests/core/test_core.py on the host:
 #   parallel 4x50 in-EOF writes    -> 200 shared
 #   O_APPEND 2x20                  -> 40 exclusive append
-#   no FOPEN_PARALLEL_DIRECT_WRITES -> 100 exclusive no_parallel_flag
 #   extend 1x30                    -> 30 exclusive past_eof
+#   no FOPEN_PARALLEL_DIRECT_WRITES -> 100 exclusive no_parallel_flag
+#   diagnose's first finding for each (healthy, append, past_eof, no_parallel_flag)
 #   shared mmap by "indexer"       -> 100 exclusive cache_io_mode, mmap event names the holder,
 #   after unmap+close              -> 100 shared, a release that leaves cache mode   (6.9+)
-#   census of a mapping made before fusescope started                              (6.9+)
+#   census of a mapping made before fusescope started, diagnose names it            (6.9+)
 #   a caching open / shared mmap while parallel writers are in flight waits (drain); with
 #   none in flight it does not                                                      (6.9+)
-# Expected backend: trampoline (these kernels allow fentry). Kernels without IO modes
-# (6.1) must say so in doctor and still count lock modes and reasons exactly.
+# Each scenario is one function, run once per backend pass (run_scenarios): first the
+# trampoline backend (every kernel here allows fentry), then the tracepoint backend -- what a
+# host that refuses trampolines gets -- wherever the kernel has the fuse request tracepoints
+# (6.12+); result names of that pass start with tp_, and it leaves diagnose's findings out
+# (see run_scenarios). Kernels without IO modes (6.1) must say
+# so in doctor and still count lock modes and reasons exactly. On PREEMPT_RT kernels the same
+# counts must hold; doctor must load and name every role it cannot fill there and why (a
+# scenario needing such a role is then skipped, saying so; on other kernels that is a failure),
+# and the write cache must be off.
 # shellcheck source=tests/vm/guest-lib.sh
 . /lib/guest-lib.sh
 
 result "uname=$(uname -r)"
-FSB="" # global fusescope options (the tracepoint pass at the end sets --backend)
+if uname -v | grep -q PREEMPT_RT; then RT=1; else RT=0; fi
+result "preempt_rt=$RT"
+FSB="" # global fusescope options of the current pass (--backend tracepoint in the second)
+P=""   # result-name prefix of the current pass
+DIAGNOSE=1 # the current pass checks diagnose's findings too (run_scenarios)
 B=/tmp/b M=/tmp/m
 mkdir -p $B $M
 PAR="--direct-io --parallel-direct-writes --write-delay-us 200"
@@ -40,7 +52,10 @@ trace_start() {
   TR=$!
   i=0
   while ! grep -q watching /tmp/trace.err 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { fail trace_start "$(tail -n1 /tmp/trace.err)"; return 1; }
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! kill -0 $TR 2>/dev/null; then
+      fail "${P}trace_start" "$(tail -n1 /tmp/trace.err)"; return 1
+    fi
     sleep 0.1
   done
 }
@@ -53,31 +68,32 @@ expect() { # name got want
 W='"event":"write"'
 writes() { grep "$W" /tmp/trace.json | grep -c "\"lock\":\"$1\",\"reason\":\"$2\""; }
 all_writes() { count "$W"; }
-# Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
-# preemptible kernel (sid's 7.2) a writer preempted inside an fentry program makes the next
-# one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
-# diag_start: `fusescope $FSB diagnose` for 5 s in the background (pid DG), once it watches
+# diag_start: `fusescope $FSB diagnose` in the background (pid DG), once it watches. It watches
+# until diag_stop (SIGINT: diagnose reports early), so a workload is never cut short by a clock.
 diag_start() {
   rm -f /tmp/diag.json /tmp/diag.err
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB diagnose --mount $M --duration 5 --json > /tmp/diag.json 2>/tmp/diag.err &
+  fusescope $FSB diagnose --mount $M --duration 600 --json > /tmp/diag.json 2>/tmp/diag.err &
   DG=$!
   i=0
   while ! grep -q watching /tmp/diag.err 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 600 ] && break
+    kill -0 $DG 2>/dev/null || break
     sleep 0.1
   done
 }
-# diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 2 s workload runs
+diag_stop() { sleep 0.3; kill -INT $DG; wait $DG; } # returns diagnose's exit status
+first_kind() { grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/'; }
+# diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 1.5 s workload runs
 # (started once diagnose is attached, ended before it reports); the first finding must be
 # KIND, the exit status RC (0 healthy, 5 findings), and the report must have seen writes.
 diag_during() {
   name=$1 kind=$2 want_rc=$3; shift 3
   diag_start
-  fusescope-load "$@" --writes 100000000 --duration 2 > /dev/null
-  wait $DG; drc=$?
+  fusescope-load "$@" --writes 100000000 --duration 1.5 > /dev/null
+  diag_stop; drc=$?
   expect "${name}_rc" "$drc" "$want_rc"
-  expect "${name}_kind" "$(grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/')" "$kind"
+  expect "${name}_kind" "$(first_kind)" "$kind"
   expect "${name}_saw_writes" "$(grep -m1 '"writes": ' /tmp/diag.json | grep -c '"writes": [1-9]')" 1
 }
 # diag_exact NAME WANT SCENARIO ARGS...: `fusescope $FSB diagnose` counts exactly WANT writes of
@@ -86,9 +102,12 @@ diag_exact() {
   name=$1 want=$2; shift 2
   diag_start
   fusescope-load "$@" > /dev/null
-  wait $DG
+  diag_stop
   expect "$name" "$(grep -m1 '"writes": ' /tmp/diag.json | sed 's/.*"writes": *\([0-9]*\).*/\1/')" "$want"
 }
+# Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
+# preemptible kernel (7.2+, RT) a writer preempted inside an fentry program makes the next
+# one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
 misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
 expect_writes() { # name got want
   m=$(misses); m=${m:-0}
@@ -99,19 +118,85 @@ expect_writes() { # name got want
   else fail "$1" "got_$2_want_$3_prog_misses_$m"; fi
 }
 
-# parallel_and_append PREFIX: 4x50 in-EOF writes all shared, 2x20 appends all exclusive;
-# result names start with PREFIX (one pass per backend).
-parallel_and_append() {
-  trace_start
+# --- doctor and the roles of the current pass ---
+
+# role_of NAME: yes|no from the ROLE table of /tmp/doctor.txt (empty if doctor has no such row)
+role_of() { awk -v r="$1" '/^ROLE /{t=1; next} t && NF==0{exit} t && $1==r{print $2}' /tmp/doctor.txt; }
+
+# doctor_report BACKEND: `fusescope $FSB doctor` must pick BACKEND, load and attach (LOADED=1);
+# every role it cannot fill is a RESULT line with doctor's reason, and must have one. When the
+# programs fail to load, the log gets the verifier's account of the failing program.
+doctor_report() {
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB doctor > /tmp/doctor.txt 2>&1; rc=$?
+  cat /tmp/doctor.txt
+  expect "${P}doctor_rc" $rc 0
+  expect "${P}backend" "$(sed -n 's/^backend  *\([a-z]*\):.*/\1/p' /tmp/doctor.txt)" "$1"
+  awk '/^ROLE /{t=1; next} t && NF==0{exit} t && $2=="no"{$1=$1; print}' /tmp/doctor.txt > /tmp/roles-no.txt
+  while read -r role _ _ note; do
+    result "${P}role=$role" available=no "reason=$note"
+    if [ -n "$note" ]; then pass "${P}role_${role}_reason"; else fail "${P}role_${role}_reason" no_reason_given; fi
+  done < /tmp/roles-no.txt
+  LOADED=1
+  if [ $rc != 0 ]; then
+    LOADED=0
+    result "${P}load_error=$(sed -n 's/^load\/attach FAILED: //p' /tmp/doctor.txt | head -n1)"
+    echo "--- fusescope $FSB -v doctor: what failed to load, and the verifier's log of it ---"
+    # shellcheck disable=SC2086
+    fusescope $FSB -v doctor > /tmp/doctor-v.txt 2>&1
+    grep -E 'failed to (load|resolve)|invalid insn|no matching targets' /tmp/doctor-v.txt | head -n 20
+    sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' /tmp/doctor-v.txt | tail -n 25
+    result "${P}failed_program=$(sed -n "s/^libbpf: prog '\([a-z_0-9]*\)': failed to load.*/\1/p" /tmp/doctor-v.txt | head -n1)"
+    # the verifier's verdict: the last line of its log before "processed N insns", or (7.x,
+    # which explains itself after the verdict) before "Verification failed"
+    result "${P}verifier=$(sed -n '/BEGIN PROG LOAD LOG/,/END PROG LOAD LOG/p' /tmp/doctor-v.txt |
+      awk '/^(Verification failed|processed )/ {print prev; exit} NF {prev = $0}')"
+  fi
+}
+
+# needs SCENARIO ROLE...: true when doctor fills every ROLE. Else on PREEMPT_RT (where doctor
+# may name roles it cannot fill) the scenario is skipped with a RESULT line; elsewhere that fails.
+needs() {
+  sc=$1; shift
+  for role in "$@"; do
+    [ "$(role_of "$role")" = yes ] && continue
+    if [ $RT = 1 ]; then result "${P}scenario=$sc" "skipped=role_${role}_not_filled"
+    else fail "${P}${sc}_needs_$role" "doctor_says_$(role_of "$role")"; fi
+    return 1
+  done
+}
+
+# --- scenarios (each runs in both passes; results prefixed with $P) ---
+
+# lock_reasons_scenario: in one trace, 4x50 in-EOF writes all shared, 2x20 appends all
+# exclusive (append), 1x30 extending writes all exclusive (past_eof), and no other write (one
+# trace for the three: each fusescope start costs seconds under TCG). Needs a mount made with $PAR.
+lock_reasons_scenario() {
+  trace_start || return
   fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
-  trace_stop
-  expect_writes "${1}parallel_shared" "$(writes shared shared)" 200
-  expect_writes "${1}parallel_all" "$(all_writes)" 200
-  trace_start
   fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
+  fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
   trace_stop
-  expect_writes "${1}append_exclusive" "$(writes exclusive append)" 40
-  expect_writes "${1}append_all" "$(all_writes)" 40
+  expect_writes "${P}parallel_shared" "$(writes shared shared)" 200
+  expect_writes "${P}append_exclusive" "$(writes exclusive append)" 40
+  expect_writes "${P}extend_past_eof" "$(writes exclusive past_eof)" 30
+  expect_writes "${P}lock_reasons_all" "$(all_writes)" 270
+}
+
+# diag_kinds_scenario: diagnose's first finding for a healthy, an appending and an extending
+# workload (and, on kernels without IO modes, that it says so). Needs a mount made with $PAR.
+diag_kinds_scenario() {
+  diag_during "${P}diag_healthy" healthy 0 parallel --file $M/db2 --threads 4 --size 4096
+  [ $IOMODES = 0 ] && expect "${P}diag_no_iomodes" "$(grep -c '"kind": "kernel_no_io_modes"' /tmp/diag.json)" 1
+  diag_during "${P}diag_append" append 5 append --file $M/log2 --threads 2 --size 4096
+  diag_during "${P}diag_extend" past_eof 5 extend --file $M/grow2 --threads 1 --size 4096
+}
+
+# write_cache_scenario (tracepoint backend): doctor says the per-CPU write cache is on (off on
+# PREEMPT_RT, where tracepoint programs can be preempted), and diagnose counts exactly anyway.
+write_cache_scenario() {
+  expect "${P}write_cache" "$(grep -c '^write cache' /tmp/doctor.txt)" $((1 - RT))
+  diag_exact "${P}diag_exact" 2000 parallel --file $M/db4 --threads 4 --writes 500 --size 4096
 }
 
 # start_holder COMM: a process named COMM maps $M/db shared and holds it until SIGUSR1 (pid: H)
@@ -123,23 +208,50 @@ start_holder() {
   while ! grep -q holding /tmp/holder.err; do sleep 0.1; done
 }
 
-# expect_holder_seen PREFIX: the trace since start_holder indexer, 4x25 writes and the
-# holder's exit counted the writes as cache_io_mode, named the holder, saw cache mode end
-expect_holder_seen() {
-  expect_writes "${1}mmap_cache_io_mode" "$(writes exclusive cache_io_mode)" 100
-  expect "${1}mmap_holder" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
-  expect "${1}release_left_cache" "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+# mmap_holder_scenario: writes while "indexer" maps the file are cache_io_mode, the mmap
+# event names the holder, its exit leaves cache mode and the next writes are shared again.
+mmap_holder_scenario() {
+  fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
+  trace_start || return
+  start_holder indexer
+  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+  kill -USR1 $H; wait $H
+  sleep 0.5
+  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+  trace_stop
+  expect_writes "${P}mmap_cache_io_mode" "$(writes exclusive cache_io_mode)" 100
+  expect "${P}mmap_holder" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"indexer\",\"how\":\"mmap\"}")" 1
+  expect "${P}release_left_cache" "$(grep '"event":"release"' /tmp/trace.json | grep -c '"left_cache":true')" 1
+  expect_writes "${P}mmap_then_shared" "$(writes shared shared)" 100
 }
 
-# drain_scenario NAME: a caching open while parallel writers are in flight waits for them to
+# census_culprit_scenario: a mapping made before fusescope started is found by the census, and
+# diagnose, started while the scanner still holds it, sees writers serialized by cache io mode
+# first and names the scanner as the culprit (the issue-7 scenario).
+census_culprit_scenario() {
+  start_holder scanner
+  if trace_start; then
+    fusescope-load parallel --file $M/db --threads 2 --writes 10 --size 65536 > /dev/null
+    trace_stop
+    expect "${P}census_holder" "$(grep '"event":"census"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"scanner\",\"how\":\"mmap\"}")" 1
+    expect_writes "${P}census_cache_io_mode" "$(writes exclusive cache_io_mode)" 20
+  fi
+  if [ $DIAGNOSE = 1 ]; then
+    diag_during "${P}diagnose" cache_io_mode 5 parallel --file $M/db --threads 4 --size 4096
+    expect "${P}diagnose_culprit" "$(grep -c "\"pid\": $H," /tmp/diag.json)" 1
+  fi
+  kill -USR1 $H; wait $H
+}
+
+# drain_scenario: a caching open while parallel writers are in flight waits for them to
 # drain; whether an open lands while writers are in flight is timing: up to three tries.
 drain_scenario() {
   mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens --write-delay-us 2000
   fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
-  n=0 try=0
+  n=0 try=0 RP=""
   while [ "$n" -lt 1 ] && [ $try -lt 3 ]; do
     try=$((try + 1))
-    trace_start
+    trace_start || break
     fusescope-load parallel --file $M/db --threads 4 --writes 300 --size 4096 > /dev/null &
     LW=$!
     sleep 0.3
@@ -149,36 +261,75 @@ drain_scenario() {
     RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
     n=$(grep '"event":"drain_wait"' /tmp/trace.json | grep -c "\"pid\":$RP,")
   done
-  result "$1=$n" "tries=$try" "prog_misses=$(misses)"
-  if [ "$n" -ge 1 ]; then pass "$1"; else fail "$1" "none_for_pid_$RP"; fi
+  result "${P}drain_wait_named=$n" "tries=$try" "prog_misses=$(misses)"
+  if [ "$n" -ge 1 ]; then pass "${P}drain_wait_named"; else fail "${P}drain_wait_named" "none_for_pid_$RP"; fi
   umount_testfs
 }
 
-# no_drain_scenario NAME: the same inode, written in parallel, then opened cached 20 times and
+# no_drain_scenario: the same inode, written in parallel, then opened cached 20 times and
 # mapped shared once no writer is in flight: both are seen as holders, no drain wait (the
 # tracepoint backend infers drains from the opener's sleeps; the open's answer is not one).
 no_drain_scenario() {
   mount_testfs --direct-io --parallel-direct-writes --cache-readonly-opens \
     --direct-io-allow-mmap --write-delay-us 2000
   fusescope-load parallel --file $M/db --threads 1 --writes 1 > /dev/null
-  trace_start
-  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 4096 > /dev/null
-  fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
-  fusescope-load mmap-holder --file $M/db --size 4096 --hold 0.1 > /tmp/mapper.json
-  trace_stop
-  RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
-  MP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/mapper.json | head -n1)
-  expect "${1}_opens_seen" "$(grep '"event":"open"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$RP,")" 20
-  expect "${1}_mmap_seen" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$MP,")" 1
-  expect "$1" "$(count '"event":"drain_wait"')" 0
+  if trace_start; then
+    fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 4096 > /dev/null
+    fusescope-load cached-reader --file $M/db --opens 20 > /tmp/reader.json
+    fusescope-load mmap-holder --file $M/db --size 4096 --hold 0.1 > /tmp/mapper.json
+    trace_stop
+    RP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/reader.json | head -n1)
+    MP=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' /tmp/mapper.json | head -n1)
+    expect "${P}no_drain_wait_opens_seen" "$(grep '"event":"open"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$RP,")" 20
+    expect "${P}no_drain_wait_mmap_seen" "$(grep '"event":"mmap"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$MP,")" 1
+    expect "${P}no_drain_wait" "$(count '"event":"drain_wait"')" 0
+  fi
   umount_testfs
 }
 
-fusescope doctor > /tmp/doctor.txt 2>&1; rc=$?
-cat /tmp/doctor.txt
-expect doctor_rc $rc 0
-backend=$(sed -n 's/^backend  *\([a-z]*\):.*/\1/p' /tmp/doctor.txt)
-expect backend "$backend" trampoline
+# no_flag_scenario: without FOPEN_PARALLEL_DIRECT_WRITES every direct write is exclusive
+# (no_parallel_flag), and diagnose says so first.
+no_flag_scenario() {
+  mount_testfs --direct-io --write-delay-us 200
+  if trace_start; then
+    fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
+    trace_stop
+    expect_writes "${P}no_flag_exclusive" "$(writes exclusive no_parallel_flag)" 100
+  fi
+  [ $DIAGNOSE = 1 ] && diag_during "${P}diag_no_flag" no_parallel_flag 5 parallel --file $M/db3 --threads 4 --size 4096
+  umount_testfs
+}
+
+# timed NAME CMD...: run CMD, then RESULT ${P}secs_NAME=<seconds it took> (where the time goes)
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+timed() {
+  timed_t0=$(uptime_s) timed_name=$1; shift
+  "$@"
+  result "${P}secs_$timed_name=$(awk -v a="$timed_t0" -v b="$(uptime_s)" 'BEGIN{printf "%.1f", b - a}')"
+}
+
+# run_scenarios: every scenario with the current pass's backend ($FSB, results prefixed $P).
+# DIAGNOSE=0 leaves out diagnose's findings: they come from the state model, whatever backend
+# fed it, and the host's tests/views/diagnose checks them on the tracepoint backend already.
+run_scenarios() {
+  mount_testfs $PAR
+  needs lock_reasons write-lock && timed lock_reasons lock_reasons_scenario
+  [ $DIAGNOSE = 1 ] && needs diag_kinds write-lock && timed diag_kinds diag_kinds_scenario
+  [ "$P" = tp_ ] && needs write_cache write-lock && timed write_cache write_cache_scenario
+  if [ $IOMODES = 1 ]; then
+    needs mmap_holder write-lock mmap release && timed mmap_holder mmap_holder_scenario
+    needs census_culprit write-lock census && timed census_culprit census_culprit_scenario
+  fi
+  umount_testfs
+  if [ $IOMODES = 1 ]; then
+    needs drain drain-wait open && timed drain drain_scenario
+    needs no_drain drain-wait open mmap && timed no_drain no_drain_scenario
+  fi
+  needs no_flag write-lock && timed no_flag no_flag_scenario
+}
+
+# --- the trampoline pass ---
+timed doctor doctor_report trampoline
 if grep -q '^IO modes *yes' /tmp/doctor.txt; then IOMODES=1; else IOMODES=0; fi
 result "iomodes=$IOMODES"
 # FUSE_DIRECT_IO_ALLOW_MMAP (6.6+) is needed for shared mmaps of direct-io files
@@ -186,91 +337,21 @@ result "iomodes=$IOMODES"
 case "$(uname -r)" in
   6.1.*) expect no_iomodes_reported "$(grep -c 'n/a (kernel has no IO modes)' /tmp/doctor.txt | grep -qv '^0$' && echo yes)" yes ;;
 esac
+[ $LOADED = 1 ] && run_scenarios
 
-mount_testfs $PAR
-parallel_and_append ""
-
-trace_start
-fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
-trace_stop
-expect_writes extend_past_eof "$(writes exclusive past_eof)" 30
-expect_writes extend_all "$(all_writes)" 30
-
-diag_during diag_healthy healthy 0 parallel --file $M/db2 --threads 4 --size 4096
-[ $IOMODES = 0 ] && expect diag_no_iomodes "$(grep -c '"kind": "kernel_no_io_modes"' /tmp/diag.json)" 1
-diag_during diag_append append 5 append --file $M/log2 --threads 2 --size 4096
-diag_during diag_extend past_eof 5 extend --file $M/grow2 --threads 1 --size 4096
-
-if [ $IOMODES = 1 ]; then
-  fusescope-load parallel --file $M/db --threads 1 --writes 1 --size 65536 > /dev/null
-  trace_start
-  start_holder indexer
-  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
-  kill -USR1 $H; wait $H
-  sleep 0.5
-  fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
-  trace_stop
-  expect_holder_seen ""
-  expect_writes mmap_then_shared "$(writes shared shared)" 100
-
-  start_holder scanner
-  trace_start
-  fusescope-load parallel --file $M/db --threads 2 --writes 10 --size 65536 > /dev/null
-  trace_stop
-  # diagnose while the scanner still holds the mapping and writers run: the top finding is
-  # cache io mode with the scanner as culprit (the issue-7 scenario, on this kernel)
-  fusescope-load parallel --file $M/db --threads 4 --writes 1500 --size 4096 > /dev/null &
-  LW=$!
-  fusescope diagnose --mount $M --duration 3 --json > /tmp/diag.json 2>/tmp/diag.err; drc=$?
-  wait $LW
-  expect diagnose_rc "$drc" 5
-  expect diagnose_top_kind "$(grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/')" cache_io_mode
-  expect diagnose_culprit "$(grep -c "\"pid\": $H," /tmp/diag.json)" 1
-  kill -USR1 $H; wait $H
-  expect census_holder "$(grep '"event":"census"' /tmp/trace.json | grep -c "\"holder\":{\"pid\":$H,\"comm\":\"scanner\",\"how\":\"mmap\"}")" 1
-  expect_writes census_cache_io_mode "$(writes exclusive cache_io_mode)" 20
-fi
-umount_testfs
-
-[ $IOMODES = 1 ] && drain_scenario drain_wait_named
-[ $IOMODES = 1 ] && no_drain_scenario no_drain_wait
-
-# The tracepoint backend -- what a host that refuses trampolines gets -- on this kernel when it
-# has the fuse request tracepoints (6.12+): the same exact counts.
-if fusescope --backend tracepoint doctor > /tmp/doctor-tp.txt 2>&1; then
-  FSB="--backend tracepoint"
+# --- the tracepoint pass, where the kernel has the fuse request tracepoints (6.12+) ---
+if [ -d /sys/kernel/tracing/events/fuse/fuse_request_send ]; then
+  FSB="--backend tracepoint" P=tp_ DIAGNOSE=0
   result "tracepoint_backend=yes"
-  mount_testfs $PAR
-  parallel_and_append tp_
-  # the counters, with writes counted in per-CPU write cache slots: exact through diagnose
-  expect tp_write_cache "$(grep -c '^write cache' /tmp/doctor-tp.txt)" 1
-  diag_exact tp_diag_exact 2000 parallel --file $M/db4 --threads 4 --writes 500 --size 4096
-  if [ $IOMODES = 1 ]; then
-    trace_start
-    start_holder indexer
-    fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
-    kill -USR1 $H; wait $H
-    trace_stop
-    expect_holder_seen tp_
-  fi
-  umount_testfs
-  [ $IOMODES = 1 ] && drain_scenario tp_drain_wait_named
-  [ $IOMODES = 1 ] && no_drain_scenario tp_no_drain_wait
-  FSB=""
+  timed doctor doctor_report tracepoint
+  [ $LOADED = 1 ] && run_scenarios
+  FSB="" P="" DIAGNOSE=1
 else
-  result "tracepoint_backend=no" "$(tail -n1 /tmp/doctor-tp.txt)"
+  result "tracepoint_backend=no" "reason=no_fuse:fuse_request_send_tracepoint"
 fi
-
-mount_testfs --direct-io --write-delay-us 200
-trace_start
-fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
-trace_stop
-expect_writes no_flag_exclusive "$(writes exclusive no_parallel_flag)" 100
-diag_during diag_no_flag no_parallel_flag 5 parallel --file $M/db3 --threads 4 --size 4096
-umount_testfs
 
 expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0
-if [ $GUEST_FAILED != 0 ]; then
+if [ $GUEST_FAILED != 0 ] && [ -f /tmp/trace.json ]; then
   echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err
 fi
 guest_finish

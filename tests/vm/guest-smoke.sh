@@ -6,6 +6,14 @@
 
 kver=$(uname -r)
 result "uname=$kver"
+# PREEMPT_RT: uname -v says so; run-vm.sh passes what the kernel's config said
+# (fusescope_preempt_rt=y|n), so the rt guest cannot silently boot another kernel.
+if uname -v | grep -q PREEMPT_RT; then rt=y; else rt=n; fi
+result "preempt_rt=$rt" "sys_kernel_realtime=$(cat /sys/kernel/realtime 2>/dev/null || echo absent)"
+if [ -n "${fusescope_preempt_rt:-}" ]; then
+  if [ "$rt" = "$fusescope_preempt_rt" ]; then pass preempt_rt_as_configured
+  else fail preempt_rt_as_configured "uname_says_${rt}_config_says_$fusescope_preempt_rt"; fi
+fi
 
 check btf_vmlinux test -r /sys/kernel/btf/vmlinux
 # On 6.1 FUSE is a module (insmod'ed by /init); its BTF is then a separate object.

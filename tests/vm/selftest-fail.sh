@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# selftest-fail.sh SUITE CACHE_DIR: run-vm.sh must fail (and show the guest's output on stderr)
+# selftest-fail.sh KERNEL CACHE_DIR: run-vm.sh must fail (and show the guest's output on stderr)
 # when the guest script fails, and when it hangs past --timeout.
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: selftest-fail.sh SUITE CACHE_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: selftest-fail.sh KERNEL CACHE_DIR" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 ERR=$(mktemp)
 trap 'rm -f "$ERR"' EXIT
 
 expect_failure() { # NAME GUEST TIMEOUT NEEDLE
-  if "$HERE/run-vm.sh" --suite "$1" --cache "$2" --guest "$HERE/$3" --timeout "$4" \
+  if "$HERE/run-vm.sh" --kernel "$1" --cache "$2" --guest "$HERE/$3" --timeout "$4" \
        --log "$2/selftest-$3.log" 2>"$ERR"; then
     echo "selftest-fail: run-vm.sh exited 0 for $3" >&2; exit 1
   fi

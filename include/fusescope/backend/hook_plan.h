@@ -62,6 +62,7 @@ struct KernelOffer {
     bool has_iomodes = false;       // struct fuse_inode has iocachectr (6.9+)
     // FUSE_I_CACHE_IO_MODE's value in the kernel's (anonymous) enum; -1: not in BTF
     int cache_io_mode_bit = -1;
+    bool preempt_rt = false; // PREEMPT_RT kernel: sleeping spinlocks, preemptible BPF programs
 };
 
 // One BPF program and the kernel function or tracepoint it attaches to.
@@ -83,6 +84,10 @@ struct HookPlan {
     std::vector<ProgramChoice> programs; // programs to load and attach
     std::vector<RolePlan> roles;
     int cache_io_mode_bit = -1;            // KernelOffer::cache_io_mode_bit
+    bool preempt_rt = false;               // KernelOffer::preempt_rt
+    // tracepoint backend on 6.14-6.17: over FUSE io_uring background requests skip
+    // fuse:fuse_request_send, so async writes on such mounts are not seen
+    bool uring_background_unseen = false;
     bool has(Role role) const;             // the role is available
     const RolePlan *find(Role role) const; // nullptr if the plan does not list it
     bool lock_roles_ok() const;            // write-lock and lock-wait both available

@@ -252,6 +252,8 @@ struct Snapshot {
     Health health;
     std::vector<Mount> mounts;
     ModelStats stats;
+    // Devices whose transport a census saw on an open file: true = FUSE over io_uring
+    std::map<uint32_t, bool> uring_by_dev;
 
     const InodeView *find(const InodeKey &k) const;
 };
@@ -279,6 +281,7 @@ struct Summary {
     Health health;
     std::vector<Mount> mounts;
     ModelStats stats;
+    std::map<uint32_t, bool> uring_by_dev; // as Snapshot::uring_by_dev
     std::vector<DeviceSummary> devices; // by dev: mounted devices with data, or with inodes
     // The top-K inodes by writers' lock wait in the last interval, then since start,
     // then key; only inodes that wrote or waited. Best first.
