@@ -272,7 +272,7 @@ struct StateModel::Impl {
     std::unordered_map<uint64_t, std::string> cgroup_paths;
     std::unordered_map<InodeKey, uint32_t, InodeKeyHash> exe_wanted; // -> a pid running it
     std::unordered_set<uint64_t> cgroup_wanted;
-    std::vector<InodeKey> path_wanted; // inodes new since the last names_wanted()
+    std::vector<InodeKey> path_wanted;     // inodes new since the last names_wanted()
     std::map<uint32_t, bool> uring_by_dev; // from census records: the transport of each device
 
     explicit Impl(ModelOptions o) : opts(std::move(o)) {
