@@ -104,8 +104,12 @@ struct ProgramAcc {
     uint64_t holds = 0, entered_cache = 0, opens = 0;
     uint64_t ended_ns = 0, longest_ns = 0; // of holds that ended
 
-    bool is(const std::string &c, const InodeKey &e) const {
-        return comm == c && (exe == e || exe.ino == 0 || e.ino == 0);
+    // The program of a task (comm @c, executable @e, process @pid): the threads of one
+    // process are one program whatever names they gave themselves (prctl PR_SET_NAME).
+    bool is(const std::string &c, const InodeKey &e, uint32_t pid) const {
+        if (exe != e && exe.ino != 0 && e.ino != 0)
+            return false;
+        return comm == c || (pid != 0 && std::find(pids.begin(), pids.end(), pid) != pids.end());
     }
     void note(uint32_t pid, const InodeKey &e, uint64_t cgroup) {
         if (exe.ino == 0)
@@ -226,11 +230,12 @@ struct InodeState {
 constexpr size_t kProgramsKept = 16; // per inode, of holders and of writers
 constexpr size_t kExamplePids = 5;
 
-// The program of @comm/@exe among @progs; with @create, created if there is room.
+// The program of @comm/@exe (or of process @pid) among @progs; with @create, created
+// if there is room.
 ProgramAcc *program_of(std::vector<ProgramAcc> &progs, const std::string &comm, const InodeKey &exe,
-                       bool create = true) {
+                       uint32_t pid, bool create = true) {
     for (auto &p : progs)
-        if (p.is(comm, exe))
+        if (p.is(comm, exe, pid))
             return &p;
     if (!create || progs.size() >= kProgramsKept)
         return nullptr;
@@ -409,7 +414,7 @@ struct StateModel::Impl {
     void begin_hold(InodeState &s, Holder h, bool entered_cache) {
         InodeExtra &x = s.ext();
         want_names(h.exe, h.pid, h.cgroup_id);
-        if (ProgramAcc *p = program_of(x.hold_programs, h.comm, h.exe)) {
+        if (ProgramAcc *p = program_of(x.hold_programs, h.comm, h.exe, h.pid)) {
             p->note(h.pid, h.exe, h.cgroup_id);
             ++p->by_how[static_cast<size_t>(h.how)];
             ++p->holds;
@@ -425,7 +430,7 @@ struct StateModel::Impl {
     void end_hold(InodeState &s, const Holder &h, uint64_t end_ns) {
         if (!s.extra)
             return;
-        if (ProgramAcc *p = program_of(s.extra->hold_programs, h.comm, h.exe, false)) {
+        if (ProgramAcc *p = program_of(s.extra->hold_programs, h.comm, h.exe, h.pid, false)) {
             const uint64_t held = end_ns > h.since_ns ? end_ns - h.since_ns : 0;
             p->ended_ns += held;
             p->longest_ns = std::max(p->longest_ns, held);
@@ -440,7 +445,8 @@ struct StateModel::Impl {
             // Already known (a cached open that also maps), or found by a census taken
             // before this event was read: the event has the real start.
             if (h.since_is_lower_bound && ev.ts_ns <= h.since_ns) {
-                if (ProgramAcc *p = program_of(s.extra->hold_programs, h.comm, h.exe, false)) {
+                if (ProgramAcc *p =
+                        program_of(s.extra->hold_programs, h.comm, h.exe, h.pid, false)) {
                     --p->lower_bound_holds;
                     --p->by_how[static_cast<size_t>(h.how)]; // a census may see the file
                     ++p->by_how[static_cast<size_t>(how)];   // after its mapping went
@@ -468,7 +474,7 @@ struct StateModel::Impl {
 
     void add_writer(InodeState &s, const Event &ev) {
         want_names(ev.exe, ev.pid, ev.cgroup_id);
-        if (ProgramAcc *p = program_of(s.ext().write_programs, ev.comm, ev.exe)) {
+        if (ProgramAcc *p = program_of(s.ext().write_programs, ev.comm, ev.exe, ev.pid)) {
             p->note(ev.pid, ev.exe, ev.cgroup_id);
             ++p->opens;
         }
@@ -544,7 +550,7 @@ struct StateModel::Impl {
             hp.longest_held_ns = p.longest_ns;
             hp.since_at_least = p.lower_bound_holds > 0;
             for (const auto &h : x.holders)
-                if (p.is(h.comm, h.exe)) {
+                if (p.is(h.comm, h.exe, h.pid)) {
                     const uint64_t held = now_ns > h.since_ns ? now_ns - h.since_ns : 0;
                     ++hp.holding_now;
                     hp.total_held_ns += held;

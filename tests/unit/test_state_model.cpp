@@ -459,5 +459,30 @@ TEST(StateModelPrograms, WritersAndKernelPaths) {
     EXPECT_EQ(m.snapshot().find(k)->path, "/mnt/db/renamed");
 }
 
+// Threads of one process that named themselves (a database's writer threads) are one
+// program, not one per thread name; another process with another name is another.
+TEST(StateModelPrograms, ThreadsOfOneProcessAreOneProgram) {
+    StateModel m;
+    const InodeKey k = key(11);
+    const InodeKey exe{2049, 7};
+    for (const char *comm : {"mariadbd", "ib_io_wr-1", "ib_io_wr-2"}) {
+        Event o = event(EventType::Open, k, kSec, evflag::WriteOpen, 0, 40, comm, 0x4, 1);
+        o.exe = exe;
+        m.on_event(o);
+    }
+    Event other = event(EventType::Open, k, kSec, evflag::WriteOpen, 0, 41, "ib_io_wr-3", 0x5, 1);
+    other.exe = exe;
+    m.on_event(other);
+    const Snapshot s = m.snapshot();
+    const InodeView *iv = s.find(k);
+    ASSERT_NE(iv, nullptr);
+    ASSERT_EQ(iv->writers.size(), 2u);
+    EXPECT_EQ(iv->writers[0].program.comm, "mariadbd");
+    EXPECT_EQ(iv->writers[0].program.processes, 1u);
+    EXPECT_EQ(iv->writers[0].opens, 3u);
+    EXPECT_EQ(iv->writers[1].program.comm, "ib_io_wr-3");
+    EXPECT_EQ(iv->writers[1].opens, 1u);
+}
+
 } // namespace
 } // namespace fusescope::test
