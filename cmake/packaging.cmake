@@ -14,13 +14,15 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/metrics
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # The unit in dist/ runs /usr/local/bin/fusescope (installed by hand); the installed one
-# runs the binary where this installation puts it.
-file(READ ${PROJECT_SOURCE_DIR}/dist/fusescope-exporter.service FUSESCOPE_UNIT)
-string(REPLACE "/usr/local/bin/fusescope" "${CMAKE_INSTALL_FULL_BINDIR}/fusescope" FUSESCOPE_UNIT
-       "${FUSESCOPE_UNIT}")
-file(WRITE ${PROJECT_BINARY_DIR}/dist/fusescope-exporter.service "${FUSESCOPE_UNIT}")
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-             ${PROJECT_SOURCE_DIR}/dist/fusescope-exporter.service)
+# runs the binary where this installation puts it: the prefix is the one of the install
+# (cpack installs with CPACK_PACKAGING_INSTALL_PREFIX, not the configured prefix), so
+# the unit is written when installing.
+install(CODE "
+  file(READ \"${PROJECT_SOURCE_DIR}/dist/fusescope-exporter.service\" unit)
+  string(REPLACE \"/usr/local/bin/fusescope\"
+         \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/fusescope\" unit \"\${unit}\")
+  file(WRITE \"${PROJECT_BINARY_DIR}/dist/fusescope-exporter.service\" \"\${unit}\")
+")
 # systemd's unit directory for packages (/lib/systemd/system on Debian 12)
 set(FUSESCOPE_UNIT_DIR "/lib/systemd/system" CACHE PATH "where the exporter's unit goes")
 install(FILES ${PROJECT_BINARY_DIR}/dist/fusescope-exporter.service

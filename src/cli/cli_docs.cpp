@@ -113,7 +113,7 @@ std::string page(CLI::App &app, CLI::App *cmd, const std::string &version) {
         out += ".SH COMMANDS\n";
         for (CLI::App *c : app.get_subcommands([](CLI::App *) { return true; }))
             out += ".TP\n\\fB" + roff(c->get_name()) + "\\fR\n" + roff(c->get_description()) +
-                   " See \\fBfusescope\\-" + roff(c->get_name()) + "\\fR(1).\n";
+                   "; see \\fBfusescope\\-" + roff(c->get_name()) + "\\fR(1).\n";
     }
     out += ".SH GLOBAL OPTIONS\n" + options_roff(app);
     out += ".SH EXIT STATUS\n";
