@@ -815,7 +815,7 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
             if (!fi.cached)
                 continue;
             auto old = std::find_if(old_holders.begin(), old_holders.end(),
-                                    [&](const Holder &h) { return h.file_id == fid; });
+                                    [id = fid](const Holder &h) { return h.file_id == id; });
             if (old != old_holders.end()) {
                 s.ext().holders.push_back(std::move(*old));
                 old_holders.erase(old);
