@@ -5,7 +5,7 @@
  * file and every shared mapping of one, with the io mode its fuse_file is in.
  * Userspace runs these iterators on demand and reads fs_census_rec records.
  */
-#include "fuse_inode.bpf.h"
+#include "names.bpf.h"
 
 static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_struct *task,
 					   struct file *file)
@@ -31,6 +31,8 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	r->fh = fs_ff_fh(ff);
 	r->open_flags = fs_ff_open_flags(ff);
 	r->iomode = fs_ff_iomode(ff);
+	r->release_id = fs_release_id_of(ff, FS_READ);
+	fs_census_note_task(r, task);
 	r->uring = fs_ff_uring(ff);
 	return true;
 }

@@ -358,6 +358,7 @@ static __always_inline void fs_event_fill_task(struct fs_event *e, __u32 type)
 	e->pid = (__u32)(id >> 32);
 	e->tid = (__u32)id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->cgroup_id = bpf_get_current_cgroup_id(); /* where the task runs (names.bpf.h) */
 }
 
 /*

@@ -28,7 +28,7 @@
  * for mmap_lock): an upper bound, where the trampoline backend times the
  * function itself.
  */
-#include "fuse_inode.bpf.h"
+#include "names.bpf.h"
 
 #define FS_SYS_OPEN 1
 #define FS_SYS_MMAP 2
@@ -74,8 +74,10 @@ struct fs_file_info {
 	__u64 file_id;
 	__u64 fh;
 	__s32 iocachectr;
+	__u64 release_id; /* fs_release_id_of */
 	__u32 open_flags;
 	__u8 iomode;
+	__u8 writable; /* opened for writing (FMODE_WRITE) */
 };
 
 static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_info *fi)
@@ -101,6 +103,8 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 	fi->file_id = (__u64)ff;
 	fi->fh = ff ? BPF_CORE_READ(ff, fh) : 0;
 	fi->open_flags = ff ? BPF_CORE_READ(ff, open_flags) : 0;
+	fi->release_id = fs_release_id_of(ff, FS_CORE_READ_AS);
+	fi->writable = (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) != 0;
 	if (!bpf_core_field_exists(struct fuse_file, iomode))
 		fi->iomode = FS_IOM_NA;
 	else
@@ -235,7 +239,9 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 	wait = fs_exit_drain_wait(t, &fi, nr);
 	if (wait)
 		fs_report_drain(&fi, wait, nr == FS_SYS_MMAP);
-	if (nr == FS_SYS_OPEN && fi.iomode == FS_IOM_NONE && !cfg_emit_all_opens)
+	fs_name_note_file(&fi.key, file);
+	/* plain direct-io opens change nothing: only writers' and trace's opens are reported */
+	if (nr == FS_SYS_OPEN && fi.iomode == FS_IOM_NONE && !fi.writable && !cfg_emit_all_opens)
 		return 0;
 	e = fs_event_reserve(nr == FS_SYS_OPEN ? FS_EV_OPEN : FS_EV_MMAP);
 	if (!e)
@@ -247,8 +253,11 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 	e->open_flags = fi.open_flags;
 	e->iomode = fi.iomode;
 	e->iocachectr = fi.iocachectr;
+	e->release_id = fi.release_id;
 	if (fi.iomode == FS_IOM_UNCACHED)
 		e->flags |= FS_EVF_PASSTHROUGH;
+	if (nr == FS_SYS_OPEN && fi.writable)
+		e->flags |= FS_EVF_WRITE_OPEN;
 	if (nr == FS_SYS_MMAP) {
 		e->flags |= FS_EVF_SHARED_MAP;
 		if (prot & PROT_WRITE)
@@ -262,6 +271,15 @@ static __always_inline int fs_sys_exit(struct fs_sys_exit *ctx, __u32 nr)
 	}
 	if ((e->flags & FS_EVF_HOLDER) && fi.iocachectr == 1)
 		e->flags |= FS_EVF_ENTERED_CACHE;
+	if (e->flags & FS_EVF_HOLDER) {
+		/* the inode is cached now: its holders' releases must know (fs_tp_release) */
+		struct fs_inode_stats *st = fs_stats_get(&fi.key, fi.nodeid);
+
+		if (st)
+			fs_stats_observe_mode(st, fi.iocachectr, 1);
+	}
+	if (e->flags & (FS_EVF_HOLDER | FS_EVF_WRITE_OPEN))
+		fs_event_note_exe(e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -9,7 +9,7 @@
  * All of these exist only from 6.9 on (fuse_file_mmap is older); userspace
  * leaves the programs unloaded where the kernel lacks the function.
  */
-#include "fuse_inode.bpf.h"
+#include "names.bpf.h"
 
 static __always_inline struct fs_event *
 fs_file_event(__u32 type, struct inode *inode, struct fuse_file *ff, const struct fs_inode_key *key)
@@ -25,6 +25,7 @@ fs_file_event(__u32 type, struct inode *inode, struct fuse_file *ff, const struc
 	e->open_flags = fs_ff_open_flags(ff);
 	e->iomode = fs_ff_iomode(ff);
 	e->iocachectr = fs_fi_iocachectr(inode);
+	e->release_id = fs_release_id_of(ff, FS_READ);
 	return e;
 }
 
@@ -100,6 +101,7 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	struct fuse_file *ff;
 	struct fs_event *e;
 	struct fs_task *t;
+	bool writable;
 	__u8 iomode;
 
 	if (!fs_tgid_wanted() || !fs_fuse_inode_key_watch(inode, &key))
@@ -115,8 +117,11 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 					 false);
 		t->d_reported = 0;
 	}
-	/* plain direct-io opens change nothing: only trace wants to see them */
-	if (ret == 0 && iomode == FS_IOM_NONE && !cfg_emit_all_opens)
+	if (ret == 0)
+		fs_name_note_file(&key, file);
+	writable = (file->f_mode & FMODE_WRITE) != 0;
+	/* plain direct-io opens change nothing: only writers' and trace's opens are reported */
+	if (ret == 0 && iomode == FS_IOM_NONE && !writable && !cfg_emit_all_opens)
 		return 0;
 	e = fs_file_event(FS_EV_OPEN, inode, ff, &key);
 	if (!e)
@@ -129,6 +134,10 @@ int BPF_PROG(fs_io_open_exit, struct file *file, struct inode *inode, int ret)
 	}
 	if (iomode == FS_IOM_UNCACHED)
 		e->flags |= FS_EVF_PASSTHROUGH;
+	if (ret == 0 && writable)
+		e->flags |= FS_EVF_WRITE_OPEN;
+	if (e->flags & (FS_EVF_HOLDER | FS_EVF_WRITE_OPEN))
+		fs_event_note_exe(e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -164,6 +173,8 @@ int BPF_PROG(fs_mmap_exit, struct file *file, struct vm_area_struct *vma, int re
 		return 0;
 	ff = file->private_data;
 	fs_note_mode(&key, file->f_inode);
+	if (ret == 0)
+		fs_name_note_file(&key, file);
 	e = fs_file_event(FS_EV_MMAP, file->f_inode, ff, &key);
 	if (!e)
 		return 0;
@@ -177,6 +188,7 @@ int BPF_PROG(fs_mmap_exit, struct file *file, struct vm_area_struct *vma, int re
 		e->flags |= FS_EVF_HOLDER;
 		if (e->iocachectr == 1)
 			e->flags |= FS_EVF_ENTERED_CACHE;
+		fs_event_note_exe(e);
 	}
 	e->offset = vma->vm_start;
 	e->bytes = vma->vm_end - vma->vm_start;

@@ -149,10 +149,46 @@ struct inode {
 	struct rw_semaphore i_rwsem;
 } __attribute__((preserve_access_index));
 
+/* names.bpf.h: dentry names, the file's path, the task's executable and cgroup */
+struct qstr {
+	u32 len; /* in an anonymous struct in the kernel: CO-RE finds it */
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent; /* itself at the filesystem's root */
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount;
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
 struct file {
 	struct inode *f_inode;
 	void *private_data;
 	unsigned int f_flags;
+	unsigned int f_mode; /* fmode_t: FMODE_WRITE */
+	struct path f_path;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	struct file *exe_file;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node {
+	u64 id; /* the cgroup directory's inode number (5.5+) */
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp; /* the task's cgroup in the v2 hierarchy */
 } __attribute__((preserve_access_index));
 
 struct kiocb {
@@ -203,6 +239,8 @@ struct task_struct {
 	unsigned long nvcsw; /* voluntary context switches */
 	struct pid *thread_pid;
 	struct task_io_accounting ioac;
+	struct mm_struct *mm;
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 struct vm_area_struct {
@@ -249,6 +287,8 @@ struct fuse_file {
 	u64 fh;
 	u64 nodeid;
 	u32 open_flags;
+	void *args;	    /* 6.6+: union fuse_file_args *, its release arguments first */
+	void *release_args; /* older: struct fuse_release_args * */
 	enum {
 		FS_LOCAL_IOM_NONE = 0, /* anonymous in the kernel too: CO-RE matches it */
 	} iomode;		       /* 6.9+ */
@@ -401,6 +441,8 @@ struct bpf_iter__task_vma {
 #define RWSEM_WRITER_LOCKED (1UL << 0)
 #define RWSEM_OWNER_FLAGS_MASK 7UL
 #define RT_MUTEX_HAS_WAITERS 1UL
+
+#define FMODE_WRITE 0x2
 
 #define MAP_SHARED 0x01
 #define MAP_SHARED_VALIDATE 0x03

@@ -473,6 +473,7 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	e->key = key;
 	e->nodeid = fs_fi_nodeid(inode);
 	e->fh = ra->inarg.fh;
+	e->release_id = (__u64)ra; /* the open's fs_release_id_of: names.bpf.h */
 	e->iocachectr = ctr;
 	e->iomode = FS_IOM_NA; /* the file's mode is gone by now */
 	/*

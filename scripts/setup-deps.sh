@@ -20,6 +20,8 @@ PKGS=(
   # tests: writers, mappers and FUSE servers written by others (tests/core/test_write_paths.py,
   # the database story in tests/views/diagnose)
   fio vmtouch fuse-overlayfs fuse3 bindfs
+  # tests: the man pages render without warnings (tests/whowhere/test_cli_docs.py)
+  groff-base
 )
 missing=()
 for p in "${PKGS[@]}"; do

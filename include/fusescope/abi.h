@@ -169,6 +169,10 @@ struct fs_event {
 	__u64 bytes;
 	__u64 wait_ns; /* lock wait (writes), drain wait (drain events) */
 	__u64 dur_ns;  /* the rest of the write's time */
+	/* who and where (bpf/names.bpf.h) */
+	__u64 cgroup_id;	 /* the task's cgroup v2 id: its directory's inode number */
+	struct fs_inode_key exe; /* the task's executable file; ino 0: not captured */
+	__u64 release_id;	 /* the open file's FUSE_RELEASE arguments (fs_release_id) */
 };
 
 enum fs_census_kind {
@@ -196,6 +200,36 @@ struct fs_census_rec {
 	__u8 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit */
 	__u8 uring;	    /* the file's connection serves requests over FUSE io_uring */
 	__u8 pad[5];
+	/* who and where, as in struct fs_event */
+	__u64 cgroup_id;
+	struct fs_inode_key exe;
+	__u64 release_id;
+};
+
+/*
+ * A name as the kernel's dentries spell it (bpf/names.bpf.h): of a FUSE file
+ * when its inode is first opened or mapped (map file_names, key: the inode),
+ * and of an executable when a process running it is first named as a holder
+ * or writer (map exe_names, key: the executable's inode). Components leaf
+ * first, each NUL-terminated, up to the filesystem's root (not the mount's):
+ * userspace turns them into a path on a mount of that filesystem
+ * (src/model/kernel_names.cpp). A rename after the capture is not seen.
+ */
+#define FS_NAME_BUF 512	  /* two halves: a component starts in the first */
+#define FS_NAME_DEPTH 24  /* components walked at most */
+#define FS_NAME_FILES 8192 /* file_names entries (LRU): userspace reads them within a second */
+#define FS_NAME_EXES 1024
+
+enum fs_name_flags {
+	FS_NAME_COMPLETE = 1, /* the walk reached the filesystem's root */
+};
+
+struct fs_name {
+	__u64 ts_ns; /* when captured (CLOCK_MONOTONIC) */
+	__u32 len;   /* bytes of buf used */
+	__u16 depth; /* components in buf */
+	__u16 flags; /* enum fs_name_flags */
+	char buf[FS_NAME_BUF];
 };
 
 /* Indices of the per-CPU health counters array. */

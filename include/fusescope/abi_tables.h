@@ -86,7 +86,8 @@
 	  "write: sent by another task than its writer (pid/comm are the writer's when known)")    \
 	X(IO_WORKER, IoWorker, 10,                                                                 \
 	  "write: done by an io_uring worker of the process (comm: the "                           \
-	  "process's)")
+	  "process's)")                                                                            \
+	X(WRITE_OPEN, WriteOpen, 11, "open: the file was opened for writing (its opener is a writer)")
 
 /*
  * Per-CPU health counters. X(C suffix, Health field, meaning)

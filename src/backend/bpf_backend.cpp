@@ -306,6 +306,13 @@ template <typename Skel> class BpfBackend final : public Backend {
         return out;
     }
 
+    std::optional<KernelName> file_name(const InodeKey &key) override {
+        return lookup_name(skel_->maps.file_names, key);
+    }
+    std::optional<KernelName> exe_name(const InodeKey &exe) override {
+        return lookup_name(skel_->maps.exe_names, exe);
+    }
+
   private:
     // The sum over CPUs of a per-CPU array's u64 at @idx.
     uint64_t sum_percpu(int fd, __u32 idx) {
@@ -414,6 +421,14 @@ template <typename Skel> class BpfBackend final : public Backend {
     EntrySums sums_;
     CountersDelta counters_; // what read_counters() returns, valid until the next call
     bool batch_ok_ = true;
+    static std::optional<KernelName> lookup_name(bpf_map *map, const InodeKey &key) {
+        const fs_inode_key k{key.ino, key.dev, 0};
+        fs_name n{};
+        if (bpf_map_lookup_elem(bpf_map__fd(map), &k, &n) != 0)
+            return std::nullopt;
+        return decode_name(n);
+    }
+
     // The change count (map `changes`) at the last complete read; reread_: a key was left
     // unsettled then, so the next read walks again whatever the count says.
     uint64_t last_changes_ = 0;

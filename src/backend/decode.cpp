@@ -1,5 +1,6 @@
 #include "decode.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -14,8 +15,8 @@ static_assert(FS_WRITE_LOCK_MODES == kWriteLockModes);
 #define FS_X(c, cpp, name) static_assert(FS_LOCK_##c == static_cast<int>(LockMode::cpp));
 FS_LOCK_MODE_TABLE(FS_X)
 #undef FS_X
-#define FS_X(c, cpp, name, short_name, mode, doc)                                                              \
-    static_assert(FS_REASON_##c == static_cast<int>(WriteReason::cpp));                           \
+#define FS_X(c, cpp, name, short_name, mode, doc)                                                  \
+    static_assert(FS_REASON_##c == static_cast<int>(WriteReason::cpp));                            \
     static_assert(FS_LOCK_##mode == static_cast<int>(lock_mode_of(WriteReason::cpp)));
 FS_WRITE_REASON_TABLE(FS_X)
 #undef FS_X
@@ -26,8 +27,9 @@ FS_EVENT_TYPE_TABLE(FS_X)
 FS_EVENT_FLAG_TABLE(FS_X)
 #undef FS_X
 static_assert(static_cast<int>(FileIoMode::NotAvailable) == FS_IOM_NA);
-static_assert(sizeof(struct fs_event) == 128, "fs_event layout changed: check BPF side");
-static_assert(sizeof(struct fs_census_rec) == 112, "fs_census_rec layout changed");
+static_assert(sizeof(struct fs_event) == 160, "fs_event layout changed: check BPF side");
+static_assert(sizeof(struct fs_census_rec) == 144, "fs_census_rec layout changed");
+static_assert(sizeof(struct fs_name) == 16 + FS_NAME_BUF, "fs_name layout changed");
 static_assert(sizeof(struct fs_write_cache) == 128, "fs_write_cache: two lines per CPU");
 
 namespace {
@@ -60,6 +62,9 @@ Event decode_event(const struct fs_event &e) {
     ev.bytes = e.bytes;
     ev.wait_ns = e.wait_ns;
     ev.dur_ns = e.dur_ns;
+    ev.cgroup_id = e.cgroup_id;
+    ev.exe = key_of(e.exe);
+    ev.release_id = e.release_id;
     return ev;
 }
 
@@ -82,8 +87,26 @@ CensusRecord decode_census(const struct fs_census_rec &r) {
     c.writable_map = r.vm_flags_shared_write & 2;
     c.iomode = static_cast<FileIoMode>(r.iomode);
     c.cache_io_mode = r.cache_io_mode;
+    c.cgroup_id = r.cgroup_id;
+    c.exe = key_of(r.exe);
+    c.release_id = r.release_id;
     c.uring = r.uring;
     return c;
+}
+
+KernelName decode_name(const struct fs_name &n) {
+    KernelName k;
+    k.captured_ns = n.ts_ns;
+    k.complete = (n.flags & FS_NAME_COMPLETE) != 0;
+    const size_t len = std::min<size_t>(n.len, sizeof(n.buf));
+    for (size_t i = 0; i < len;) {
+        const size_t end = strnlen(n.buf + i, len - i);
+        k.components.emplace_back(n.buf + i, end);
+        i += end + 1;
+    }
+    if (k.components.size() < n.depth) // the last component did not fit
+        k.complete = false;
+    return k;
 }
 
 InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inode_stats &s) {

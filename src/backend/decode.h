@@ -10,6 +10,7 @@ inline InodeKey key_of(const struct fs_inode_key &k) { return InodeKey{k.dev, k.
 
 Event decode_event(const struct fs_event &e);
 CensusRecord decode_census(const struct fs_census_rec &r);
+KernelName decode_name(const struct fs_name &n);
 InodeCounters decode_counters(const struct fs_inode_key &k, const struct fs_inode_stats &s);
 
 } // namespace fusescope

@@ -2,7 +2,10 @@
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
+#include "fusescope/views/top_render.h"
 #include "fusescope/views/views.h"
+
+#include "cli_docs.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -57,7 +60,7 @@ SessionOptions session_options(const CommonFlags &f) {
 int run(int argc, char **argv) {
     CLI::App app{"fusescope: who puts FUSE inodes into cache IO mode, and what it costs "
                  "direct-IO writers"};
-    app.require_subcommand(1);
+    app.require_subcommand(0, 1); // exactly one, checked below: the generators take none
     app.set_version_flag("--version", fmt::format("fusescope, version {} (revision: {})",
                                                   build_version(), build_revision()));
     CommonFlags f;
@@ -70,6 +73,14 @@ int run(int argc, char **argv) {
     app.add_flag("--no-write-cache", f.no_write_cache,
                  "tracepoint backend: count every write in the shared per-inode map instead "
                  "of a per-CPU slot for the inode the CPU last wrote (for comparing costs)");
+
+    // The man pages and the bash completion are generated from these definitions (the
+    // build does it, cli_docs.h); hidden from --help (no group).
+    std::string man_dir;
+    bool completion = false;
+    app.add_option("--generate-man", man_dir, "write the man pages into DIR")->group("");
+    app.add_flag("--generate-completion", completion, "print the bash completion script")
+        ->group("");
 
     DoctorOptions doctor;
     auto *c_doctor =
@@ -90,9 +101,11 @@ int run(int argc, char **argv) {
     c_top->add_option("--interval", top.interval_s, "seconds between refreshes")
         ->check(kFinite & CLI::Range(0.1, 3600.0));
     c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
+    c_top->add_flag("--json", top.json,
+                    "batch mode, one JSON object per refresh with the screen's fields");
     c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")
         ->check(CLI::NonNegativeNumber);
-    c_top->add_option("--sort", top.sort, "wait | writes | excl | path | mode");
+    c_top->add_option("--sort", top.sort, top::sort_keys_list());
     c_top->add_option("--rows", top.rows, "rows per batch snapshot, first in sort order (0: all)")
         ->check(CLI::Range(0, 1000000));
     add_filters(c_top, f);
@@ -146,6 +159,35 @@ int run(int argc, char **argv) {
     } catch (const CLI::ParseError &e) {
         std::string msg = e.what();
         fmt::print(stderr, "fusescope: {} (see `fusescope --help`)\n", msg);
+        return exit_code::kUsage;
+    }
+
+    if (!man_dir.empty()) {
+        std::string err;
+        if (!cli::write_man_pages(app, std::string(build_version()), man_dir, &err)) {
+            fmt::print(stderr, "fusescope: --generate-man: {}\n", err);
+            return exit_code::kFailure;
+        }
+        return exit_code::kOk;
+    }
+    if (completion) {
+        const std::string sort_keys = [] {
+            std::string w = top::sort_keys_list();
+            std::erase(w, '|');
+            return w;
+        }();
+        fmt::print("{}",
+                   cli::bash_completion(
+                       app, {{"--backend", {cli::ValueKind::Words, "auto trampoline tracepoint"}},
+                             {"--sort", {cli::ValueKind::Words, sort_keys}},
+                             {"--mount", {cli::ValueKind::Dirs, ""}},
+                             {"--path", {cli::ValueKind::Files, ""}},
+                             {"--web.config.file", {cli::ValueKind::Files, ""}},
+                             {"--generate-man", {cli::ValueKind::Dirs, ""}}}));
+        return exit_code::kOk;
+    }
+    if (app.get_subcommands().empty()) {
+        fmt::print(stderr, "fusescope: A subcommand is required (see `fusescope --help`)\n");
         return exit_code::kUsage;
     }
 

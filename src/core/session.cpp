@@ -1,9 +1,11 @@
 #include "fusescope/core/session.h"
 
 #include "fusescope/abi.h"
+#include "fusescope/core/bounded.h"
 #include "fusescope/core/exit_codes.h"
 
 #include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <sys/stat.h>
@@ -74,7 +76,17 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     // (bench: 244 MB RSS with 100k inodes at the model's default of 65536).
     mo.max_inodes = FS_MAX_INODES;
     if (opts.mount) {
-        auto real = resolve_user_path(*opts.mount);
+        // realpath sends the FUSE server requests: bounded, it must not hang the view
+        bool timed_out = false;
+        auto real =
+            opts.mount_is_canonical ? opts.mount : realpath_bounded(*opts.mount, &timed_out);
+        if (timed_out) {
+            real = lexical_absolute(*opts.mount);
+            std::fprintf(stderr,
+                         "fusescope: --mount %s: no answer from its filesystem in %.0f s; "
+                         "taking the path as written\n",
+                         opts.mount->c_str(), kLookupTimeoutS);
+        }
         const Mount *m = real ? s->mounts_.find_by_path(*real) : nullptr;
         if (!real) {
             *error = "--mount " + *opts.mount + ": no such path";
@@ -133,6 +145,22 @@ void Session::refresh() {
     model_->on_health(backend_->read_health());
     if (auto diff = mounts_.reload(); diff && !diff->empty())
         model_->set_mounts(mounts_);
+    resolve_names();
+}
+
+void Session::resolve_names() {
+    StateModel::NamesWanted w = model_->names_wanted();
+    for (const auto &[exe, pid] : w.exes)
+        if (auto p = names_.exe_path(*backend_, exe, pid))
+            model_->set_exe_path(exe, std::move(*p));
+    for (uint64_t id : w.cgroups)
+        if (auto p = names_.cgroup_path(id))
+            model_->set_cgroup_path(id, std::move(*p));
+    for (const auto &key : w.paths) {
+        uint64_t captured = 0;
+        if (auto p = names_.file_path(*backend_, mounts_, key, &captured))
+            model_->set_kernel_path(key, std::move(*p), captured);
+    }
 }
 
 void Session::census() {
@@ -144,6 +172,7 @@ void Session::census() {
         return; // the model keeps what it knew; health shows census_runs not moving
     model_->on_census(recs, now);
     model_->resolve_paths_from_census(recs);
+    resolve_names(); // while the processes the census saw still live (/proc/PID/exe)
     model_->on_health(backend_->read_health());
 }
 

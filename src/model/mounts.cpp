@@ -20,7 +20,8 @@ std::string unescape_mount_field(std::string_view s) {
     out.reserve(s.size());
     auto is_oct = [](char c) { return c >= '0' && c <= '7'; };
     for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && is_oct(s[i + 1]) && is_oct(s[i + 2]) && is_oct(s[i + 3])) {
+        if (s[i] == '\\' && i + 3 < s.size() && is_oct(s[i + 1]) && is_oct(s[i + 2]) &&
+            is_oct(s[i + 3])) {
             int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
             if (v <= 0xFF) {
                 out.push_back(static_cast<char>(v));
@@ -88,7 +89,7 @@ bool parse_line(std::string_view line, Mount &m, bool &keep) {
 
 } // namespace
 
-Mounts Mounts::parse(std::string_view text) {
+Mounts Mounts::parse(std::string_view text, bool fuse_only) {
     Mounts out;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -103,7 +104,7 @@ Mounts Mounts::parse(std::string_view text) {
         bool keep = false;
         if (!parse_line(line, m, keep))
             ++out.bad_lines_;
-        else if (keep)
+        else if (keep || !fuse_only)
             out.mounts_.push_back(std::move(m));
     }
     return out;
@@ -136,6 +137,25 @@ const Mount *Mounts::find_by_path(std::string_view p) const {
         }
     }
     return best;
+}
+
+std::optional<std::string> Mounts::path_on_mount(uint32_t kdev, std::string_view rel) const {
+    auto within = [](std::string_view root, std::string_view p) {
+        if (root == "/")
+            return p.starts_with('/');
+        return p.starts_with(root) && (p.size() == root.size() || p[root.size()] == '/');
+    };
+    const Mount *best = nullptr;
+    for (const auto &m : mounts_)
+        if (m.kdev == kdev && within(m.root, rel) && (!best || m.root.size() >= best->root.size()))
+            best = &m;
+    if (!best)
+        return std::nullopt;
+    std::string_view rest = best->root == "/" ? rel : rel.substr(best->root.size());
+    std::string mp = best->mount_point;
+    if (mp == "/")
+        return rest.empty() ? std::string("/") : std::string(rest);
+    return mp + std::string(rest);
 }
 
 MountsDiff Mounts::update(std::string_view text) {

@@ -1,6 +1,4 @@
-// The OS-facing half of Mounts: reading /proc/self/mountinfo, realpath.
-#include <climits>
-#include <cstdlib>
+// The OS-facing half of Mounts: reading /proc/self/mountinfo.
 #include <fstream>
 #include <sstream>
 
@@ -17,11 +15,5 @@ std::optional<MountsDiff> Mounts::reload(const std::string &path) {
     return update(ss.str());
 }
 
-std::optional<std::string> resolve_user_path(const std::string &path) {
-    char buf[PATH_MAX];
-    if (::realpath(path.c_str(), buf) == nullptr)
-        return std::nullopt;
-    return std::string(buf);
-}
 
 } // namespace fusescope

@@ -65,8 +65,9 @@ Histogram WriteStats::wait_hist() const {
 
 bool WriteStats::is_zero() const {
     WriteStats z;
-    return total_writes() == 0 && bytes == z.bytes && wait_ns == z.wait_ns && service_ns == z.service_ns &&
-           writeback_requests == 0 && writeback_bytes == 0 && contentions == z.contentions && contention_ns == z.contention_ns &&
+    return total_writes() == 0 && bytes == z.bytes && wait_ns == z.wait_ns &&
+           service_ns == z.service_ns && writeback_requests == 0 && writeback_bytes == 0 &&
+           contentions == z.contentions && contention_ns == z.contention_ns &&
            contention_hist == z.contention_hist && drain_waits == 0 && drain_wait_ns == 0 &&
            mode_changes == 0;
 }
@@ -97,11 +98,15 @@ std::optional<WriteReason> InodeView::top_exclusive_reason(bool in_interval) con
 }
 
 double InodeView::wait_seconds_per_second() const {
-    return interval_ns == 0 ? 0.0 : static_cast<double>(interval.total_wait_ns()) / static_cast<double>(interval_ns);
+    return interval_ns == 0
+               ? 0.0
+               : static_cast<double>(interval.total_wait_ns()) / static_cast<double>(interval_ns);
 }
 
 double InodeView::writes_per_second() const {
-    return interval_ns == 0 ? 0.0 : static_cast<double>(interval.total_writes()) * 1e9 / static_cast<double>(interval_ns);
+    return interval_ns == 0 ? 0.0
+                            : static_cast<double>(interval.total_writes()) * 1e9 /
+                                  static_cast<double>(interval_ns);
 }
 
 double InodeView::wait_p50_ns(bool in_interval) const {
@@ -120,11 +125,16 @@ const InodeView *Snapshot::find(const InodeKey &k) const {
 
 std::string_view to_string(ModeKind k) {
     switch (k) {
-    case ModeKind::None: return "none";
-    case ModeKind::Cached: return "cached";
-    case ModeKind::Parallel: return "parallel";
-    case ModeKind::Passthrough: return "passthrough";
-    case ModeKind::NotAvailable: return "n/a";
+    case ModeKind::None:
+        return "none";
+    case ModeKind::Cached:
+        return "cached";
+    case ModeKind::Parallel:
+        return "parallel";
+    case ModeKind::Passthrough:
+        return "passthrough";
+    case ModeKind::NotAvailable:
+        return "n/a";
     }
     return "?";
 }
@@ -145,15 +155,66 @@ std::string_view to_string(HolderHow h) { return h == HolderHow::Mmap ? "mmap" :
 
 std::string_view to_string(TransitionCause c) {
     switch (c) {
-    case TransitionCause::Open: return "open";
-    case TransitionCause::Mmap: return "mmap";
-    case TransitionCause::Release: return "release";
-    case TransitionCause::Census: return "census";
-    case TransitionCause::WriteSeen: return "write-seen";
-    case TransitionCause::DrainWait: return "drain-wait";
-    case TransitionCause::Counters: return "counters";
+    case TransitionCause::Open:
+        return "open";
+    case TransitionCause::Mmap:
+        return "mmap";
+    case TransitionCause::Release:
+        return "release";
+    case TransitionCause::Census:
+        return "census";
+    case TransitionCause::WriteSeen:
+        return "write-seen";
+    case TransitionCause::DrainWait:
+        return "drain-wait";
+    case TransitionCause::Counters:
+        return "counters";
     }
     return "?";
+}
+
+} // namespace fusescope
+
+namespace fusescope {
+
+uint64_t WriteStats::wait_share_ns(uint64_t n) const {
+    const uint64_t excl = exclusive_writes();
+    if (excl == 0 || n == 0)
+        return 0;
+    const long double w = static_cast<long double>(total_wait_ns()) *
+                          static_cast<long double>(std::min(n, excl)) /
+                          static_cast<long double>(excl);
+    return static_cast<uint64_t>(w);
+}
+
+std::string_view to_string(PathSource s) {
+    switch (s) {
+    case PathSource::None:
+        return "";
+    case PathSource::OpenFd:
+        return "fd";
+    case PathSource::Kernel:
+        return "kernel";
+    case PathSource::Walk:
+        return "walk";
+    case PathSource::Argument:
+        return "argument";
+    }
+    return "";
+}
+
+std::string ProgramRef::name() const { return exe.empty() ? comm : comm + " (" + exe + ")"; }
+
+void split_cost_by_hold(std::vector<HolderProgram> &programs, uint64_t cost_ns) {
+    long double held = 0;
+    for (const auto &p : programs)
+        held += static_cast<long double>(p.total_held_ns);
+    for (auto &p : programs)
+        p.cost_ns = held > 0
+                        ? static_cast<uint64_t>(static_cast<long double>(cost_ns) *
+                                                static_cast<long double>(p.total_held_ns) / held)
+                    : programs.size() == 1 ? cost_ns
+                                           : 0;
 }
 
 } // namespace fusescope

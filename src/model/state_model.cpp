@@ -3,6 +3,7 @@
 #include "fusescope/model/state_model.h"
 
 #include "fusescope/model/compact_stats.h"
+#include "fusescope/model/workload.h"
 
 #include <algorithm>
 #include <array>
@@ -88,9 +89,48 @@ bool is_zero(const CompactStats &s) {
 
 // What few inodes have: kept off the per-inode record so that the many idle
 // inodes of a large model cost a pointer for all of it.
+// One program's part in an inode's story (HolderProgram, WriterProgram): processes
+// grouped by comm plus executable.
+struct ProgramAcc {
+    static constexpr size_t kPidsCounted = 1024; // distinct pids remembered for the count
+
+    std::string comm;
+    InodeKey exe; // ino 0: unknown, matches any executable of the same comm
+    uint64_t cgroup_id = 0;
+    std::vector<uint32_t> pids;
+    uint32_t processes = 0;
+    std::array<uint32_t, 2> by_how{}; // holds by HolderHow (caching open, shared mmap)
+    uint32_t lower_bound_holds = 0;   // holds first seen by a census: they began earlier
+    uint64_t holds = 0, entered_cache = 0, opens = 0;
+    uint64_t ended_ns = 0, longest_ns = 0; // of holds that ended
+
+    // The program of a task (comm @c, executable @e, process @pid): the threads of one
+    // process are one program whatever names they gave themselves (prctl PR_SET_NAME).
+    bool is(const std::string &c, const InodeKey &e, uint32_t pid) const {
+        if (exe != e && exe.ino != 0 && e.ino != 0)
+            return false;
+        return comm == c || (pid != 0 && std::find(pids.begin(), pids.end(), pid) != pids.end());
+    }
+    void note(uint32_t pid, const InodeKey &e, uint64_t cgroup) {
+        if (exe.ino == 0)
+            exe = e;
+        if (cgroup_id == 0)
+            cgroup_id = cgroup;
+        if (std::find(pids.begin(), pids.end(), pid) != pids.end())
+            return;
+        ++processes;
+        if (pids.size() < kPidsCounted)
+            pids.push_back(pid);
+    }
+};
+
 struct InodeExtra {
     std::string path;
+    PathSource path_source = PathSource::None;
+    uint64_t path_captured_ns = 0;
     std::vector<Holder> holders;
+    std::vector<ProgramAcc> hold_programs;   // bounded: kProgramsKept
+    std::vector<ProgramAcc> write_programs;  // bounded: kProgramsKept
     std::vector<uint64_t> passthrough_files; // file_ids of IOM_UNCACHED opens
     std::vector<DrainWaiter> drain_waiters;  // bounded, oldest first
     uint64_t mmaps_shared = 0, mmaps_private = 0, mmaps_writable = 0;
@@ -187,6 +227,23 @@ struct InodeState {
     bool passthrough_known() const { return extra && !extra->passthrough_files.empty(); }
 };
 
+constexpr size_t kProgramsKept = 16; // per inode, of holders and of writers
+constexpr size_t kExamplePids = 5;
+
+// The program of @comm/@exe (or of process @pid) among @progs; with @create, created
+// if there is room.
+ProgramAcc *program_of(std::vector<ProgramAcc> &progs, const std::string &comm, const InodeKey &exe,
+                       uint32_t pid, bool create = true) {
+    for (auto &p : progs)
+        if (p.is(comm, exe, pid))
+            return &p;
+    if (!create || progs.size() >= kProgramsKept)
+        return nullptr;
+    progs.push_back(ProgramAcc{});
+    progs.back().comm = comm;
+    return &progs.back();
+}
+
 // Per device: counters summed as the model takes them in, so they stay
 // monotonic whatever the model evicts; transitions counted as they happen.
 struct DevAcc {
@@ -215,6 +272,12 @@ struct StateModel::Impl {
     uint64_t interval_ns = 0;
     uint64_t counters_seq = 0;
     bool census_wanted = false;
+    // Who and where: names the session resolved, and ids still waiting for one.
+    std::unordered_map<InodeKey, std::string, InodeKeyHash> exe_paths;
+    std::unordered_map<uint64_t, std::string> cgroup_paths;
+    std::unordered_map<InodeKey, uint32_t, InodeKeyHash> exe_wanted; // -> a pid running it
+    std::unordered_set<uint64_t> cgroup_wanted;
+    std::vector<InodeKey> path_wanted;     // inodes new since the last names_wanted()
     std::map<uint32_t, bool> uring_by_dev; // from census records: the transport of each device
 
     explicit Impl(ModelOptions o) : opts(std::move(o)) {
@@ -280,6 +343,7 @@ struct StateModel::Impl {
         s.key = k;
         s.mode = derive_io_mode(0, false, false, opts.io_modes_available);
         lru_push_front(s);
+        path_wanted.push_back(k);
         return s;
     }
 
@@ -321,8 +385,12 @@ struct StateModel::Impl {
         if (m.kind != ModeKind::Cached) {
             // Not cached as of mode_obs_ns: nobody observed before then holds it.
             if (s.extra)
-                std::erase_if(s.extra->holders,
-                              [&](const Holder &h) { return h.since_ns <= s.mode_obs_ns; });
+                std::erase_if(s.extra->holders, [&](const Holder &h) {
+                    if (h.since_ns > s.mode_obs_ns)
+                        return false;
+                    end_hold(s, h, s.mode_obs_ns); // its release was not seen: the mode says
+                    return true;
+                });
             s.holders_unknown = false;
             s.holders_stale = false;
             return;
@@ -335,31 +403,108 @@ struct StateModel::Impl {
         s.holders_unknown = unknown;
     }
 
-    void add_holder(InodeState &s, const Event &ev, HolderHow how) {
-        auto &holders = s.ext().holders;
-        for (const auto &h : holders)
-            if (ev.file_id != 0 && h.file_id == ev.file_id)
-                return; // already known (e.g. a cached open that also maps)
-        holders.push_back(Holder{ev.file_id, ev.fh, ev.pid, ev.comm, how, ev.ts_ns, false});
+    void want_names(const InodeKey &exe, uint32_t pid, uint64_t cgroup_id) {
+        if (exe.ino != 0 && !exe_paths.contains(exe))
+            exe_wanted.try_emplace(exe, pid);
+        if (cgroup_id != 0 && !cgroup_paths.contains(cgroup_id))
+            cgroup_wanted.insert(cgroup_id);
     }
 
+    // A hold begins: the holder and its program's count.
+    void begin_hold(InodeState &s, Holder h, bool entered_cache) {
+        InodeExtra &x = s.ext();
+        want_names(h.exe, h.pid, h.cgroup_id);
+        if (ProgramAcc *p = program_of(x.hold_programs, h.comm, h.exe, h.pid)) {
+            p->note(h.pid, h.exe, h.cgroup_id);
+            ++p->by_how[static_cast<size_t>(h.how)];
+            ++p->holds;
+            if (entered_cache)
+                ++p->entered_cache;
+            if (h.since_is_lower_bound)
+                ++p->lower_bound_holds;
+        }
+        x.holders.push_back(std::move(h));
+    }
+
+    // A hold ends at @end_ns (its release, or when the mode or a census showed it gone).
+    void end_hold(InodeState &s, const Holder &h, uint64_t end_ns) {
+        if (!s.extra)
+            return;
+        if (ProgramAcc *p = program_of(s.extra->hold_programs, h.comm, h.exe, h.pid, false)) {
+            const uint64_t held = end_ns > h.since_ns ? end_ns - h.since_ns : 0;
+            p->ended_ns += held;
+            p->longest_ns = std::max(p->longest_ns, held);
+        }
+    }
+
+    void add_holder(InodeState &s, const Event &ev, HolderHow how) {
+        auto &holders = s.ext().holders;
+        for (auto &h : holders) {
+            if (ev.file_id == 0 || h.file_id != ev.file_id)
+                continue;
+            // Already known (a cached open that also maps), or found by a census taken
+            // before this event was read: the event has the real start.
+            if (h.since_is_lower_bound && ev.ts_ns <= h.since_ns) {
+                if (ProgramAcc *p =
+                        program_of(s.extra->hold_programs, h.comm, h.exe, h.pid, false)) {
+                    --p->lower_bound_holds;
+                    --p->by_how[static_cast<size_t>(h.how)]; // a census may see the file
+                    ++p->by_how[static_cast<size_t>(how)];   // after its mapping went
+                    if (ev.flags & evflag::EnteredCache)
+                        ++p->entered_cache;
+                }
+                h.since_ns = ev.ts_ns;
+                h.since_is_lower_bound = false;
+                h.how = how;
+            }
+            return;
+        }
+        Holder h;
+        h.file_id = ev.file_id;
+        h.fh = ev.fh;
+        h.pid = ev.pid;
+        h.comm = ev.comm;
+        h.how = how;
+        h.since_ns = ev.ts_ns;
+        h.release_id = ev.release_id;
+        h.exe = ev.exe;
+        h.cgroup_id = ev.cgroup_id;
+        begin_hold(s, std::move(h), (ev.flags & evflag::EnteredCache) != 0);
+    }
+
+    void add_writer(InodeState &s, const Event &ev) {
+        want_names(ev.exe, ev.pid, ev.cgroup_id);
+        if (ProgramAcc *p = program_of(s.ext().write_programs, ev.comm, ev.exe, ev.pid)) {
+            p->note(ev.pid, ev.exe, ev.cgroup_id);
+            ++p->opens;
+        }
+    }
+
+    // The holder a release ends: the same open file (trampoline backend), the same
+    // release arguments (both backends), else the only holder with the server's fh.
     void release_holder(InodeState &s, const Event &ev) {
         if (!s.extra)
             return;
         auto &holders = s.extra->holders;
-        if (ev.file_id != 0) {
-            auto it = std::find_if(holders.begin(), holders.end(),
-                                   [&](const Holder &h) { return h.file_id == ev.file_id; });
-            if (it != holders.end()) {
-                holders.erase(it);
-                return;
-            }
-        }
-        // No file_id (or unknown one): fall back to the server's fh.
+        auto by = [&](auto same) {
+            auto it = std::find_if(holders.begin(), holders.end(), same);
+            if (it == holders.end())
+                return false;
+            end_hold(s, *it, ev.ts_ns);
+            holders.erase(it);
+            return true;
+        };
+        if (ev.file_id != 0 && by([&](const Holder &h) { return h.file_id == ev.file_id; }))
+            return;
+        if (ev.release_id != 0 &&
+            by([&](const Holder &h) { return h.release_id == ev.release_id; }))
+            return;
+        if (!(ev.flags & evflag::WasHolder))
+            return; // the file is not one of them
         auto n = std::count_if(holders.begin(), holders.end(),
                                [&](const Holder &h) { return h.fh == ev.fh; });
         if (n == 1) {
-            std::erase_if(holders, [&](const Holder &h) { return h.fh == ev.fh; });
+            by([&](const Holder &h) { return h.fh == ev.fh; });
         } else if (n > 1) {
             // Ambiguous: removing the wrong one would blame the wrong process.
             s.holders_stale = true;
@@ -371,6 +516,53 @@ struct StateModel::Impl {
     void take_counters(const InodeCounters &c);
 
     InodeView make_view(const InodeState &s) const;
+
+    std::string exe_path_of(const InodeKey &exe) const {
+        auto it = exe_paths.find(exe);
+        return it == exe_paths.end() ? std::string() : it->second;
+    }
+    Workload workload_of(uint64_t cgroup_id) const {
+        auto it = cgroup_paths.find(cgroup_id);
+        return it == cgroup_paths.end() ? Workload{} : workload_of_cgroup(it->second);
+    }
+    ProgramRef program_ref(const ProgramAcc &p) const {
+        ProgramRef r;
+        r.comm = p.comm;
+        r.exe = exe_path_of(p.exe);
+        r.where = workload_of(p.cgroup_id);
+        r.processes = p.processes;
+        r.pids.assign(p.pids.begin(), p.pids.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(p.pids.size(), kExamplePids)));
+        return r;
+    }
+    // The inode's holding programs, their current holds counted up to now.
+    std::vector<HolderProgram> holder_programs(const InodeExtra &x) const {
+        std::vector<HolderProgram> out;
+        for (const auto &p : x.hold_programs) {
+            HolderProgram hp;
+            hp.program = program_ref(p);
+            const bool opens = p.by_how[static_cast<size_t>(HolderHow::Open)] > 0;
+            const bool mmaps = p.by_how[static_cast<size_t>(HolderHow::Mmap)] > 0;
+            hp.how = opens && mmaps ? "open+mmap" : mmaps ? "mmap" : "open";
+            hp.holds = p.holds;
+            hp.entered_cache = p.entered_cache;
+            hp.total_held_ns = p.ended_ns;
+            hp.longest_held_ns = p.longest_ns;
+            hp.since_at_least = p.lower_bound_holds > 0;
+            for (const auto &h : x.holders)
+                if (p.is(h.comm, h.exe, h.pid)) {
+                    const uint64_t held = now_ns > h.since_ns ? now_ns - h.since_ns : 0;
+                    ++hp.holding_now;
+                    hp.total_held_ns += held;
+                    hp.longest_held_ns = std::max(hp.longest_held_ns, held);
+                }
+            out.push_back(std::move(hp));
+        }
+        std::stable_sort(out.begin(), out.end(), [](const auto &a, const auto &b) {
+            return a.total_held_ns > b.total_held_ns;
+        });
+        return out;
+    }
 };
 
 StateModel::StateModel(ModelOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
@@ -505,6 +697,8 @@ void StateModel::on_event(const Event &ev) {
         }
         if (ev.flags & evflag::Holder)
             m.add_holder(s, ev, HolderHow::Open);
+        if (ev.flags & evflag::WriteOpen)
+            m.add_writer(s, ev);
         break;
     case EventType::Mmap:
         cause = TransitionCause::Mmap;
@@ -519,8 +713,7 @@ void StateModel::on_event(const Event &ev) {
         break;
     case EventType::Release:
         cause = TransitionCause::Release;
-        if (ev.flags & evflag::WasHolder)
-            m.release_holder(s, ev);
+        m.release_holder(s, ev);
         if (s.extra)
             std::erase(s.extra->passthrough_files, ev.file_id);
         break;
@@ -614,33 +807,45 @@ void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t no
                 fi.vma = r;
             }
         }
-        static const std::vector<Holder> no_holders;
-        const std::vector<Holder> &old_holders = s.extra ? s.extra->holders : no_holders;
-        std::vector<Holder> holders;
+        std::vector<Holder> old_holders;
+        if (s.extra)
+            old_holders.swap(s.extra->holders);
+        std::vector<Holder> found; // holders this census shows that no event reported
         for (const auto &[fid, fi] : files) {
             if (!fi.cached)
                 continue;
+            auto old = std::find_if(old_holders.begin(), old_holders.end(),
+                                    [id = fid](const Holder &h) { return h.file_id == id; });
+            if (old != old_holders.end()) {
+                s.ext().holders.push_back(std::move(*old));
+                old_holders.erase(old);
+                continue;
+            }
             const CensusRecord *who =
                 fi.vma ? fi.vma : fi.file; // the mmapping process explains an mmap holder
-            Holder h{fid,    fi.fh, who->pid, who->comm, fi.vma ? HolderHow::Mmap : HolderHow::Open,
-                     now_ns, true};
-            for (const auto &old : old_holders)
-                if (old.file_id == fid) {
-                    h.since_ns = old.since_ns;
-                    h.since_is_lower_bound = old.since_is_lower_bound;
-                }
-            holders.push_back(std::move(h));
+            Holder h;
+            h.file_id = fid;
+            h.fh = fi.fh;
+            h.pid = who->pid;
+            h.comm = who->comm;
+            h.how = fi.vma ? HolderHow::Mmap : HolderHow::Open;
+            h.since_ns = now_ns;
+            h.since_is_lower_bound = true;
+            h.release_id = who->release_id;
+            h.exe = who->exe;
+            h.cgroup_id = who->cgroup_id;
+            found.push_back(std::move(h));
         }
-        // Holders reported by events after the census was taken stay.
-        for (const auto &old : old_holders)
-            if (old.since_ns > now_ns &&
-                std::none_of(holders.begin(), holders.end(),
-                             [&](const Holder &h) { return h.file_id == old.file_id; }))
-                holders.push_back(old);
-        if (s.extra || !holders.empty() || !passthrough.empty()) {
-            s.ext().holders = std::move(holders);
-            s.extra->passthrough_files = std::move(passthrough);
+        for (auto &old : old_holders) {
+            if (old.since_ns > now_ns) // reported by an event after the census was taken
+                s.ext().holders.push_back(std::move(old));
+            else
+                m.end_hold(s, old, now_ns); // gone without a release seen: by now at the latest
         }
+        for (auto &h : found)
+            m.begin_hold(s, std::move(h), false);
+        if (s.extra || !passthrough.empty())
+            s.ext().passthrough_files = std::move(passthrough);
         s.holders_stale = false;
         s.holders_unknown = false;
         s.seen(now_ns);
@@ -682,11 +887,28 @@ void StateModel::set_mounts(const Mounts &mounts) {
     }
 }
 
-void StateModel::set_path(const InodeKey &key, std::string path) {
+void StateModel::set_path(const InodeKey &key, std::string path, PathSource source) {
     std::lock_guard lk(impl_->mu);
     auto it = impl_->inodes.find(key);
-    if (it != impl_->inodes.end())
-        it->second.ext().path = std::move(path);
+    if (it == impl_->inodes.end())
+        return;
+    InodeExtra &x = it->second.ext();
+    x.path = std::move(path);
+    x.path_source = source;
+    x.path_captured_ns = 0;
+}
+
+void StateModel::set_kernel_path(const InodeKey &key, std::string path, uint64_t captured_ns) {
+    std::lock_guard lk(impl_->mu);
+    auto it = impl_->inodes.find(key);
+    if (it == impl_->inodes.end() || path.empty())
+        return;
+    InodeExtra &x = it->second.ext();
+    if (!x.path.empty() && x.path_source != PathSource::Kernel)
+        return; // a census's readlink is current; the kernel's name is from the first open
+    x.path = std::move(path);
+    x.path_source = PathSource::Kernel;
+    x.path_captured_ns = captured_ns;
 }
 
 void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &records,
@@ -694,6 +916,10 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
     struct Want {
         InodeKey key;
         uint32_t pid, fd;
+    };
+    // Unknown paths, and the kernel's names (from a first open: maybe renamed since).
+    auto wanted = [](const InodeState &s) {
+        return !s.extra || s.extra->path.empty() || s.extra->path_source == PathSource::Kernel;
     };
     std::vector<Want> wants;
     {
@@ -703,7 +929,7 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
             if (r.kind != CensusKind::File || queued.contains(r.key))
                 continue;
             auto it = impl_->inodes.find(r.key);
-            if (it == impl_->inodes.end() || (it->second.extra && !it->second.extra->path.empty()))
+            if (it == impl_->inodes.end() || !wanted(it->second))
                 continue;
             queued.insert(r.key);
             wants.push_back({r.key, r.pid, r.fd});
@@ -717,9 +943,40 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
     std::lock_guard lk(impl_->mu);
     for (auto &[key, path] : found) {
         auto it = impl_->inodes.find(key);
-        if (it != impl_->inodes.end() && (!it->second.extra || it->second.extra->path.empty()))
-            it->second.ext().path = std::move(path);
+        if (it != impl_->inodes.end() && wanted(it->second)) {
+            InodeExtra &x = it->second.ext();
+            x.path = std::move(path);
+            x.path_source = PathSource::OpenFd;
+            x.path_captured_ns = 0;
+        }
     }
+}
+
+StateModel::NamesWanted StateModel::names_wanted() {
+    Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    NamesWanted w;
+    for (const auto &[exe, pid] : m.exe_wanted)
+        w.exes.emplace_back(exe, pid);
+    m.exe_wanted.clear();
+    w.cgroups.assign(m.cgroup_wanted.begin(), m.cgroup_wanted.end());
+    m.cgroup_wanted.clear();
+    for (const auto &k : m.path_wanted)
+        if (auto it = m.inodes.find(k);
+            it != m.inodes.end() && (!it->second.extra || it->second.extra->path.empty()))
+            w.paths.push_back(k);
+    m.path_wanted.clear();
+    return w;
+}
+
+void StateModel::set_exe_path(const InodeKey &exe, std::string path) {
+    std::lock_guard lk(impl_->mu);
+    impl_->exe_paths[exe] = std::move(path);
+}
+
+void StateModel::set_cgroup_path(uint64_t id, std::string path) {
+    std::lock_guard lk(impl_->mu);
+    impl_->cgroup_paths[id] = std::move(path);
 }
 
 bool StateModel::needs_census() const {
@@ -744,7 +1001,19 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
     v.counter_resets = s.counter_resets;
     if (const InodeExtra *x = s.extra.get()) {
         v.path = x->path;
+        v.path_source = x->path_source;
+        v.path_captured_ns = x->path_captured_ns;
         v.holders = x->holders;
+        for (auto &h : v.holders) {
+            h.exe_path = exe_path_of(h.exe);
+            h.where = workload_of(h.cgroup_id);
+        }
+        v.holder_programs = holder_programs(*x);
+        split_cost_by_hold(
+            v.holder_programs,
+            v.total.wait_share_ns(v.total.writes[static_cast<size_t>(WriteReason::CacheIoMode)]));
+        for (const auto &p : x->write_programs)
+            v.writers.push_back(WriterProgram{program_ref(p), p.opens});
         v.passthrough_files = static_cast<uint32_t>(x->passthrough_files.size());
         v.mmaps_shared = x->mmaps_shared;
         v.mmaps_private = x->mmaps_private;
@@ -759,10 +1028,9 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
     v.first_seen_ns = s.first_seen_ns;
     v.last_seen_ns = s.last_seen_ns;
     v.last_write_ns = s.last_write_ns;
-    v.writes_unseen =
-        (!opts.writeback_writes_seen && v.total.writeback_requests > 0) ||
-        (!opts.passthrough_writes_seen &&
-         (v.passthrough_files > 0 || v.mode.kind == ModeKind::Passthrough));
+    v.writes_unseen = (!opts.writeback_writes_seen && v.total.writeback_requests > 0) ||
+                      (!opts.passthrough_writes_seen &&
+                       (v.passthrough_files > 0 || v.mode.kind == ModeKind::Passthrough));
     return v;
 }
 

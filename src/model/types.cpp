@@ -29,10 +29,14 @@ std::optional<WriteReason> write_reason_from_string(std::string_view s) {
 
 std::string_view to_string(FileIoMode m) {
     switch (m) {
-    case FileIoMode::None: return "none";
-    case FileIoMode::Cached: return "cached";
-    case FileIoMode::Uncached: return "uncached";
-    case FileIoMode::NotAvailable: return "n/a";
+    case FileIoMode::None:
+        return "none";
+    case FileIoMode::Cached:
+        return "cached";
+    case FileIoMode::Uncached:
+        return "uncached";
+    case FileIoMode::NotAvailable:
+        return "n/a";
     }
     return "?";
 }
@@ -46,6 +50,17 @@ std::string_view to_string(EventType t) {
 #undef FS_X
     }
     return "?";
+}
+
+} // namespace fusescope
+
+namespace fusescope {
+
+std::string KernelName::relative() const {
+    std::string out = complete ? "" : "/...";
+    for (auto it = components.rbegin(); it != components.rend(); ++it)
+        out += "/" + *it;
+    return out.empty() ? "/" : out;
 }
 
 } // namespace fusescope

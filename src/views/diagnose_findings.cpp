@@ -1,6 +1,8 @@
 // Pure logic of `fusescope diagnose`: Snapshot + Environment -> ranked
 // findings -> text or JSON (schema: include/fusescope/views/diagnose.h).
 #include "fusescope/views/diagnose.h"
+#include "fusescope/views/json_out.h"
+#include "fusescope/views/text_escape.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -93,36 +95,24 @@ uint64_t reason_writes(const WriteStats &s, WriteReason r) {
     return s.writes[static_cast<size_t>(r)];
 }
 
-// The inode's writers' lock wait, split over exclusive reasons by count:
-// shared writers only queue behind an exclusive holder, so all of it is the
-// exclusive writes' doing.
-uint64_t share_of_wait(const WriteStats &s, uint64_t n) {
-    const uint64_t excl = s.exclusive_writes();
-    if (excl == 0 || n == 0)
-        return 0;
-    const long double w = static_cast<long double>(s.total_wait_ns()) *
-                          static_cast<long double>(n) / static_cast<long double>(excl);
-    return static_cast<uint64_t>(w);
+InodeRef ref_of(const InodeView &iv) {
+    return InodeRef{iv.key.dev, iv.key.ino, iv.path, iv.path_source};
 }
-
-InodeRef ref_of(const InodeView &iv) { return InodeRef{iv.key.dev, iv.key.ino, iv.path}; }
 
 std::string dev_str(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
 
+// The inode for a sentence, escaped (names are untrusted: text_escape.h).
 std::string where(const InodeView &iv) {
     if (!iv.path.empty())
-        return iv.path;
+        return safe_name(iv.path);
     std::string s = fmt::format("inode {} on {}", iv.key.ino, dev_str(iv.key.dev));
     if (!iv.mount_point.empty())
-        s += fmt::format(" ({})", iv.mount_point);
+        s += fmt::format(" ({})", safe_name(iv.mount_point));
     return s;
 }
 
-bool touched_cache_mode(const InodeView &iv, const std::vector<HolderSeen> &history) {
-    if (std::any_of(history.begin(), history.end(),
-                    [&](const HolderSeen &h) { return h.key == iv.key; }))
-        return true;
-    if (iv.mode.kind == ModeKind::Cached || !iv.holders.empty())
+bool touched_cache_mode(const InodeView &iv) {
+    if (!iv.holder_programs.empty() || iv.mode.kind == ModeKind::Cached || !iv.holders.empty())
         return true;
     if (reason_writes(iv.total, WriteReason::CacheIoMode) > 0)
         return true;
@@ -130,48 +120,34 @@ bool touched_cache_mode(const InodeView &iv, const std::vector<HolderSeen> &hist
                        [](const Transition &t) { return t.to.kind == ModeKind::Cached; });
 }
 
-// Holders now, plus those seen during the window (history, transitions)
-// and gone since.
-std::vector<Culprit> cache_culprits(const InodeView &iv, uint64_t now_ns,
-                                    const std::vector<HolderSeen> &history) {
+double secs_of(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+// The programs that held the inode in cache mode (the model groups their processes);
+// where no holder was seen, the processes the mode transitions name.
+std::vector<Culprit> cache_culprits(const InodeView &iv, uint64_t now_ns, uint64_t cost_ns) {
     std::vector<Culprit> out;
-    for (const auto &h : iv.holders) {
+    std::vector<HolderProgram> progs = iv.holder_programs;
+    split_cost_by_hold(progs, cost_ns);
+    for (const auto &p : progs) {
         Culprit c;
-        c.pid = h.pid;
-        c.comm = h.comm;
-        c.how = std::string(to_string(h.how));
-        c.holding = true;
-        c.held_s = now_ns > h.since_ns ? static_cast<double>(now_ns - h.since_ns) / 1e9 : 0;
-        c.since_at_least = h.since_is_lower_bound;
+        c.pid = p.program.pids.empty() ? 0 : p.program.pids.front();
+        c.comm = p.program.comm;
+        c.exe = p.program.exe;
+        c.how = p.how;
+        c.holding = p.holding_now > 0 && iv.mode.kind == ModeKind::Cached;
+        c.held_s = secs_of(p.total_held_ns);
+        c.longest_held_s = secs_of(p.longest_held_ns);
+        c.since_at_least = p.since_at_least;
+        c.processes = p.program.processes;
+        c.pids = p.program.pids;
+        c.holds = p.holds;
+        c.entered_cache = p.entered_cache;
+        c.cost_ns = p.cost_ns;
+        c.where = p.program.where;
         out.push_back(std::move(c));
     }
-    for (const auto &h : history) {
-        if (h.key != iv.key)
-            continue;
-        const std::string how(to_string(h.how));
-        auto it = std::find_if(out.begin(), out.end(),
-                               [&](const Culprit &c) { return c.pid == h.pid && c.how == how; });
-        uint64_t end = h.until_ns ? h.until_ns : now_ns;
-        if (!h.until_ns && iv.mode.kind != ModeKind::Cached) // release not seen: the mode says when
-            for (const auto &t : iv.transitions)
-                if (t.ts_ns >= h.since_ns && t.to.kind != ModeKind::Cached) {
-                    end = t.ts_ns;
-                    break;
-                }
-        const double held = end > h.since_ns ? static_cast<double>(end - h.since_ns) / 1e9 : 0;
-        if (it != out.end()) {
-            it->held_s = std::max(it->held_s, held);
-            continue;
-        }
-        Culprit c;
-        c.pid = h.pid;
-        c.comm = h.comm;
-        c.how = how;
-        c.holding = h.until_ns == 0 && iv.mode.kind == ModeKind::Cached;
-        c.held_s = held;
-        c.since_at_least = h.since_at_least;
-        out.push_back(std::move(c));
-    }
+    if (!out.empty())
+        return out;
     const auto &tr = iv.transitions;
     for (size_t i = 0; i < tr.size(); ++i) {
         const Transition &t = tr[i];
@@ -198,23 +174,70 @@ std::vector<Culprit> cache_culprits(const InodeView &iv, uint64_t now_ns,
         c.comm = t.comm;
         c.how = how;
         c.holding = still && iv.mode.kind == ModeKind::Cached;
-        c.held_s = end > t.ts_ns ? static_cast<double>(end - t.ts_ns) / 1e9 : 0;
+        c.held_s = end > t.ts_ns ? secs_of(end - t.ts_ns) : 0;
+        c.longest_held_s = c.held_s;
+        c.pids = {t.pid};
+        c.holds = c.entered_cache = 1;
         out.push_back(std::move(c));
     }
+    if (out.size() == 1)
+        out.front().cost_ns = cost_ns;
     return out;
 }
 
+// "rg (/usr/bin/rg)" and where it runs, escaped for text.
+std::string program_text(const std::string &comm, const std::string &exe, const Workload &w) {
+    std::string s = safe_name(comm.empty() ? "?" : comm);
+    if (!exe.empty())
+        s += " (" + safe_name(exe) + ")";
+    if (w.known() && w.cgroup != "/")
+        s += " [" + safe_name(w.label()) + "]";
+    return s;
+}
+
+std::string pids_text(const std::vector<uint32_t> &pids, uint32_t processes) {
+    std::string s;
+    for (uint32_t p : pids)
+        s += (s.empty() ? "" : ", ") + std::to_string(p);
+    if (processes > pids.size())
+        s += ", ...";
+    return s;
+}
+
 std::string culprit_text(const Culprit &c) {
-    std::string s = fmt::format("pid {} ({}) via {}", c.pid, c.comm.empty() ? "?" : c.comm,
-                                c.how == "mmap" ? "a shared mmap" : "a caching open");
-    if (c.held_s > 0)
+    std::string s = program_text(c.comm, c.exe, c.where);
+    s += c.processes > 1
+             ? fmt::format(", {} processes (pids {})", c.processes, pids_text(c.pids, c.processes))
+             : fmt::format(", pid {}", c.pid);
+    s += c.how == "mmap"   ? " via a shared mmap"
+         : c.how == "open" ? " via a caching open"
+                           : " via caching opens and shared mmaps";
+    if (c.holds > 1)
+        s += fmt::format(": {} holds, {} of them put it in cache mode, {}{} in total, longest {}",
+                         c.holds, c.entered_cache, c.since_at_least ? "at least " : "",
+                         secs(c.held_s), secs(c.longest_held_s));
+    else if (c.held_s > 0)
         s += fmt::format(", {} for {}{}", c.holding ? "holding it" : "held it",
                          c.since_at_least ? "at least " : "", secs(c.held_s));
-    else if (c.holding)
-        s += ", holding it";
-    if (!c.holding)
+    if (c.holding)
+        s += c.holds > 1 ? "; still holding it" : (c.held_s > 0 ? "" : ", holding it");
+    else
         s += " (released)";
+    if (c.cost_ns > 0)
+        s += fmt::format("; its share of the wait: {}", dur(c.cost_ns));
     return s;
+}
+
+// The programs that opened the inode for writing, for the findings' text and JSON.
+std::vector<std::string> writers_text(const InodeView &iv) {
+    std::vector<std::string> out;
+    for (const auto &w : iv.writers)
+        out.push_back(fmt::format(
+            "Written by {}{}.", program_text(w.program.comm, w.program.exe, w.program.where),
+            w.program.processes > 1
+                ? fmt::format(", {} processes", w.program.processes)
+                : fmt::format(", pid {}", w.program.pids.empty() ? 0u : w.program.pids.front())));
+    return out;
 }
 
 Severity weight(uint64_t n, uint64_t total, uint64_t cost) {
@@ -223,31 +246,32 @@ Severity weight(uint64_t n, uint64_t total, uint64_t cost) {
 }
 
 void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writes,
-                    const std::vector<HolderSeen> &history, bool pid_filtered,
-                    std::vector<Finding> &out) {
+                    bool pid_filtered, std::vector<Finding> &out) {
     const WriteStats &s = iv.total;
     const uint64_t writes = s.total_writes();
     const uint64_t n = reason_writes(s, WriteReason::CacheIoMode) + fallback_writes;
     const bool cached_now = iv.mode.kind == ModeKind::Cached;
-    if (n == 0 && !cached_now && iv.holders.empty())
+    if (n == 0 && !cached_now && iv.holders.empty() && iv.holder_programs.empty())
         return;
     Finding f;
     f.kind = "cache_io_mode";
     f.inode = ref_of(iv);
-    f.culprits = cache_culprits(iv, now_ns, history);
-    f.cost_ns = share_of_wait(s, n);
+    f.cost_ns = s.wait_share_ns(n);
+    f.culprits = cache_culprits(iv, now_ns, f.cost_ns);
     if (n > 0) {
         f.severity = weight(n, writes, f.cost_ns);
         f.title = "Cache IO mode forced direct writes onto the exclusive lock";
     } else {
         f.severity = Severity::Info;
-        f.title = "File is in cache IO mode (no direct writes seen)";
+        f.title = cached_now ? "File is in cache IO mode (no direct writes seen)"
+                             : "File was put in cache IO mode (no direct writes seen then)";
     }
     f.evidence = {num("writes", writes),
                   num("exclusive_writes", s.exclusive_writes()),
                   num("cache_mode_writes", n),
                   num("wait_ns", f.cost_ns),
                   num("holders", iv.holders.size()),
+                  num("holder_programs", f.culprits.size()),
                   num("mode_changes", s.mode_changes)};
     f.explanation.push_back(fmt::format("{}: {} (now {}).", where(iv),
                                         cached_now ? "in cache IO mode" : "was in cache IO mode",
@@ -273,8 +297,12 @@ void add_cache_mode(const InodeView &iv, uint64_t now_ns, uint64_t fallback_writ
         f.explanation.push_back(
             "Any direct-IO writer of this file is serialized while it stays cached.");
     std::string who = "the holder";
-    if (!f.culprits.empty())
-        who = fmt::format("pid {} ({})", f.culprits.front().pid, f.culprits.front().comm);
+    if (!f.culprits.empty()) {
+        const Culprit &c = f.culprits.front();
+        who = program_text(c.comm, c.exe, c.where);
+        who += c.processes > 1 ? fmt::format(" ({} processes)", c.processes)
+                               : fmt::format(" (pid {})", c.pid);
+    }
     f.advice.push_back(
         fmt::format("Stop or reconfigure {} so it does not map or open this file through the "
                     "page cache while the database writes.",
@@ -297,7 +325,7 @@ void add_reason(const InodeView &iv, WriteReason r, uint64_t extra, std::vector<
         return;
     Finding f;
     f.inode = ref_of(iv);
-    f.cost_ns = share_of_wait(s, n);
+    f.cost_ns = s.wait_share_ns(n);
     f.severity = weight(n, writes, f.cost_ns);
     const std::string head =
         fmt::format("{}: {} of {} writes ({})", where(iv), n, writes, pct(n, writes));
@@ -520,7 +548,8 @@ void add_drain(const InodeView &iv, std::vector<Finding> &out) {
                     "in-flight parallel direct writes finished.",
                     where(iv), waits, dur(wait_ns)));
     for (const auto &c : f.culprits)
-        f.explanation.push_back(fmt::format("Blocked: pid {} ({}) for {}.", c.pid, c.comm,
+        f.explanation.push_back(fmt::format("Blocked: pid {} ({}) for {}.", c.pid,
+                                            safe_name(c.comm),
                                             dur(static_cast<uint64_t>(c.held_s * 1e9))));
     f.advice.push_back(
         "Open the file with O_DIRECT in that process, or avoid mmap/buffered access to a file "
@@ -603,11 +632,11 @@ void add_environment(const Snapshot &snap, const Environment &env, bool saw_cach
         f.severity = Severity::Info;
         f.title = "the kernel skipped some of fusescope's probe runs";
         f.evidence = {num("prog_misses", snap.health.prog_misses)};
-        f.explanation.push_back(
-            fmt::format("{} runs of fusescope's BPF programs were skipped by the kernel's recursion "
-                        "protection (a task preempted inside a probe on a preemptible kernel); "
-                        "up to that many writes are missing from the counts.",
-                        snap.health.prog_misses));
+        f.explanation.push_back(fmt::format(
+            "{} runs of fusescope's BPF programs were skipped by the kernel's recursion "
+            "protection (a task preempted inside a probe on a preemptible kernel); "
+            "up to that many writes are missing from the counts.",
+            snap.health.prog_misses));
         f.advice.push_back("Counts are lower bounds by at most this number.");
         out.push_back(std::move(f));
     }
@@ -628,32 +657,7 @@ void add_environment(const Snapshot &snap, const Environment &env, bool saw_cach
 
 } // namespace
 
-void HolderLog::census(const Snapshot &snap) {
-    for (const auto &iv : snap.inodes)
-        for (const auto &h : iv.holders)
-            seen_.push_back(HolderSeen{iv.key, h.pid, h.comm, h.how, h.since_ns, 0,
-                                       h.since_is_lower_bound, h.file_id, h.fh});
-}
-
-void HolderLog::on_event(const Event &e) {
-    if ((e.type == EventType::Open || e.type == EventType::Mmap) && (e.flags & evflag::Holder)) {
-        const HolderHow how = e.type == EventType::Mmap ? HolderHow::Mmap : HolderHow::Open;
-        for (const auto &h : seen_)
-            if (h.key == e.key && h.until_ns == 0 && e.file_id != 0 && h.file_id == e.file_id &&
-                h.how == how)
-                return; // known
-        seen_.push_back(HolderSeen{e.key, e.pid, e.comm, how, e.ts_ns, 0, false, e.file_id, e.fh});
-    } else if (e.type == EventType::Release && (e.flags & evflag::WasHolder)) {
-        // The file is gone: every holding through it (open and maps) ended.
-        for (auto &h : seen_)
-            if (h.key == e.key && h.until_ns == 0 &&
-                ((e.file_id != 0 && h.file_id == e.file_id) || (h.file_id == 0 && h.fh == e.fh)))
-                h.until_ns = std::max(e.ts_ns, h.since_ns);
-    }
-}
-
-Report build_report(const Snapshot &snap, const Environment &env,
-                    const std::vector<HolderSeen> &history) {
+Report build_report(const Snapshot &snap, const Environment &env) {
     Report rep;
     rep.env = env;
     rep.events_lost = snap.health.events_lost;
@@ -671,7 +675,7 @@ Report build_report(const Snapshot &snap, const Environment &env,
         excl += s.exclusive_writes();
         wait += s.total_wait_ns();
 
-        const bool cache = touched_cache_mode(iv, history);
+        const bool cache = touched_cache_mode(iv);
         saw_cache_mode = saw_cache_mode || cache;
         // A fallback is the cache mode racing in or the file growing under
         // the shared lock: give it to the cause that is evidently present.
@@ -685,8 +689,9 @@ Report build_report(const Snapshot &snap, const Environment &env,
             else
                 fb_left = fb;
         }
+        const size_t first = found.size();
         if (cache)
-            add_cache_mode(iv, snap.now_ns, fb_cache, history, env.pid.has_value(), found);
+            add_cache_mode(iv, snap.now_ns, fb_cache, env.pid.has_value(), found);
         add_reason(iv, WriteReason::NoParallelFlag, 0, found);
         add_reason(iv, WriteReason::PastEof, fb_eof, found);
         add_reason(iv, WriteReason::Append, 0, found);
@@ -698,6 +703,11 @@ Report build_report(const Snapshot &snap, const Environment &env,
         add_unclassified(iv, found);
         add_not_visible(iv, env, found);
         add_drain(iv, found);
+        const std::vector<std::string> writers = writers_text(iv);
+        for (size_t i = first; i < found.size(); ++i) {
+            found[i].writers = iv.writers;
+            found[i].explanation.insert(found[i].explanation.end(), writers.begin(), writers.end());
+        }
     }
     add_environment(snap, env, saw_cache_mode, found);
 
@@ -712,9 +722,9 @@ Report build_report(const Snapshot &snap, const Environment &env,
                       num("wait_ns", wait),         numf("window_s", env.window_s)};
         if (writes == 0) {
             f.title = "Healthy: no problems found";
-            f.explanation.push_back(fmt::format(
-                "No writes were seen in {} and no file is held in cache IO mode.",
-                secs(env.window_s)));
+            f.explanation.push_back(
+                fmt::format("No writes were seen in {} and no file is held in cache IO mode.",
+                            secs(env.window_s)));
         } else {
             f.title = "Healthy: direct writes run in parallel";
             f.explanation.push_back(fmt::format(
@@ -786,9 +796,9 @@ std::string render_text(const Report &r, size_t width) {
     std::string head = fmt::format("fusescope diagnose: watched {} on kernel {} ({} backend)",
                                    secs(e.window_s), e.kernel, e.backend);
     if (!e.mount.empty())
-        head += ", mount " + e.mount;
+        head += ", mount " + safe_name(e.mount);
     if (!e.path.empty())
-        head += ", file " + e.path;
+        head += ", file " + safe_name(e.path);
     if (e.pid)
         head += fmt::format(", pid {}", *e.pid);
     wrap(out, head + ".", "", "  ", width);
@@ -814,9 +824,12 @@ std::string render_text(const Report &r, size_t width) {
         wrap(out, fmt::format("{}. [{}] {}", n, tag, f.title), "", "   ", width);
         if (f.inode)
             wrap(out,
-                 fmt::format("file: {} (dev {} ino {})",
-                             f.inode->path.empty() ? "(path unknown)" : f.inode->path,
-                             dev_str(f.inode->dev), f.inode->ino),
+                 fmt::format("file: {} (dev {} ino {}){}",
+                             f.inode->path.empty() ? "(path unknown)" : safe_name(f.inode->path),
+                             dev_str(f.inode->dev), f.inode->ino,
+                             path_may_be_stale(f.inode->path_source)
+                                 ? " (its name when first opened: a rename since is not seen)"
+                                 : ""),
                  "   ", "     ", width);
         for (const auto &s : f.explanation)
             wrap(out, s, "   ", "   ", width);
@@ -827,8 +840,17 @@ std::string render_text(const Report &r, size_t width) {
         }
         out += "\n";
     }
-    return out;
+    return escape_text(out, EscapeScope::Output); // names were escaped: this catches the rest
 }
+
+namespace {
+template <class J> void workload_json(J &j, const Workload &w) {
+    j["cgroup"] = w.cgroup;
+    j["unit"] = w.unit;
+    j["container"] = w.container;
+    j["container_runtime"] = w.runtime;
+}
+} // namespace
 
 std::string render_json(const Report &r) {
     using J = nlohmann::ordered_json;
@@ -859,19 +881,43 @@ std::string render_json(const Report &r) {
         o["severity"] = to_string(f.severity);
         o["title"] = f.title;
         if (f.inode)
-            o["inode"] = {
-                {"dev", dev_str(f.inode->dev)}, {"ino", f.inode->ino}, {"path", f.inode->path}};
+            o["inode"] = {{"dev", dev_str(f.inode->dev)},
+                          {"ino", f.inode->ino},
+                          {"path", f.inode->path},
+                          {"path_source", to_string(f.inode->path_source)},
+                          {"path_may_be_stale", path_may_be_stale(f.inode->path_source)}};
         else
             o["inode"] = nullptr;
         J cs = J::array();
-        for (const auto &c : f.culprits)
-            cs.push_back({{"pid", c.pid},
-                          {"comm", c.comm},
-                          {"how", c.how},
-                          {"holding", c.holding},
-                          {"held_s", c.held_s},
-                          {"since_at_least", c.since_at_least}});
+        for (const auto &c : f.culprits) {
+            J cj = {{"pid", c.pid},
+                    {"comm", c.comm},
+                    {"exe", c.exe},
+                    {"how", c.how},
+                    {"holding", c.holding},
+                    {"held_s", c.held_s},
+                    {"since_at_least", c.since_at_least},
+                    {"processes", c.processes},
+                    {"pids", c.pids},
+                    {"holds", c.holds},
+                    {"entered_cache_mode", c.entered_cache},
+                    {"longest_held_s", c.longest_held_s},
+                    {"cost_ns", c.cost_ns}};
+            workload_json(cj, c.where);
+            cs.push_back(std::move(cj));
+        }
         o["culprits"] = cs;
+        J ws = J::array();
+        for (const auto &w : f.writers) {
+            J wj = {{"comm", w.program.comm},
+                    {"exe", w.program.exe},
+                    {"processes", w.program.processes},
+                    {"pids", w.program.pids},
+                    {"opens", w.opens}};
+            workload_json(wj, w.program.where);
+            ws.push_back(std::move(wj));
+        }
+        o["writers"] = ws;
         J ev = J::object();
         for (const auto &nm : f.evidence) {
             if (nm.is_int)
@@ -885,7 +931,7 @@ std::string render_json(const Report &r) {
         fs.push_back(std::move(o));
     }
     j["findings"] = fs;
-    return j.dump(2) + "\n";
+    return json_text(j, 2) + "\n";
 }
 
 } // namespace fusescope::diagnose

@@ -3,6 +3,8 @@
 // loads and attaches the plan for real (and detaches), so "attaches" means
 // it did. Exit 0 when at least the lock roles work.
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/views/json_out.h"
+#include "fusescope/views/text_escape.h"
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
@@ -100,51 +102,58 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
         j["mounts"] = mounts;
         j["load_error"] = load_err;
         j["ok"] = ok;
-        fmt::print("{}\n", j.dump(2));
+        fmt::print("{}\n", json_text(j, 2));
     } else {
-        fmt::print("kernel        {}\n", k.release);
-        fmt::print("BTF           vmlinux: {}, fuse module: {}\n", k.vmlinux_btf ? "yes" : "NO",
-                   k.fuse_module_btf ? "yes" : "no (built in or not loaded)");
-        fmt::print("FUSE          {}\n", k.fuse_registered ? "registered" : "NOT registered");
-        fmt::print("lockdown      {}\n", k.lockdown);
-        fmt::print("tracefs       {}{}\n", k.tracefs.empty() ? "not mounted" : k.tracefs,
-                   k.tracefs_mounted_by_us ? " (mounted by fusescope)" : "");
-        fmt::print("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)"
-                                                             : "n/a (kernel has no IO modes)");
+        std::string out; // what the kernel reports is printed escaped like any name
+        out += fmt::format("kernel        {}\n", k.release);
+        out += fmt::format("BTF           vmlinux: {}, fuse module: {}\n",
+                           k.vmlinux_btf ? "yes" : "NO",
+                           k.fuse_module_btf ? "yes" : "no (built in or not loaded)");
+        out +=
+            fmt::format("FUSE          {}\n", k.fuse_registered ? "registered" : "NOT registered");
+        out += fmt::format("lockdown      {}\n", k.lockdown);
+        out += fmt::format("tracefs       {}{}\n", k.tracefs.empty() ? "not mounted" : k.tracefs,
+                           k.tracefs_mounted_by_us ? " (mounted by fusescope)" : "");
+        out +=
+            fmt::format("IO modes      {}\n", k.offer.has_iomodes ? "yes (fs/fuse/iomode.c, 6.9+)"
+                                                                  : "n/a (kernel has no IO modes)");
         if (k.offer.preempt_rt)
-            fmt::print("PREEMPT_RT    yes (sleeping spinlocks, preemptible BPF programs)\n");
-        fmt::print("trampolines   {}\n", k.offer.trampolines_allowed
-                                             ? "fentry/fexit load"
-                                             : "refused: " + k.offer.trampoline_error);
+            out += "PREEMPT_RT    yes (sleeping spinlocks, preemptible BPF programs)\n";
+        out += fmt::format("trampolines   {}\n", k.offer.trampolines_allowed
+                                                     ? "fentry/fexit load"
+                                                     : "refused: " + k.offer.trampoline_error);
         if (!plan) {
-            fmt::print("backend       NONE: {}\n", plan_err);
+            out += fmt::format("backend       NONE: {}\n", plan_err);
         } else {
-            fmt::print("backend       {}: {}\n", to_string(plan->backend), plan->why);
-            fmt::print("\n{:<18} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
+            out += fmt::format("backend       {}: {}\n", to_string(plan->backend), plan->why);
+            out += fmt::format("\n{:<18} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
             for (const auto &r : plan->roles) {
                 std::string text = r.available ? r.hooks : "-";
                 if (!r.note.empty())
                     text += (r.available ? "  (" + r.note + ")" : "  " + r.note);
-                fmt::print("{:<18} {:<4} {}\n", to_string(r.role), r.available ? "yes" : "no", text);
+                out += fmt::format("{:<18} {:<4} {}\n", to_string(r.role),
+                                   r.available ? "yes" : "no", text);
             }
             if (!load_err.empty()) {
-                fmt::print("\nload/attach FAILED: {}\n", load_err);
+                out += fmt::format("\nload/attach FAILED: {}\n", load_err);
             } else {
-                fmt::print("\nloaded and attached {} programs, then detached them\n",
-                           attached.size());
+                out += fmt::format("\nloaded and attached {} programs, then detached them\n",
+                                   attached.size());
                 if (write_cache_slots)
-                    fmt::print("write cache   one slot per CPU ({}): writes to the inode a CPU "
-                               "wrote last count there\n",
-                               write_cache_slots);
+                    out += fmt::format(
+                        "write cache   one slot per CPU ({}): writes to the inode a CPU "
+                        "wrote last count there\n",
+                        write_cache_slots);
                 if (!transports.empty()) {
-                    fmt::print("\n{:<40} {:<8} {:<10} {}\n", "FUSE MOUNT", "DEV", "TRANSPORT",
-                               "NOTE");
+                    out += fmt::format("\n{:<40} {:<8} {:<10} {}\n", "FUSE MOUNT", "DEV",
+                                       "TRANSPORT", "NOTE");
                     for (const auto &t : transports)
-                        fmt::print("{:<40} {:<8} {:<10} {}\n", t.mount_point, t.dev,
-                                   t.transport, t.note);
+                        out += fmt::format("{:<40} {:<8} {:<10} {}\n", t.mount_point, t.dev,
+                                           t.transport, t.note);
                 }
             }
         }
+        fmt::print("{}", escape_text(out, EscapeScope::Output));
     }
     if (!plan)
         return exit_code::kNoBackend;

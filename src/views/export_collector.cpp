@@ -8,8 +8,9 @@
 // cumulative totals (never re-derived from rates). Label cardinality is
 // bounded by design: mount, lock, reason, io_mode, cause, role, map, program
 // take fixed sets of values; per-inode series only for the top-K inodes by wait
-// (path + ino labels), at most kHoldersPerInode holder series each, and they
-// vanish when the inode drops out of the top-K. No pid labels.
+// (path + ino labels), at most kHoldersPerInode holder and writer series each (comm,
+// exe, cgroup, unit, container: bounded by the same top-K), and they vanish when the
+// inode drops out of the top-K. No pid labels.
 //
 // What the numbers cover:
 // - Mount-level counters are the model's per-device sums of every counter delta
@@ -116,18 +117,36 @@ class Builder {
     std::deque<Fam> fams_; // stable references while families are filled
 };
 
-// The inode's holders as (comm, how) -> earliest since, the earliest first, at most
+// Who a per-inode series names: the program and where it runs (label values).
+struct Who {
+    std::string comm, how, exe, cgroup, unit, container;
+    auto operator<=>(const Who &) const = default;
+    // @head's values, then comm [how] exe cgroup unit container, in the table's order
+    std::vector<std::string> labels(const std::vector<std::string> &head, bool with_how) const {
+        std::vector<std::string> v = head;
+        v.push_back(comm);
+        if (with_how)
+            v.push_back(how);
+        v.insert(v.end(), {exe, cgroup, unit, container});
+        return v;
+    }
+};
+
+Who who_of(const std::string &comm, std::string how, const std::string &exe, const Workload &w) {
+    return Who{comm, std::move(how), exe, w.cgroup, w.unit, short_container_id(w.container)};
+}
+
+// The inode's holders as distinct Who -> earliest since, the earliest first, at most
 // kHoldersPerInode of them.
-std::vector<std::pair<std::pair<std::string, HolderHow>, uint64_t>>
-distinct_holders(const std::vector<Holder> &holders) {
-    std::map<std::pair<std::string, HolderHow>, uint64_t> first;
+std::vector<std::pair<Who, uint64_t>> distinct_holders(const std::vector<Holder> &holders) {
+    std::map<Who, uint64_t> first;
     for (const Holder &h : holders) {
-        auto [it, fresh] = first.emplace(std::pair{h.comm, h.how}, h.since_ns);
+        auto [it, fresh] = first.emplace(
+            who_of(h.comm, std::string(to_string(h.how)), h.exe_path, h.where), h.since_ns);
         if (!fresh)
             it->second = std::min(it->second, h.since_ns);
     }
-    std::vector<std::pair<std::pair<std::string, HolderHow>, uint64_t>> out(first.begin(),
-                                                                            first.end());
+    std::vector<std::pair<Who, uint64_t>> out(first.begin(), first.end());
     std::stable_sort(out.begin(), out.end(),
                      [](const auto &a, const auto &b) { return a.second < b.second; });
     if (out.size() > kHoldersPerInode)
@@ -220,8 +239,9 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
     auto &wbbytes = b.family(Family::WritebackBytes);
     // Not measured (tracepoint backend without --service-time): absent, not zero.
     const bool service_timed =
-        std::any_of(self_.roles.begin(), self_.roles.end(),
-                    [](const auto &r) { return r.first == to_string(Role::ServiceTime) && r.second; });
+        std::any_of(self_.roles.begin(), self_.roles.end(), [](const auto &r) {
+            return r.first == to_string(Role::ServiceTime) && r.second;
+        });
     auto &wserv = b.family(Family::WriteService);
     auto &cont = b.family(Family::LockContentions);
     auto &whist = b.family(Family::LockWaitHistogram);
@@ -276,6 +296,7 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
     auto &iholders = b.family(Family::InodeCacheModeHolders);
     auto &iholder = b.family(Family::InodeCacheModeHolderInfo);
     auto &isince = b.family(Family::InodeCacheModeHolderSince);
+    auto &iwriters = b.family(Family::InodeWriterProcesses);
     for (size_t n = 0; n < s.top.size() && n < per_inode_top_; ++n) {
         const InodeView &iv = s.top[n];
         const std::string &mount = label_of(iv.key.dev);
@@ -288,10 +309,15 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
                              num(iv.total.writes[static_cast<size_t>(r)]));
         Builder::gauge(imode, {mount, iv.path, ino, io_mode_label(iv.mode.kind)}, 1);
         Builder::gauge(iholders, {mount, iv.path, ino}, num(iv.holders.size()));
+        const std::vector<std::string> head{mount, iv.path, ino};
         for (const auto &[who, since] : distinct_holders(iv.holders)) {
-            const std::string how(to_string(who.second));
-            Builder::gauge(iholder, {mount, iv.path, ino, who.first, how}, 1);
-            Builder::gauge(isince, {mount, iv.path, ino, who.first, how}, clock.unix_of(since));
+            Builder::gauge(iholder, who.labels(head, true), 1);
+            Builder::gauge(isince, who.labels(head, true), clock.unix_of(since));
+        }
+        for (size_t w = 0; w < iv.writers.size() && w < kHoldersPerInode; ++w) {
+            const ProgramRef &p = iv.writers[w].program;
+            Builder::gauge(iwriters, who_of(p.comm, "", p.exe, p.where).labels(head, false),
+                           num(p.processes));
         }
     }
 

@@ -24,8 +24,7 @@ constexpr FamilyDef kFamilies[] = {
      "Bytes the writes sent to the server (async writes: as queued), by lock mode", ""},
     {Family::WriteLockWait, G::Mount, "fusescope_write_lock_wait_seconds_total", T::Counter,
      "mount lock", "Time writers spent queued for the inode's i_rwsem, by lock mode", ""},
-    {Family::WritebackRequests, G::Mount, "fusescope_writeback_requests_total", T::Counter,
-     "mount",
+    {Family::WritebackRequests, G::Mount, "fusescope_writeback_requests_total", T::Counter, "mount",
      "FUSE_WRITE requests from page writeback (writeback cache): their writers are not seen "
      "by the tracepoint backend",
      ""},
@@ -65,24 +64,30 @@ constexpr FamilyDef kFamilies[] = {
      T::Counter, "mount path ino lock",
      "Top-K inodes by wait: time writers spent queued for the i_rwsem, by lock mode", ""},
     {Family::InodeWrites, G::Inode, "fusescope_inode_writes_total", T::Counter,
-     "mount path ino lock reason", "Top-K inodes by wait: writes by lock mode and reason",
-     ""},
+     "mount path ino lock reason", "Top-K inodes by wait: writes by lock mode and reason", ""},
     {Family::InodeIoMode, G::Inode, "fusescope_inode_io_mode", T::Gauge, "mount path ino io_mode",
      "Top-K inodes by wait: 1 for the inode's current IO mode", ""},
     {Family::InodeCacheModeHolders, G::Inode, "fusescope_inode_cache_mode_holders", T::Gauge,
      "mount path ino", "Top-K inodes by wait: open files / mappings holding cache IO mode", ""},
     {Family::InodeCacheModeHolderInfo, G::Inode, "fusescope_inode_cache_mode_holder_info", T::Gauge,
-     "mount path ino comm how",
+     "mount path ino comm how exe cgroup unit container",
      "Top-K inodes by wait: who holds the inode in cache IO mode now (value always 1)",
-     "One series per distinct (comm, how) among the inode's holders, at most 8 per inode; "
-     "fusescope_inode_cache_mode_holders counts them all. Gone when the holder releases."},
+     "One series per distinct (comm, how, exe, cgroup) among the inode's holders, at most 8 "
+     "per inode; fusescope_inode_cache_mode_holders counts them all. Gone when the holder "
+     "releases."},
     {Family::InodeCacheModeHolderSince, G::Inode,
      "fusescope_inode_cache_mode_holder_since_timestamp_seconds", T::Gauge,
-     "mount path ino comm how",
+     "mount path ino comm how exe cgroup unit container",
      "Top-K inodes by wait: since when (Unix time) the earliest of these holders holds the "
      "inode in cache mode",
      "For a holder that was there before fusescope started (found by the census): when "
      "fusescope first saw it, so the real start is no later."},
+
+    {Family::InodeWriterProcesses, G::Inode, "fusescope_inode_writer_processes", T::Gauge,
+     "mount path ino comm exe cgroup unit container",
+     "Top-K inodes by wait: processes of each program that opened the inode for writing since "
+     "fusescope started",
+     "One series per program (comm and executable) and cgroup, at most 8 per inode."},
 
     {Family::BuildInfo, G::Self, "fusescope_build_info", T::Gauge,
      "version revision backend kernel",
@@ -205,10 +210,14 @@ constexpr LabelDoc kLabels[] = {
     {"cause", "What the model saw that changed the mode"},
     {"to", "The IO mode after the transition"},
     {"how", "How the holder keeps cache mode: a caching open, or a shared mmap"},
-    {"path", "The inode's path as fusescope resolved it from an open descriptor; empty until "
-             "resolved"},
+    {"path", "The inode's path: from an open descriptor, else the kernel's name for it when "
+             "fusescope first saw it opened (a rename since is not seen); empty until known"},
     {"ino", "The inode number"},
-    {"comm", "The holder's command name (the task's comm, at most 15 characters)"},
+    {"comm", "The process's command name (the task's comm, at most 15 characters)"},
+    {"exe", "The process's executable; empty when not known"},
+    {"cgroup", "The process's cgroup v2 path; empty when not known"},
+    {"unit", "The systemd unit its cgroup path names; empty for none"},
+    {"container", "The container id (first 12 hex digits) its cgroup path names; empty for none"},
     {"role", "A hook plan role, as `fusescope doctor` lists them, in snake_case"},
     {"map", "The BPF map that was full"},
     {"program", "One of fusescope's BPF programs (named `fs_*`)"},

@@ -41,6 +41,7 @@ enum class Family : uint8_t {
     InodeCacheModeHolders,
     InodeCacheModeHolderInfo,
     InodeCacheModeHolderSince,
+    InodeWriterProcesses,
     // fusescope itself
     BuildInfo,
     ProbesAttached,
@@ -98,7 +99,8 @@ std::string metrics_reference_markdown();
 // The HTTP paths the exporter serves (fusescope_http_requests_total's path label).
 inline constexpr std::string_view kHttpPaths[] = {"/", "/metrics", "/-/healthy", "/-/ready"};
 
-// Per inode, the distinct (comm, how) holders exported (..._cache_mode_holder_*).
+// Per inode, the distinct (comm, how, exe, cgroup) holders exported (..._cache_mode_holder_*),
+// and the writer programs (fusescope_inode_writer_processes).
 inline constexpr size_t kHoldersPerInode = 8;
 
 } // namespace fusescope

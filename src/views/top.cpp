@@ -4,6 +4,7 @@
 
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/privileges.h"
+#include "fusescope/views/text_escape.h"
 
 #include <fmt/format.h>
 
@@ -58,8 +59,13 @@ int run_batch(Session &s, const TopOptions &t, const top::HeaderInfo &base) {
               h.time = top::wall_clock();
               top::TopData d =
                   top::take_rows(s, h, static_cast<size_t>(std::max(t.rows, 0)), &last_census);
-              std::string text = top::batch_text(d, h, kBatchWidth);
-              fmt::print("{}{}", printed ? "\n" : "", text);
+              if (t.json) {
+                  fmt::print("{}", top::batch_json(d, h));
+              } else {
+                  std::string text = top::batch_text(d, h, kBatchWidth);
+                  fmt::print("{}", escape_text(std::string(printed ? "\n" : "") + text,
+                                               EscapeScope::Output));
+              }
               std::fflush(stdout);
               ++printed;
           });
@@ -94,7 +100,7 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
     if (so.pid)
         base.watched += fmt::format("  pid {}", *so.pid);
     base.sort = *key;
-    const bool batch = t.batch || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO);
+    const bool batch = t.batch || t.json || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO);
     if (batch)
         return run_batch(*s, t, base);
     return top::run_tty(*s, t, base);

@@ -1,6 +1,11 @@
 // `fusescope top`: sorting, filtering, layout and text (no terminal; see top_render.h).
 #include "fusescope/views/top_render.h"
 
+#include "fusescope/views/json_out.h"
+#include "fusescope/views/text_escape.h"
+
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -57,6 +62,16 @@ int compare(const InodeView &a, const InodeView &b, SortKey key) {
     }
     }
     return 0;
+}
+
+// " (/usr/bin/rg) [unit x.service]": a program's executable and where it runs, escaped.
+std::string where_text(const std::string &exe, const Workload &w) {
+    std::string s;
+    if (!exe.empty())
+        s += " (" + safe_name(exe) + ")";
+    if (w.known() && w.cgroup != "/")
+        s += " [" + safe_name(w.label()) + "]";
+    return s;
 }
 
 std::string pad(std::string_view s, size_t width, bool left) {
@@ -123,7 +138,7 @@ std::string kdev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20,
 
 std::string display_path(const InodeView &iv) {
     if (!iv.path.empty())
-        return iv.path;
+        return safe_name(iv.path); // names are untrusted: text_escape.h
     return fmt::format("ino {} ({})", iv.key.ino, kdev_string(iv.key.dev));
 }
 
@@ -178,23 +193,35 @@ std::string shorten_path(std::string_view path, size_t width) {
 std::string format_holders(const InodeView &iv, size_t width) {
     if (iv.holders.empty())
         return iv.mode.kind == ModeKind::Cached ? "?" : "-";
+    // Holders by program (comm plus executable), the first one's first: "rg:42" for one
+    // process, "rg*35" for 35 of them, then "+k more" programs.
     const Holder &h = iv.holders.front();
-    const size_t more = iv.holders.size() - 1;
-    std::string id = fmt::format(":{}", h.pid);
+    size_t same = 0;
+    std::vector<std::pair<std::string, std::string>> programs;
+    for (const auto &o : iv.holders) {
+        std::pair<std::string, std::string> p{o.comm, o.exe_path};
+        if (p == std::pair{h.comm, h.exe_path})
+            ++same;
+        if (std::find(programs.begin(), programs.end(), p) == programs.end())
+            programs.push_back(std::move(p));
+    }
+    const std::string comm = safe_name(h.comm);
+    const size_t more = programs.size() - 1;
+    std::string id = same > 1 ? fmt::format("*{}", same) : fmt::format(":{}", h.pid);
     std::string tail = iv.holders_unknown ? "+?" : "";
     if (more)
         tail = fmt::format(" +{} more{}", more, iv.holders_unknown ? "?" : "");
-    std::string full = h.comm + id + tail;
+    std::string full = comm + id + tail;
     if (width == 0 || full.size() <= width)
         return full;
     if (more)
         tail = fmt::format(" +{}", more);
-    if (h.comm.size() + id.size() + tail.size() <= width)
-        return h.comm + id + tail;
+    if (comm.size() + id.size() + tail.size() <= width)
+        return comm + id + tail;
     size_t room = width > id.size() + tail.size() + 1 ? width - id.size() - tail.size() : 0;
     if (room == 0)
-        return fit(h.comm + id + tail, width);
-    return fit(h.comm, room) + id + tail;
+        return fit(comm + id + tail, width);
+    return fit(comm, room) + id + tail;
 }
 
 std::string format_ns(double ns) {
@@ -376,7 +403,7 @@ std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
             break;
         case Col::Mount:
             v = iv.mount_point.empty() ? kdev_string(iv.key.dev)
-                                       : shorten_path(iv.mount_point, c.width);
+                                       : shorten_path(safe_name(iv.mount_point), c.width);
             break;
         case Col::Mode:
             v = to_string(iv.mode);
@@ -393,8 +420,7 @@ std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
             v = iv.interval.total_writes() == 0
                     ? "-"
                     : fmt::format("{:.0f}{}", 100.0 * iv.exclusive_fraction(true),
-                                  iv.interval.unclassified_writes() || iv.writes_unseen ? "?"
-                                                                                        : "");
+                                  iv.interval.unclassified_writes() || iv.writes_unseen ? "?" : "");
             break;
         case Col::Reason:
             if (auto r = iv.top_exclusive_reason(true))
@@ -508,7 +534,7 @@ std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, siz
                                     h.backend, h.kernel);
     // The watched mount is the part that gives way on a narrow screen.
     const size_t room = width > first.size() + 12 ? width - first.size() : 12;
-    out.push_back(fit(first + shorten_path(h.watched, room), width));
+    out.push_back(fit(first + shorten_path(safe_name(h.watched), room), width));
     const Totals &t = d.totals;
     out.push_back(fit(fmt::format("writes/s: {} shared, {} excl   lock wait: {:.2f} s/s   "
                                   "inodes: {}, {} cached",
@@ -518,9 +544,9 @@ std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, siz
     std::string third = fmt::format("{}sort: {}{}", h.paused ? "[PAUSED]  " : "", to_string(h.sort),
                                     h.reverse ? " (reversed)" : "");
     if (!h.filter.path.empty())
-        third += fmt::format("  path~ \"{}\"", h.filter.path);
+        third += fmt::format("  path~ \"{}\"", safe_name(h.filter.path));
     if (!h.filter.mount.empty())
-        third += fmt::format("  mount~ \"{}\"", h.filter.mount);
+        third += fmt::format("  mount~ \"{}\"", safe_name(h.filter.mount));
     const Health &hl = d.snap.health;
     if (drops(hl)) {
         third += fmt::format("  DROPPED: {} events lost, map full {}/{}/{} (inode/task/req), "
@@ -543,7 +569,11 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
     auto add = [&](const std::string &s) { out.push_back(fit(s, width)); };
     add(fmt::format("{}  (dev {} ino {} nodeid {}) mount {}", display_path(iv),
                     kdev_string(iv.key.dev), iv.key.ino, iv.nodeid,
-                    iv.mount_point.empty() ? "?" : iv.mount_point));
+                    iv.mount_point.empty() ? "?" : safe_name(iv.mount_point)));
+    if (path_may_be_stale(iv.path_source))
+        add(fmt::format("path: the kernel's name at the first open ({}); a rename since is not "
+                        "seen",
+                        format_age(now_ns, iv.path_captured_ns)));
     add(fmt::format(
         "mode: {} (iocachectr {}, cache bit {}){}  mmaps shared {} private {} "
         "writable {}{}",
@@ -560,9 +590,30 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
                         : iv.holders_stale ? ", stale (census pending)"
                                            : ""));
         for (const auto &h : iv.holders)
-            add(fmt::format("  {}:{}  {}  since {}{}", h.comm, h.pid, to_string(h.how),
-                            h.since_is_lower_bound ? "before " : "",
-                            format_age(now_ns, h.since_ns)));
+            add(fmt::format("  {}:{}  {}  since {}{}{}", safe_name(h.comm), h.pid, to_string(h.how),
+                            h.since_is_lower_bound ? "before " : "", format_age(now_ns, h.since_ns),
+                            where_text(h.exe_path, h.where)));
+    }
+    if (!iv.holder_programs.empty()) {
+        add("holding programs since start (holds each to its own release):");
+        for (const auto &p : iv.holder_programs)
+            add(fmt::format("  {}{}: {} process{}, {} {} hold{} ({} entered cache mode), {} in "
+                            "total, longest {}{}",
+                            safe_name(p.program.comm), where_text(p.program.exe, p.program.where),
+                            p.program.processes, p.program.processes == 1 ? "" : "es", p.holds,
+                            p.how, p.holds == 1 ? "" : "s", p.entered_cache,
+                            format_ns(static_cast<double>(p.total_held_ns)),
+                            format_ns(static_cast<double>(p.longest_held_ns)),
+                            p.cost_ns ? ", cost " + format_ns(static_cast<double>(p.cost_ns))
+                                      : ""));
+    }
+    if (!iv.writers.empty()) {
+        add("writers (opened it for writing):");
+        for (const auto &w : iv.writers)
+            add(fmt::format("  {}{}: {} process{}, {} open{}", safe_name(w.program.comm),
+                            where_text(w.program.exe, w.program.where), w.program.processes,
+                            w.program.processes == 1 ? "" : "es", w.opens,
+                            w.opens == 1 ? "" : "s"));
     }
     const WriteStats &ws = iv.interval.total_writes() ? iv.interval : iv.total;
     const char *which = iv.interval.total_writes() ? "last interval" : "since start";
@@ -600,7 +651,7 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
         for (auto it = iv.transitions.rbegin(); it != iv.transitions.rend() && shown++ < 6; ++it)
             add(fmt::format("  {:>10}  {} -> {}  ({}{})", format_age(now_ns, it->ts_ns),
                             to_string(it->from), to_string(it->to), to_string(it->cause),
-                            it->pid ? fmt::format(" by {}:{}", it->comm, it->pid) : ""));
+                            it->pid ? fmt::format(" by {}:{}", safe_name(it->comm), it->pid) : ""));
     }
     if (!iv.last_drain_waiters.empty()) {
         add(fmt::format("drain waiters ({} events, {}):", iv.drain_events,
@@ -608,7 +659,7 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
         size_t shown = 0;
         for (auto it = iv.last_drain_waiters.rbegin();
              it != iv.last_drain_waiters.rend() && shown++ < 4; ++it)
-            add(fmt::format("  {}:{} waited {}  {}", it->comm, it->pid,
+            add(fmt::format("  {}:{} waited {}  {}", safe_name(it->comm), it->pid,
                             format_ns(static_cast<double>(it->wait_ns)),
                             format_age(now_ns, it->ts_ns)));
     }
@@ -682,6 +733,121 @@ std::string batch_text(const TopData &d, const HeaderInfo &h, size_t width) {
         out += fmt::format("... {} more inodes (--rows N to show more, 0 for all)\n",
                            d.matched - rows.size());
     return out;
+}
+
+namespace {
+
+template <class J> J workload_json(const Workload &w) {
+    J j;
+    j["cgroup"] = w.cgroup;
+    j["unit"] = w.unit;
+    j["container"] = w.container;
+    j["container_runtime"] = w.runtime;
+    return j;
+}
+
+template <class J> J program_json(const ProgramRef &p) {
+    J j;
+    j["comm"] = p.comm;
+    j["exe"] = p.exe;
+    j["processes"] = p.processes;
+    j["pids"] = p.pids;
+    j["where"] = workload_json<J>(p.where);
+    return j;
+}
+
+template <class J> J row_json(const InodeView &iv) {
+    J r;
+    r["path"] = iv.path;
+    r["path_source"] = to_string(iv.path_source);
+    r["path_may_be_stale"] = path_may_be_stale(iv.path_source);
+    r["mount"] = iv.mount_point;
+    r["dev"] = kdev_string(iv.key.dev);
+    r["ino"] = iv.key.ino;
+    r["mode"] = to_string(iv.mode.kind);
+    r["mode_count"] = iv.mode.count;
+    r["draining"] = iv.mode.draining();
+    r["holders"] = format_holders(iv);
+    J holders = J::array();
+    for (const auto &h : iv.holders) {
+        J hj;
+        hj["pid"] = h.pid;
+        hj["comm"] = h.comm;
+        hj["exe"] = h.exe_path;
+        hj["how"] = to_string(h.how);
+        hj["since_before_start"] = h.since_is_lower_bound;
+        hj["where"] = workload_json<J>(h.where);
+        holders.push_back(std::move(hj));
+    }
+    r["holders_now"] = std::move(holders);
+    r["holders_unknown"] = iv.holders_unknown;
+    J programs = J::array();
+    for (const auto &p : iv.holder_programs) {
+        J pj = program_json<J>(p.program);
+        pj["how"] = p.how;
+        pj["holds"] = p.holds;
+        pj["entered_cache_mode"] = p.entered_cache;
+        pj["holding_now"] = p.holding_now;
+        pj["total_held_ns"] = p.total_held_ns;
+        pj["longest_held_ns"] = p.longest_held_ns;
+        pj["cost_ns"] = p.cost_ns;
+        programs.push_back(std::move(pj));
+    }
+    r["holder_programs"] = std::move(programs);
+    J writers = J::array();
+    for (const auto &w : iv.writers) {
+        J wj = program_json<J>(w.program);
+        wj["opens"] = w.opens;
+        writers.push_back(std::move(wj));
+    }
+    r["writers"] = std::move(writers);
+    const WriteStats &in = iv.interval;
+    r["writes_per_s"] = iv.writes_per_second();
+    r["writes_unseen"] = iv.writes_unseen;
+    r["interval_writes"] = in.total_writes();
+    r["exclusive_pct"] = in.total_writes() ? 100.0 * iv.exclusive_fraction(true) : 0.0;
+    r["unclassified_writes"] = in.unclassified_writes();
+    const auto reason = iv.top_exclusive_reason(true);
+    r["reason"] = reason ? J(to_string(*reason)) : J(nullptr);
+    r["wait_p50_ns"] = iv.wait_p50_ns(true);
+    r["wait_p99_ns"] = iv.wait_p99_ns(true);
+    r["wait_s_per_s"] = in.total_wait_ns() ? iv.wait_seconds_per_second() : 0.0;
+    r["drain_waits"] = in.drain_waits;
+    r["total_writes"] = iv.total.total_writes();
+    r["total_wait_ns"] = iv.total.total_wait_ns();
+    return r;
+}
+
+} // namespace
+
+std::string batch_json(const TopData &d, const HeaderInfo &h) {
+    using J = nlohmann::ordered_json;
+    J j;
+    j["time"] = h.time;
+    j["backend"] = h.backend;
+    j["kernel"] = h.kernel;
+    j["watched"] = h.watched;
+    j["sort"] = to_string(h.sort);
+    j["reverse"] = h.reverse;
+    const Totals &t = d.totals;
+    j["totals"] = {{"shared_writes_per_s", t.shared_wps},
+                   {"exclusive_writes_per_s", t.exclusive_wps},
+                   {"wait_s_per_s", t.wait_ss},
+                   {"inodes", t.inodes},
+                   {"cached", t.cached}};
+    const Health &hl = d.snap.health;
+    j["drops"] = {{"events_lost", hl.events_lost},
+                  {"inode_map_full", hl.inode_map_full},
+                  {"task_map_full", hl.task_map_full},
+                  {"req_map_full", hl.req_map_full},
+                  {"prog_misses", hl.prog_misses}};
+    J rows = J::array();
+    const auto ordered = order_rows(d.snap, h.sort, h.reverse, h.filter);
+    for (const InodeView *iv : ordered)
+        rows.push_back(row_json<J>(*iv));
+    j["rows"] = std::move(rows);
+    j["more"] = d.matched > ordered.size() ? d.matched - ordered.size() : 0;
+    return json_text(j) + "\n";
 }
 
 } // namespace fusescope::top

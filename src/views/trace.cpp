@@ -2,6 +2,9 @@
 // that asks the BPF side for per-write events (SessionOptions::emit_writes).
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/privileges.h"
+#include "fusescope/model/workload.h"
+#include "fusescope/views/json_out.h"
+#include "fusescope/views/text_escape.h"
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
@@ -18,7 +21,42 @@ namespace {
 
 std::string_view how_of(const Event &e) { return e.type == EventType::Mmap ? "mmap" : "open"; }
 
-nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
+// Who an event names, beyond pid and comm: the program and where it runs.
+struct Who {
+    std::string exe; // holders and writers only
+    Workload where;
+};
+
+Who who_of(Session &s, const Event &e) {
+    Who w;
+    if (e.exe.ino != 0)
+        w.exe = s.exe_path(e.exe, e.pid).value_or("");
+    if (auto cg = s.cgroup_path(e.cgroup_id))
+        w.where = workload_of_cgroup(*cg);
+    return w;
+}
+
+void who_json(nlohmann::ordered_json &j, const std::string &exe, const Workload &where) {
+    if (!exe.empty())
+        j["exe"] = exe;
+    if (where.known())
+        j["cgroup"] = where.cgroup;
+    if (!where.unit.empty())
+        j["unit"] = where.unit;
+    if (!where.container.empty()) {
+        j["container"] = where.container;
+        j["container_runtime"] = where.runtime;
+    }
+}
+
+// " [unit mariadb.service]": where the task runs, unless it is the root cgroup.
+std::string who_text(const Workload &where) {
+    if (!where.known() || where.cgroup == "/")
+        return "";
+    return " [" + safe_name(where.label()) + "]";
+}
+
+nlohmann::ordered_json event_json(const Event &e, const std::string &path, const Who &who) {
     nlohmann::ordered_json j;
     j["ts_ns"] = e.ts_ns;
     j["event"] = to_string(e.type);
@@ -30,6 +68,8 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
     j["nodeid"] = e.nodeid;
     if (!path.empty())
         j["path"] = path;
+    j["cgroup_id"] = e.cgroup_id;
+    who_json(j, who.exe, who.where);
     switch (e.type) {
     case EventType::Write:
         j["lock"] = to_string(e.lock_mode);
@@ -58,6 +98,8 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
             j["holder"] = {{"pid", e.pid}, {"comm", e.comm}, {"how", how_of(e)}};
         }
         j["entered_cache"] = (e.flags & evflag::EnteredCache) != 0;
+        if (e.type == EventType::Open)
+            j["write_open"] = (e.flags & evflag::WriteOpen) != 0;
         break;
     case EventType::Release:
         j["fh"] = e.fh;
@@ -79,12 +121,19 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path) {
     return j;
 }
 
-std::string event_text(const Event &e, const std::string &path) {
+std::string event_line(const Event &e, const std::string &where, const std::string &head);
+
+// One text line: names escaped (text_escape.h), where the task runs at the end.
+std::string event_text(const Event &e, const std::string &path, const Who &who) {
     std::string where =
-        path.empty() ? fmt::format("{} ino {}", dev_string(e.key.dev), e.key.ino) : path;
+        path.empty() ? fmt::format("{} ino {}", dev_string(e.key.dev), e.key.ino) : safe_name(path);
     std::string head =
         fmt::format("{:>14.6f} {:<10} {:>7} {:<16} ", static_cast<double>(e.ts_ns) / 1e9,
-                    to_string(e.type), e.pid, e.comm);
+                    to_string(e.type), e.pid, safe_name(e.comm));
+    return event_line(e, where, head) + who_text(who.where);
+}
+
+std::string event_line(const Event &e, const std::string &where, const std::string &head) {
     switch (e.type) {
     case EventType::Write:
         return head +
@@ -154,16 +203,18 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
                 j["nodeid"] = iv.nodeid;
                 if (!iv.path.empty())
                     j["path"] = iv.path;
+                j["cgroup_id"] = h.cgroup_id;
+                who_json(j, h.exe_path, h.where);
                 j["mode"] = to_string(iv.mode.kind);
                 j["holder"] = {{"pid", h.pid}, {"comm", h.comm}, {"how", to_string(h.how)}};
-                fmt::print("{}\n", j.dump());
+                fmt::print("{}\n", json_text(j));
             } else {
                 fmt::print(
-                    "{:>14} {:<10} {:>7} {:<16} {} {} (already held when fusescope started)\n", "-",
-                    "census", h.pid, h.comm,
+                    "{:>14} {:<10} {:>7} {:<16} {} {} (already held when fusescope started){}\n",
+                    "-", "census", h.pid, safe_name(h.comm),
                     iv.path.empty() ? fmt::format("{} ino {}", dev_string(iv.key.dev), iv.key.ino)
-                                    : iv.path,
-                    to_string(iv.mode));
+                                    : safe_name(iv.path),
+                    to_string(iv.mode), who_text(h.where));
             }
         }
     }
@@ -177,11 +228,15 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     s->run([&] { return !deadline || monotonic_ns() < deadline; },
            [&](const Event &e) {
                auto it = paths.find(e.key);
+               if (it == paths.end()) // before the model has it: the kernel's name at its open
+                   if (auto kp = s->kernel_path(e.key))
+                       it = paths.emplace(e.key, std::move(*kp)).first;
                const std::string &p = it == paths.end() ? std::string() : it->second;
+               const Who who = who_of(*s, e);
                if (to.json)
-                   fmt::print("{}\n", event_json(e, p).dump());
+                   fmt::print("{}\n", json_text(event_json(e, p, who)));
                else
-                   fmt::print("{}\n", event_text(e, p));
+                   fmt::print("{}\n", event_text(e, p, who));
                std::fflush(stdout);
            },
            refresh_paths);

@@ -1,11 +1,14 @@
 // libFuzzer target: fusescope's command line (src/cli/main.cpp, compiled with
-// -Dmain=fusescope_cli_main) with the views stubbed out. The input is split at NUL bytes
-// into argv. A parse must end in a status, never a crash or an escaping exception, and
+// -Dmain=fusescope_cli_main) with the views and the man page writer stubbed out. The input is split
+// at NUL bytes into argv. A parse must end in a status, never a crash or an escaping exception, and
 // values that reach a view must be in range (the checks below).
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
+#include "fusescope/views/top_render.h"
 #include "fusescope/views/views.h"
+
+#include "../../src/cli/cli_docs.h"
 
 #include <cmath>
 #include <cstddef>
@@ -53,6 +56,12 @@ int run_demo(const std::string &, const SessionOptions &, const DemoOptions &d) 
     check_duration(d.duration_s, 365.0 * 86400);
     return 0;
 }
+std::string top::sort_keys_list() { return "wait | path"; }
+// Stubbed: a fuzzed --generate-man DIR must not write files wherever the input says.
+bool cli::write_man_pages(CLI::App &, const std::string &, const std::string &, std::string *) {
+    return true;
+}
+std::string cli::bash_completion(CLI::App &, const cli::Completions &) { return {}; }
 } // namespace fusescope
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

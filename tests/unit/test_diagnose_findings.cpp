@@ -36,6 +36,45 @@ void writes(InodeView &iv, WriteReason r, uint64_t n) {
     iv.total.writes[static_cast<size_t>(r)] += n;
 }
 
+// A current holder, and its program as the model groups it.
+Holder holder(uint32_t pid, std::string comm, HolderHow how, uint64_t since_ns, bool at_least) {
+    Holder h;
+    h.file_id = 0x100 + pid;
+    h.fh = 1;
+    h.pid = pid;
+    h.comm = std::move(comm);
+    h.how = how;
+    h.since_ns = since_ns;
+    h.since_is_lower_bound = at_least;
+    return h;
+}
+
+HolderProgram program(std::string comm, std::string exe, std::string how,
+                      std::vector<uint32_t> pids, uint32_t processes, uint64_t holds,
+                      uint64_t total_ns, uint32_t holding_now) {
+    HolderProgram p;
+    p.program.comm = std::move(comm);
+    p.program.exe = std::move(exe);
+    p.program.pids = std::move(pids);
+    p.program.processes = processes;
+    p.how = std::move(how);
+    p.holds = holds;
+    p.entered_cache = holds;
+    p.total_held_ns = total_ns;
+    p.longest_held_ns = total_ns / (holds ? holds : 1);
+    p.holding_now = holding_now;
+    return p;
+}
+
+void hold(InodeView &iv, uint32_t pid, std::string comm, HolderHow how, uint64_t since_ns,
+          bool at_least = false) {
+    iv.holders.push_back(holder(pid, comm, how, since_ns, at_least));
+    HolderProgram p =
+        program(comm, "", std::string(to_string(how)), {pid}, 1, 1, 100 * kSec - since_ns, 1);
+    p.since_at_least = at_least;
+    iv.holder_programs.push_back(std::move(p));
+}
+
 Snapshot snap_of(std::vector<InodeView> v) {
     Snapshot s;
     s.now_ns = 100 * kSec;
@@ -118,7 +157,7 @@ TEST(Diagnose, CacheModeHolderIsTopCulpritWithWaitCost) {
     db.total.wait_ns[1] = 2 * kSec;
     db.total.wait_ns[0] = 1 * kSec;
     db.mode = IoMode{ModeKind::Cached, 1, 1, true};
-    db.holders.push_back(Holder{0xabc, 5, 4242, "indexer", HolderHow::Mmap, 97 * kSec, false});
+    hold(db, 4242, "indexer", HolderHow::Mmap, 97 * kSec);
     // another file with a smaller problem
     InodeView log = inode(8, "/mnt/log");
     writes(log, WriteReason::Append, 50);
@@ -148,7 +187,7 @@ TEST(Diagnose, CacheModeHolderIsTopCulpritWithWaitCost) {
     EXPECT_FALSE(find_kind(r, "healthy"));
     // advice names the holder
     ASSERT_FALSE(top.advice.empty());
-    EXPECT_NE(top.advice[0].find("pid 4242 (indexer)"), std::string::npos);
+    EXPECT_NE(top.advice[0].find("indexer (pid 4242)"), std::string::npos) << top.advice[0];
 }
 
 TEST(Diagnose, ReleasedHolderFoundInTransitions) {
@@ -172,55 +211,103 @@ TEST(Diagnose, ReleasedHolderFoundInTransitions) {
     EXPECT_EQ(f->severity, Severity::Critical); // half the writes and they waited
 }
 
-TEST(Diagnose, HolderLogKeepsHoldersThatCameAndWent) {
-    // The mode went cached on a counters read (no pid); the mmap event named
-    // the holder, its release ended it before the report.
+// 35 short-lived processes of one program (an indexer's workers, `rg --mmap` per file)
+// are one culprit: the program, with its processes counted and its holds added up.
+TEST(Diagnose, CulpritsAreProgramsNotProcesses) {
     InodeView db = inode(7, "/mnt/db");
     writes(db, WriteReason::Shared, 100);
     writes(db, WriteReason::CacheIoMode, 300);
-    db.total.wait_ns[1] = kSec;
-    IoMode none{}, cached{ModeKind::Cached, 1, 1, true};
-    db.transitions.push_back(Transition{90 * kSec, none, cached, TransitionCause::Counters, 0, ""});
-    db.transitions.push_back(Transition{93 * kSec, cached, none, TransitionCause::Counters, 0, ""});
-
-    HolderLog log;
-    Snapshot before = snap_of({inode(7, "/mnt/db")});
-    before.inodes[0].holders.push_back(
-        Holder{0x99, 3, 10, "old", HolderHow::Open, 50 * kSec, true});
-    log.census(before);
-    Event mm;
-    mm.type = EventType::Mmap;
-    mm.flags = evflag::Holder | evflag::SharedMap;
-    mm.key = db.key;
-    mm.pid = 4242;
-    mm.comm = "indexer";
-    mm.file_id = 0xabc;
-    mm.fh = 5;
-    mm.ts_ns = 90 * kSec;
-    log.on_event(mm);
-    log.on_event(mm); // duplicate event: still one holder
-    Event rel = mm;
-    rel.type = EventType::Release;
-    rel.flags = evflag::WasHolder;
-    rel.ts_ns = 92 * kSec + kSec / 2;
-    log.on_event(rel);
-    ASSERT_EQ(log.all().size(), 2u);
-    EXPECT_EQ(log.all()[1].until_ns, rel.ts_ns);
-    EXPECT_EQ(log.all()[0].until_ns, 0u); // the census holder's release was not seen
-
-    Report r = build_report(snap_of({db}), env_618(), log.all());
+    db.total.wait_ns[1] = 4 * kSec;
+    std::vector<uint32_t> pids = {1000, 1001, 1002, 1003, 1004};
+    db.holder_programs.push_back(program("rg", "/usr/bin/rg", "mmap", pids, 35, 35, 3 * kSec, 0));
+    db.holder_programs.push_back(program("cat", "/usr/bin/cat", "open", {77}, 1, 1, kSec, 0));
+    db.holder_programs[0].program.where = workload_of_cgroup("/system.slice/indexer.service");
+    Report r = build_report(snap_of({db}), env_618());
     ASSERT_EQ(r.findings[0].kind, "cache_io_mode");
     const auto &cs = r.findings[0].culprits;
     ASSERT_EQ(cs.size(), 2u);
-    EXPECT_EQ(cs[0].pid, 10u); // ended by the mode leaving cache at 93 s
-    EXPECT_DOUBLE_EQ(cs[0].held_s, 43.0);
-    EXPECT_TRUE(cs[0].since_at_least);
+    EXPECT_EQ(cs[0].comm, "rg");
+    EXPECT_EQ(cs[0].exe, "/usr/bin/rg");
+    EXPECT_EQ(cs[0].processes, 35u);
+    EXPECT_EQ(cs[0].pids, pids);
+    EXPECT_EQ(cs[0].holds, 35u);
+    EXPECT_DOUBLE_EQ(cs[0].held_s, 3.0);
     EXPECT_FALSE(cs[0].holding);
-    EXPECT_EQ(cs[1].pid, 4242u);
-    EXPECT_EQ(cs[1].comm, "indexer");
-    EXPECT_EQ(cs[1].how, "mmap");
-    EXPECT_FALSE(cs[1].holding);
-    EXPECT_DOUBLE_EQ(cs[1].held_s, 2.5);
+    EXPECT_EQ(cs[0].where.unit, "indexer.service");
+    // the finding's cost (all 4 s: every exclusive write was cache mode's) split by hold time
+    EXPECT_EQ(cs[0].cost_ns, 3 * kSec);
+    EXPECT_EQ(cs[1].cost_ns, kSec);
+    ASSERT_FALSE(r.findings[0].advice.empty());
+    EXPECT_NE(
+        r.findings[0].advice[0].find("rg (/usr/bin/rg) [unit indexer.service] (35 processes)"),
+        std::string::npos)
+        << r.findings[0].advice[0];
+    const std::string text = render_text(r, 200);
+    EXPECT_NE(text.find("35 processes (pids 1000, 1001, 1002, 1003, 1004, ...)"), std::string::npos)
+        << text;
+    auto j = nlohmann::json::parse(render_json(r));
+    const auto &c0 = j["findings"][0]["culprits"][0];
+    EXPECT_EQ(c0["processes"], 35);
+    EXPECT_EQ(c0["holds"], 35);
+    EXPECT_EQ(c0["entered_cache_mode"], 35);
+    EXPECT_EQ(c0["exe"], "/usr/bin/rg");
+    EXPECT_EQ(c0["unit"], "indexer.service");
+    EXPECT_EQ(c0["cost_ns"], 3 * kSec);
+}
+
+// Names are untrusted: the text report escapes them, the JSON keeps them exact.
+TEST(Diagnose, TextEscapesNamesJsonKeepsThem) {
+    const std::string evil = "\x1b[2J\x1b[31mEVIL";
+    InodeView db = inode(7, "/mnt/\x1b]0;x\x07"
+                            "db\n");
+    writes(db, WriteReason::CacheIoMode, 10);
+    db.total.wait_ns[1] = kSec;
+    db.mode = IoMode{ModeKind::Cached, 1, 1, true};
+    hold(db, 4242, evil, HolderHow::Mmap, 99 * kSec);
+    Report r = build_report(snap_of({db}), env_618());
+    const std::string text = render_text(r);
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+    EXPECT_NE(text.find("\\x1b[2J\\x1b[31mEVIL"), std::string::npos) << text;
+    EXPECT_NE(text.find("/mnt/\\x1b]0;x\\x07"
+                        "db\\x0a"),
+              std::string::npos)
+        << text;
+    auto j = nlohmann::json::parse(render_json(r));
+    EXPECT_EQ(j["findings"][0]["culprits"][0]["comm"], evil);
+    EXPECT_EQ(j["findings"][0]["inode"]["path"], "/mnt/\x1b]0;x\x07"
+                                                 "db\n");
+}
+
+TEST(Diagnose, WritersAreNamedWithWhereTheyRun) {
+    InodeView db = inode(7, "/mnt/db");
+    writes(db, WriteReason::NoParallelFlag, 10);
+    db.total.wait_ns[1] = kSec;
+    WriterProgram w;
+    w.program.comm = "mariadbd";
+    w.program.exe = "/usr/sbin/mariadbd";
+    w.program.processes = 1;
+    w.program.pids = {300};
+    w.program.where = workload_of_cgroup(
+        "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        ".scope");
+    w.opens = 4;
+    db.writers.push_back(w);
+    db.path_source = PathSource::Kernel;
+    Report r = build_report(snap_of({db}), env_618());
+    ASSERT_EQ(r.findings[0].kind, "no_parallel_flag");
+    const std::string text = render_text(r, 200);
+    EXPECT_NE(text.find("Written by mariadbd (/usr/sbin/mariadbd) [docker 0123456789ab], pid 300."),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("its name when first opened"), std::string::npos) << text;
+    auto j = nlohmann::json::parse(render_json(r));
+    const auto &f = j["findings"][0];
+    EXPECT_EQ(f["writers"][0]["comm"], "mariadbd");
+    EXPECT_EQ(f["writers"][0]["opens"], 4);
+    EXPECT_EQ(f["writers"][0]["container_runtime"], "docker");
+    EXPECT_EQ(f["inode"]["path_source"], "kernel");
+    EXPECT_EQ(f["inode"]["path_may_be_stale"], true);
 }
 
 TEST(Diagnose, UnknownHolderUnderPidFilterSaysWhy) {
@@ -238,7 +325,7 @@ TEST(Diagnose, UnknownHolderUnderPidFilterSaysWhy) {
 TEST(Diagnose, CachedButNoWritesIsInfoOnly) {
     InodeView f = inode(9, "/mnt/idx");
     f.mode = IoMode{ModeKind::Cached, 1, 1, true};
-    f.holders.push_back(Holder{1, 1, 77, "cat", HolderHow::Open, 99 * kSec, true});
+    hold(f, 77, "cat", HolderHow::Open, 99 * kSec, true);
     Report r = build_report(snap_of({f}), env_618());
     EXPECT_TRUE(r.healthy);
     const Finding *c = find_kind(r, "cache_io_mode");
@@ -397,7 +484,7 @@ TEST(Diagnose, JsonSchema) {
     writes(db, WriteReason::CacheIoMode, 10);
     db.total.wait_ns[1] = kSec;
     db.mode = IoMode{ModeKind::Cached, 1, 1, true};
-    db.holders.push_back(Holder{1, 1, 4242, "indexer", HolderHow::Mmap, 99 * kSec, false});
+    hold(db, 4242, "indexer", HolderHow::Mmap, 99 * kSec);
     Environment e = env_618();
     e.pid = 12;
     auto j = nlohmann::json::parse(render_json(build_report(snap_of({db}), e)));
@@ -431,7 +518,7 @@ TEST(Diagnose, TextFitsIn80Columns) {
     db.total.drain_waits = 1;
     db.total.wait_ns[1] = kSec;
     db.mode = IoMode{ModeKind::Cached, 1, 1, true};
-    db.holders.push_back(Holder{1, 1, 4242, "indexer", HolderHow::Mmap, 99 * kSec, false});
+    hold(db, 4242, "indexer", HolderHow::Mmap, 99 * kSec);
     Environment e = env_618();
     e.kernel = "6.9.3";
     e.roles.push_back({Role::Open, true, "x", "opens by syscall only (io_uring opens: census)"});

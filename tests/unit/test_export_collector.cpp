@@ -172,6 +172,46 @@ TEST(ExportCollector, HolderInfoIsOnePerCommAndHowWithTheEarliestSince) {
     EXPECT_EQ(count->metric[0].gauge.value, 3); // the count still counts every holder
 }
 
+// Who holds and who writes, with the program and where it runs, for the top-K inodes.
+TEST(ExportCollector, HoldersAndWritersCarryProgramAndWorkload) {
+    Summary s = summary();
+    s.top[0].holders[0].exe_path = "/usr/bin/indexer";
+    s.top[0].holders[0].where = workload_of_cgroup("/system.slice/indexer.service");
+    WriterProgram w;
+    w.program.comm = "mariadbd";
+    w.program.exe = "/usr/sbin/mariadbd";
+    w.program.processes = 3;
+    w.program.where = workload_of_cgroup(
+        "/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        ".scope");
+    s.top[0].writers.push_back(w);
+    ExportCollector c([](size_t) { return Summary{}; }, self_info(), 5);
+    auto fams = c.families(s, kClock);
+    const MetricFamily *info = find(fams, "fusescope_inode_cache_mode_holder_info");
+    ASSERT_NE(info, nullptr);
+    ASSERT_EQ(info->metric.size(), 3u); // the indexer with an exe is another program
+    bool seen = false;
+    for (const auto &m : info->metric) {
+        auto l = labels(m);
+        if (l["exe"] == "/usr/bin/indexer") {
+            seen = true;
+            EXPECT_EQ(l["unit"], "indexer.service");
+            EXPECT_EQ(l["cgroup"], "/system.slice/indexer.service");
+            EXPECT_EQ(l["container"], "");
+        }
+    }
+    EXPECT_TRUE(seen);
+    const MetricFamily *wr = find(fams, "fusescope_inode_writer_processes");
+    ASSERT_NE(wr, nullptr);
+    ASSERT_EQ(wr->metric.size(), 1u);
+    auto l = labels(wr->metric[0]);
+    EXPECT_EQ(l["comm"], "mariadbd");
+    EXPECT_EQ(l["exe"], "/usr/sbin/mariadbd");
+    EXPECT_EQ(l["container"], "0123456789ab");
+    EXPECT_EQ(l["path"], "/mnt/db/data");
+    EXPECT_EQ(wr->metric[0].gauge.value, 3);
+}
+
 TEST(ExportCollector, HolderSeriesAreBoundedPerInode) {
     Summary s = summary();
     s.top[0].holders.clear();

@@ -9,7 +9,8 @@ using namespace fusescope;
 namespace {
 const char *kMountinfo =
     "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro\n"
-    "36 22 0:45 / /mnt/my\\040data rw,nosuid,nodev,relatime shared:40 - fuse.sshfs user@host:/srv\\040x "
+    "36 22 0:45 / /mnt/my\\040data rw,nosuid,nodev,relatime shared:40 - fuse.sshfs "
+    "user@host:/srv\\040x "
     "rw,user_id=1000,group_id=1000\n"
     "37 22 0:46 / /mnt/plain rw,relatime - fuse /dev/fuse rw,user_id=0,group_id=0\n"
     "38 22 259:3 / /mnt/blk rw,relatime shared:41 master:2 - fuseblk /dev/nvme0n1p3 rw,user_id=0\n"
@@ -85,8 +86,26 @@ TEST(Mounts, ReloadFromProc) {
     ASSERT_TRUE(d.has_value()); // /proc/self/mountinfo exists on Linux
     EXPECT_EQ(m.reload()->added.size(), 0u);
     EXPECT_FALSE(m.reload("/nonexistent/mountinfo").has_value());
-    EXPECT_TRUE(resolve_user_path("/").has_value());
-    EXPECT_FALSE(resolve_user_path("/nonexistent/x/y").has_value());
+}
+
+// The kernel's names are relative to the filesystem's root: they show on the mount
+// whose root holds them (bind mounts of a subdirectory included).
+TEST(Mounts, PathOnMount) {
+    const std::string text = "40 1 0:52 / /mnt/db rw - fuse.testfs src rw\n"
+                             "41 1 0:52 /sub /srv/bind rw - fuse.testfs src rw\n"
+                             "42 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                             "43 1 8:1 /home /home rw - ext4 /dev/sda1 rw\n";
+    Mounts fuse = Mounts::parse(text);
+    const uint32_t db = kernel_dev(0, 52);
+    EXPECT_EQ(fuse.path_on_mount(db, "/data/f"), "/mnt/db/data/f");
+    EXPECT_EQ(fuse.path_on_mount(db, "/sub/f"), "/srv/bind/f"); // the deeper root
+    EXPECT_EQ(fuse.path_on_mount(db, "/.../x/f"), "/mnt/db/.../x/f");
+    EXPECT_FALSE(fuse.path_on_mount(kernel_dev(8, 1), "/usr/bin/rg")); // not FUSE
+    Mounts all = Mounts::parse(text, false);
+    EXPECT_EQ(all.all().size(), 4u);
+    EXPECT_EQ(all.path_on_mount(kernel_dev(8, 1), "/usr/bin/rg"), "/usr/bin/rg");
+    EXPECT_EQ(all.path_on_mount(kernel_dev(8, 1), "/home/u/bin/x"), "/home/u/bin/x");
+    EXPECT_FALSE(all.path_on_mount(kernel_dev(9, 9), "/x"));
 }
 
 TEST(Mounts, NeverCrashesOnRandomInput) {
@@ -97,7 +116,8 @@ TEST(Mounts, NeverCrashesOnRandomInput) {
         std::string s;
         const int len = static_cast<int>(rng() % 300);
         for (int i = 0; i < len; ++i)
-            s.push_back(round % 2 ? static_cast<char>(rng() & 0xFF) : alphabet[rng() % alphabet.size()]);
+            s.push_back(round % 2 ? static_cast<char>(rng() & 0xFF)
+                                  : alphabet[rng() % alphabet.size()]);
         auto m = Mounts::parse(s);
         bad += m.bad_lines();
         for (const auto &mt : m.all())

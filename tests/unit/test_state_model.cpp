@@ -74,10 +74,13 @@ TEST(StateModelCounters, AbsentFromLastReadMeansZeroInterval) {
 TEST(StateModelEvents, OpenAndMmapHoldersAndRelease) {
     StateModel model;
     const InodeKey k = key(3);
-    model.on_event(event(EventType::Open, k, 100, evflag::Holder | evflag::EnteredCache, 1, 10, "cat", 0xf1, 1));
-    model.on_event(event(EventType::Mmap, k, 200, evflag::Holder | evflag::SharedMap | evflag::WritableMap, 2, 11,
-                         "idx", 0xf2, 2));
-    model.on_event(event(EventType::Mmap, k, 250, 0, 2, 12, "ro", 0xf3, 3)); // private map: no holder
+    model.on_event(event(EventType::Open, k, 100, evflag::Holder | evflag::EnteredCache, 1, 10,
+                         "cat", 0xf1, 1));
+    model.on_event(event(EventType::Mmap, k, 200,
+                         evflag::Holder | evflag::SharedMap | evflag::WritableMap, 2, 11, "idx",
+                         0xf2, 2));
+    model.on_event(
+        event(EventType::Mmap, k, 250, 0, 2, 12, "ro", 0xf3, 3)); // private map: no holder
     auto v = *model.snapshot().find(k);
     EXPECT_EQ(v.mode.kind, ModeKind::Cached);
     EXPECT_EQ(v.mode.count, 2u);
@@ -159,7 +162,8 @@ TEST(StateModelEvents, WriteEventKeepsLastWriteAndTransitionsAreBounded) {
 TEST(StateModelEvents, OlderObservationDoesNotOverrideNewer) {
     StateModel model;
     const InodeKey k = key(8);
-    model.on_event(event(EventType::Open, k, 500, evflag::Holder | evflag::EnteredCache, 1, 1, "a", 0xf1));
+    model.on_event(
+        event(EventType::Open, k, 500, evflag::Holder | evflag::EnteredCache, 1, 1, "a", 0xf1));
     InodeCounters c = counters(k, 10, 400); // last write before the open
     c.iocachectr = -3;
     model.on_counters({c}, 600);
@@ -223,7 +227,8 @@ TEST(StateModelOptions, DevFilter) {
     InodeCounters in = counters(key(1), 1, 2), out = counters(key(2, kernel_dev(0, 99)), 1, 2);
     model.on_counters({in, out}, 10);
     model.on_event(event(EventType::Open, key(3, kernel_dev(0, 99)), 10, evflag::Holder, 1));
-    model.on_census({file_rec(key(4, kernel_dev(0, 99)), 1, "x", 1, FileIoMode::Cached, 1, true)}, 20);
+    model.on_census({file_rec(key(4, kernel_dev(0, 99)), 1, "x", 1, FileIoMode::Cached, 1, true)},
+                    20);
     auto s = model.snapshot();
     ASSERT_EQ(s.inodes.size(), 1u);
     EXPECT_EQ(s.inodes[0].key, key(1));
@@ -237,19 +242,21 @@ TEST(StateModelOptions, PidFilterListsInodesThePidTouched) {
     InodeCounters c1 = counters(key(1), 1, 2), c2 = counters(key(2), 1, 2);
     c1.writes[0] = c2.writes[0] = 10;
     model.on_counters({c1, c2}, 10);
-    model.on_event(event(EventType::Mmap, key(2), 20, evflag::Holder | evflag::SharedMap, 1, 4242, "indexer", 9));
+    model.on_event(event(EventType::Mmap, key(2), 20, evflag::Holder | evflag::SharedMap, 1, 4242,
+                         "indexer", 9));
     model.on_event(event(EventType::Open, key(1), 30, evflag::Holder, 1, 77, "other", 8));
     auto s = model.snapshot();
     ASSERT_EQ(s.inodes.size(), 1u);
     EXPECT_EQ(s.inodes[0].key, key(2));
     EXPECT_EQ(s.inodes[0].total.writes[0], 10u); // counters are per inode, all pids
-    EXPECT_EQ(s.stats.inodes, 2u);                // still tracked
+    EXPECT_EQ(s.stats.inodes, 2u);               // still tracked
 }
 
 TEST(StateModelBounds, StaysBoundedUnderMillionInodeChurn) {
     StateModel model; // default 65536
     const InodeKey cached = key(1);
-    model.on_event(event(EventType::Open, cached, 1, evflag::Holder | evflag::EnteredCache, 1, 5, "holder", 0xaa));
+    model.on_event(event(EventType::Open, cached, 1, evflag::Holder | evflag::EnteredCache, 1, 5,
+                         "holder", 0xaa));
     std::vector<InodeCounters> batch;
     uint64_t ino = 100;
     for (int round = 0; round < 1000; ++round) {
@@ -296,8 +303,8 @@ TEST(StateModelThreads, SnapshotWhileUpdating) {
     for (uint64_t i = 0; i < 20000; ++i) {
         const InodeKey k = key(i % 50);
         model.on_event(event(EventType::Open, k, i * 10 + 1, evflag::Holder, 1, 1, "h", 0x10));
-        model.on_event(event(EventType::Release, k, i * 10 + 2, evflag::WasHolder | evflag::LeftCache, 0, 1, "h",
-                             0x10));
+        model.on_event(event(EventType::Release, k, i * 10 + 2,
+                             evflag::WasHolder | evflag::LeftCache, 0, 1, "h", 0x10));
         if (i % 100 == 0) {
             InodeCounters c = counters(k, 1, i * 10 + 3);
             c.writes[0] = i;
@@ -330,3 +337,152 @@ TEST(StateModelPaths, SetPathAndResolveOnlyUnknown) {
     EXPECT_EQ(s.find(key(1))->path, "/known");
     EXPECT_EQ(s.find(key(2))->path, "/p/11/5");
 }
+
+namespace fusescope::test {
+namespace {
+
+// One program run again and again (one process per run) holding one file: a single
+// program with every process counted and each hold ended by its own release. The
+// releases carry no file (the tracepoint backend's FUSE_RELEASE) and the server gives
+// every open the same fh: only the release identity tells them apart.
+TEST(StateModelPrograms, RepeatedProcessesAreOneProgramHeldToTheirOwnRelease) {
+    StateModel m;
+    const InodeKey k = key(7);
+    const InodeKey exe{2049, 555};
+    uint64_t t = 10 * kSec;
+    for (uint32_t i = 0; i < 35; ++i) {
+        Event mm =
+            event(EventType::Mmap, k, t, evflag::Holder | evflag::SharedMap | evflag::EnteredCache,
+                  1, 1000 + i, "rg", 0xa000 + i, 16);
+        mm.exe = exe;
+        mm.release_id = 0xb000 + i;
+        mm.cgroup_id = 77;
+        m.on_event(mm);
+        Event rel = event(EventType::Release, k, t + 10 * kMs,
+                          evflag::WasHolder | evflag::LeftCache, 0, 0, "kworker/0:1", 0, 16);
+        rel.release_id = 0xb000 + i;
+        m.on_event(rel);
+        t += 100 * kMs;
+    }
+    m.set_exe_path(exe, "/usr/bin/rg");
+    m.set_cgroup_path(77, "/system.slice/indexer.service");
+    const Snapshot s = m.snapshot();
+    const InodeView *iv = s.find(k);
+    ASSERT_NE(iv, nullptr);
+    EXPECT_TRUE(iv->holders.empty());
+    ASSERT_EQ(iv->holder_programs.size(), 1u);
+    const HolderProgram &p = iv->holder_programs[0];
+    EXPECT_EQ(p.program.comm, "rg");
+    EXPECT_EQ(p.program.exe, "/usr/bin/rg");
+    EXPECT_EQ(p.program.where.unit, "indexer.service");
+    EXPECT_EQ(p.program.processes, 35u);
+    EXPECT_EQ(p.program.pids, (std::vector<uint32_t>{1000, 1001, 1002, 1003, 1004}));
+    EXPECT_EQ(p.how, "mmap");
+    EXPECT_EQ(p.holds, 35u);
+    EXPECT_EQ(p.entered_cache, 35u);
+    EXPECT_EQ(p.holding_now, 0u);
+    EXPECT_EQ(p.total_held_ns, 35 * 10 * kMs); // not overlapping, not to the window's end
+    EXPECT_EQ(p.longest_held_ns, 10 * kMs);
+    EXPECT_FALSE(p.since_at_least);
+}
+
+// The trampoline backend's releases carry the open file itself.
+TEST(StateModelPrograms, ReleaseByFileEndsOnlyItsHolder) {
+    StateModel m;
+    const InodeKey k = key(8);
+    m.on_event(event(EventType::Open, k, 1 * kSec, evflag::Holder | evflag::EnteredCache, 1, 10,
+                     "cat", 0x1, 5));
+    m.on_event(event(EventType::Open, k, 2 * kSec, evflag::Holder, 2, 11, "cat", 0x2, 5));
+    m.on_event(event(EventType::Release, k, 4 * kSec, evflag::WasHolder, 1, 10, "cat", 0x1, 5));
+    m.on_event(event(EventType::Write, k, 9 * kSec, 0, 1)); // now: 9 s
+    const Snapshot s = m.snapshot();
+    const InodeView *iv = s.find(k);
+    ASSERT_NE(iv, nullptr);
+    ASSERT_EQ(iv->holders.size(), 1u);
+    EXPECT_EQ(iv->holders[0].pid, 11u);
+    ASSERT_EQ(iv->holder_programs.size(), 1u);
+    const HolderProgram &p = iv->holder_programs[0];
+    EXPECT_EQ(p.program.processes, 2u);
+    EXPECT_EQ(p.holds, 2u);
+    EXPECT_EQ(p.entered_cache, 1u);
+    EXPECT_EQ(p.holding_now, 1u);
+    EXPECT_EQ(p.total_held_ns, 3 * kSec + 7 * kSec); // 1..4 s ended, 2..9 s so far
+    EXPECT_EQ(p.longest_held_ns, 7 * kSec);
+}
+
+// A census that saw the holder before its event was read: the event has the real start.
+TEST(StateModelPrograms, EventAfterCensusGivesTheRealStart) {
+    StateModel m;
+    const InodeKey k = key(9);
+    m.on_census({file_rec(k, 20, "vmtouch", 0x9, FileIoMode::Cached, 1, true)}, 5 * kSec);
+    m.on_event(event(EventType::Mmap, k, 4 * kSec,
+                     evflag::Holder | evflag::SharedMap | evflag::EnteredCache, 1, 20, "vmtouch",
+                     0x9, 1));
+    const Snapshot s = m.snapshot();
+    const HolderProgram &p = s.find(k)->holder_programs.at(0);
+    EXPECT_EQ(p.holds, 1u);
+    EXPECT_EQ(p.entered_cache, 1u);
+    EXPECT_EQ(p.how, "mmap");
+    EXPECT_FALSE(p.since_at_least);
+    EXPECT_EQ(s.find(k)->holders.at(0).since_ns, 4 * kSec);
+}
+
+// Opens for writing name the writers; kernel names fill paths no descriptor gave.
+TEST(StateModelPrograms, WritersAndKernelPaths) {
+    StateModel m;
+    const InodeKey k = key(10);
+    Event o = event(EventType::Open, k, kSec, evflag::WriteOpen, 0, 30, "mariadbd", 0x3, 1);
+    o.exe = InodeKey{2049, 1};
+    m.on_event(o);
+    o.pid = 31;
+    m.on_event(o);
+    auto wanted = m.names_wanted();
+    EXPECT_EQ(wanted.exes.size(), 1u);
+    ASSERT_EQ(wanted.paths.size(), 1u);
+    EXPECT_EQ(wanted.paths[0], k);
+    m.set_kernel_path(k, "/mnt/db/ib_data1", kSec);
+    EXPECT_TRUE(m.names_wanted().paths.empty()); // asked once
+    Snapshot s = m.snapshot();
+    const InodeView *iv = s.find(k);
+    ASSERT_EQ(iv->writers.size(), 1u);
+    EXPECT_EQ(iv->writers[0].program.processes, 2u);
+    EXPECT_EQ(iv->writers[0].opens, 2u);
+    EXPECT_EQ(iv->path, "/mnt/db/ib_data1");
+    EXPECT_EQ(iv->path_source, PathSource::Kernel);
+    // a census's descriptor is current: it replaces the kernel's name
+    m.resolve_paths_from_census({file_rec(k, 30, "mariadbd", 0x3, FileIoMode::None, 0, false)},
+                                [](uint32_t, uint32_t) { return std::string("/mnt/db/renamed"); });
+    s = m.snapshot();
+    EXPECT_EQ(s.find(k)->path, "/mnt/db/renamed");
+    EXPECT_EQ(s.find(k)->path_source, PathSource::OpenFd);
+    m.set_kernel_path(k, "/mnt/db/ib_data1", 2 * kSec); // and is not overwritten by it
+    EXPECT_EQ(m.snapshot().find(k)->path, "/mnt/db/renamed");
+}
+
+// Threads of one process that named themselves (a database's writer threads) are one
+// program, not one per thread name; another process with another name is another.
+TEST(StateModelPrograms, ThreadsOfOneProcessAreOneProgram) {
+    StateModel m;
+    const InodeKey k = key(11);
+    const InodeKey exe{2049, 7};
+    for (const char *comm : {"mariadbd", "ib_io_wr-1", "ib_io_wr-2"}) {
+        Event o = event(EventType::Open, k, kSec, evflag::WriteOpen, 0, 40, comm, 0x4, 1);
+        o.exe = exe;
+        m.on_event(o);
+    }
+    Event other = event(EventType::Open, k, kSec, evflag::WriteOpen, 0, 41, "ib_io_wr-3", 0x5, 1);
+    other.exe = exe;
+    m.on_event(other);
+    const Snapshot s = m.snapshot();
+    const InodeView *iv = s.find(k);
+    ASSERT_NE(iv, nullptr);
+    ASSERT_EQ(iv->writers.size(), 2u);
+    EXPECT_EQ(iv->writers[0].program.comm, "mariadbd");
+    EXPECT_EQ(iv->writers[0].program.processes, 1u);
+    EXPECT_EQ(iv->writers[0].opens, 3u);
+    EXPECT_EQ(iv->writers[1].program.comm, "ib_io_wr-3");
+    EXPECT_EQ(iv->writers[1].opens, 1u);
+}
+
+} // namespace
+} // namespace fusescope::test

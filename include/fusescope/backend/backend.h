@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ class Backend {
     // Counters, and per loaded program its run time and runs as the kernel accounts them.
     virtual Health read_health() = 0;
     virtual std::vector<CensusRecord> census(std::string *error) = 0;
+    // The names the kernel captured (bpf/names.bpf.h) of a FUSE file, by its inode, and
+    // of an executable, by its file's (dev, ino); nullopt while none is (or it was evicted).
+    virtual std::optional<KernelName> file_name(const InodeKey &key) = 0;
+    virtual std::optional<KernelName> exe_name(const InodeKey &exe) = 0;
 };
 
 } // namespace fusescope

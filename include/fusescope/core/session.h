@@ -7,6 +7,7 @@
 #include "fusescope/backend/backend.h"
 #include "fusescope/backend/hook_plan.h"
 #include "fusescope/backend/kernel_probe.h"
+#include "fusescope/core/names.h"
 #include "fusescope/model/mounts.h"
 #include "fusescope/model/state_model.h"
 
@@ -21,6 +22,7 @@ namespace fusescope {
 struct SessionOptions {
     std::optional<BackendKind> backend; // nullopt: auto
     std::optional<std::string> mount;   // --mount PATH
+    bool mount_is_canonical = false;    // mount is a mount point from mountinfo: no lookup
     std::optional<uint32_t> pid;        // --pid PID
     bool emit_writes = false;           // trace only
     bool emit_all_opens = false;        // trace only
@@ -55,6 +57,17 @@ class Session {
              const std::function<void()> &on_tick = {});
     void refresh(); // counters + health + mounts into the model
     void census();  // run the iterators now, feed the model
+    // Names the model asked for (executables, cgroups, paths the kernel captured).
+    void resolve_names();
+    // For views that name what an event carries as it arrives (trace).
+    std::optional<std::string> cgroup_path(uint64_t id) { return names_.cgroup_path(id); }
+    std::optional<std::string> exe_path(const InodeKey &exe, uint32_t pid) {
+        return names_.exe_path(*backend_, exe, pid);
+    }
+    std::optional<std::string> kernel_path(const InodeKey &key) {
+        uint64_t captured = 0;
+        return names_.file_path(*backend_, mounts_, key, &captured);
+    }
     void stop() { stop_ = true; }
 
   private:
@@ -65,6 +78,7 @@ class Session {
     std::unique_ptr<Backend> backend_;
     std::unique_ptr<StateModel> model_;
     Mounts mounts_;
+    NameResolver names_;
     uint64_t start_ns_ = 0;
     uint64_t last_census_ns_ = 0;
     std::atomic<bool> stop_{false};

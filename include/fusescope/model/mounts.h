@@ -1,6 +1,6 @@
 // The FUSE mounts of the system, from /proc/self/mountinfo.
 // Mounts::parse is pure (string in, table out) so it can be unit-tested and
-// fuzzed; reload() and resolve_user_path() are the only parts touching the OS.
+// fuzzed; reload() is the only part touching the OS.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,9 @@ namespace fusescope {
 
 // mountinfo prints st_dev as "major:minor"; the kernel's s_dev (what BPF reads,
 // InodeKey::dev) is the internal encoding major << 20 | minor.
-constexpr uint32_t kernel_dev(uint32_t major, uint32_t minor) { return (major << 20) | (minor & 0xFFFFF); }
+constexpr uint32_t kernel_dev(uint32_t major, uint32_t minor) {
+    return (major << 20) | (minor & 0xFFFFF);
+}
 
 // "fuse", "fuse.*" (fuse.sshfs, ...), "fuseblk", "virtiofs".
 bool is_fuse_fstype(std::string_view fstype);
@@ -25,11 +27,11 @@ struct Mount {
     int mount_id = 0;
     int parent_id = 0;
     uint32_t major = 0, minor = 0;
-    uint32_t kdev = 0;         // kernel_dev(major, minor) == InodeKey::dev
-    std::string root;          // root of the mount inside its filesystem
-    std::string mount_point;   // unescaped
-    std::string fstype;        // e.g. "fuse.sshfs"
-    std::string source;        // unescaped
+    uint32_t kdev = 0;       // kernel_dev(major, minor) == InodeKey::dev
+    std::string root;        // root of the mount inside its filesystem
+    std::string mount_point; // unescaped
+    std::string fstype;      // e.g. "fuse.sshfs"
+    std::string source;      // unescaped
     bool operator==(const Mount &) const = default;
 };
 
@@ -40,10 +42,10 @@ struct MountsDiff {
 };
 
 class Mounts {
-public:
-    // Parse mountinfo text, keeping FUSE mounts only. Never throws or crashes:
-    // malformed lines are skipped and counted in bad_lines().
-    static Mounts parse(std::string_view mountinfo);
+  public:
+    // Parse mountinfo text, keeping FUSE mounts only (@fuse_only false: every mount).
+    // Never throws or crashes: malformed lines are skipped and counted in bad_lines().
+    static Mounts parse(std::string_view mountinfo, bool fuse_only = true);
 
     const std::vector<Mount> &all() const { return mounts_; }
     size_t bad_lines() const { return bad_lines_; }
@@ -51,20 +53,22 @@ public:
     // Mount with this kernel s_dev (the last one in mountinfo order if several).
     const Mount *find_by_dev(uint32_t kdev) const;
     // Mount whose mount point is the longest path-component prefix of `abs_path`
-    // (already canonical: see resolve_user_path). Pure string logic.
+    // (already canonical: core/bounded.h realpath_bounded). Pure string logic.
     const Mount *find_by_path(std::string_view abs_path) const;
+    // Where @rel, a path from the root of filesystem @kdev (as the kernel's dentries spell
+    // it, KernelName::relative()), shows: on the mount of that filesystem whose root
+    // holds it (the later of equals), its mount point joined with the rest. nullopt when
+    // no mount of it shows that part of the filesystem.
+    std::optional<std::string> path_on_mount(uint32_t kdev, std::string_view rel) const;
 
     // Replace the table with `mountinfo` and report what changed (by mount id + dev).
     MountsDiff update(std::string_view mountinfo);
     // update() from /proc/self/mountinfo; nullopt if it cannot be read (table kept).
     std::optional<MountsDiff> reload(const std::string &path = "/proc/self/mountinfo");
 
-private:
+  private:
     std::vector<Mount> mounts_;
     size_t bad_lines_ = 0;
 };
-
-// realpath(3) of a user-supplied path (for --mount PATH); nullopt on error.
-std::optional<std::string> resolve_user_path(const std::string &path);
 
 } // namespace fusescope

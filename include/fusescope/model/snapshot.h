@@ -15,6 +15,7 @@
 #include "fusescope/model/histogram.h"
 #include "fusescope/model/mounts.h"
 #include "fusescope/model/types.h"
+#include "fusescope/model/workload.h"
 
 namespace fusescope {
 
@@ -56,7 +57,57 @@ struct Holder {
     uint64_t since_ns = 0;
     // true: first seen by a census, so the real start is <= since_ns.
     bool since_is_lower_bound = false;
+    uint64_t release_id = 0; // what its release event carries on every backend (0: unknown)
+    InodeKey exe;            // its process's executable (ino 0: unknown)
+    uint64_t cgroup_id = 0;
+    // filled by the model's views from what the session resolved (empty: not yet)
+    std::string exe_path;
+    Workload where;
 };
+
+// Processes grouped as users know them: by program (comm plus executable).
+struct ProgramRef {
+    std::string comm;
+    std::string exe;            // the executable's path; "" unknown
+    Workload where;             // of the first of its processes seen
+    uint32_t processes = 0;     // distinct pids seen
+    std::vector<uint32_t> pids; // the first few of them, for examples
+    bool operator==(const ProgramRef &) const = default;
+    std::string name() const; // "rg (/usr/bin/rg)", "rg"
+};
+
+// One program's holds of an inode's cache IO mode since fusescope started.
+struct HolderProgram {
+    ProgramRef program;
+    std::string how;            // "open", "mmap" or "open+mmap"
+    uint64_t holds = 0;         // caching opens/shared mmaps that held the inode
+    uint64_t entered_cache = 0; // ... of which put it in cache mode (the first holder then)
+    uint32_t holding_now = 0;   // of its holders, still holding
+    uint64_t total_held_ns = 0; // sum of its holds, each from its start to its own release
+    uint64_t longest_held_ns = 0;
+    bool since_at_least = false; // a hold began before fusescope started: times are minimums
+    uint64_t cost_ns = 0;        // its share of the inode's cache-mode lock wait (by hold time)
+};
+
+// A program that opened an inode for writing since fusescope started.
+struct WriterProgram {
+    ProgramRef program;
+    uint64_t opens = 0;
+};
+
+// Where a path came from, and so how current it is.
+enum class PathSource : uint8_t {
+    None,
+    OpenFd,   // readlink of an open descriptor (census): current when read
+    Kernel,   // the kernel's dentries when the inode was first opened: a later rename is not seen
+    Walk,     // diagnose's walk of the mount at report time
+    Argument, // the user named the file (diagnose --path)
+};
+std::string_view to_string(PathSource s); // "", "fd", "kernel", "walk", "argument"
+constexpr bool path_may_be_stale(PathSource s) { return s == PathSource::Kernel; }
+
+// Split @cost_ns over programs by their hold time (HolderProgram::cost_ns).
+void split_cost_by_hold(std::vector<HolderProgram> &programs, uint64_t cost_ns);
 
 enum class TransitionCause : uint8_t {
     Open,
@@ -104,6 +155,9 @@ struct WriteStats {
     uint64_t exclusive_writes() const { return writes_by_lock(LockMode::Exclusive); }
     uint64_t unclassified_writes() const; // reasons is_unclassified()
     uint64_t total_wait_ns() const;
+    // The writers' lock wait that @n exclusive writes caused: all of it split over the
+    // exclusive writes by count (shared writers only queue behind an exclusive holder).
+    uint64_t wait_share_ns(uint64_t n) const;
     Histogram wait_hist() const; // both lock modes merged
     bool is_zero() const;
     WriteStats &operator+=(const WriteStats &o);
@@ -138,11 +192,17 @@ struct InodeView {
     uint64_t nodeid = 0;
     std::string mount_point; // "" if the mount is unknown
     std::string path;        // "" until resolved (set_path / resolve_paths_from_census)
+    PathSource path_source = PathSource::None;
+    uint64_t path_captured_ns = 0; // PathSource::Kernel: when the kernel spelled it
     IoMode mode;
     uint64_t mode_observed_ns = 0; // when the mode's inputs were observed
     std::vector<Holder> holders;
-    bool holders_unknown = false; // cached, but fewer holders known than the kernel counts
-    bool holders_stale = false;   // a release could not be matched: census pending
+    // Every program that held it in cache mode since fusescope started, most hold time first
+    // (cost_ns split from the inode's cache_io_mode writes' lock wait); bounded.
+    std::vector<HolderProgram> holder_programs;
+    std::vector<WriterProgram> writers; // programs that opened it for writing; bounded
+    bool holders_unknown = false;       // cached, but fewer holders known than the kernel counts
+    bool holders_stale = false;         // a release could not be matched: census pending
     uint32_t passthrough_files = 0;
     // Some writes to it are invisible to this backend (buffered writes under the writeback
     // cache: only their writeback requests show; passthrough writes): its write counts are

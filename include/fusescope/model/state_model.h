@@ -33,7 +33,7 @@ struct ModelOptions {
     // an inode with such writes gets InodeView::writes_unseen.
     bool writeback_writes_seen = true;
     bool passthrough_writes_seen = true;
-    std::vector<uint32_t> devs;     // mount filter (kernel s_dev); empty = all
+    std::vector<uint32_t> devs; // mount filter (kernel s_dev); empty = all
     // pid filter: snapshot() only lists inodes this pid touched (holder, writer,
     // mmapper, drain waiter, census opener). The model still tracks every pid
     // so holder bookkeeping stays right; counters are per inode, not per pid,
@@ -69,10 +69,26 @@ class StateModel {
     void on_census(const std::vector<CensusRecord> &records, uint64_t now_ns);
     void on_health(const Health &h);
     void set_mounts(const Mounts &m);
-    void set_path(const InodeKey &key, std::string path);
-    // Fill unknown paths from census File records via readlink (done outside the lock).
+    void set_path(const InodeKey &key, std::string path, PathSource source = PathSource::Walk);
+    // The path the kernel spelled when the inode was first opened (bpf/names.bpf.h):
+    // taken unless a census's readlink gave a current one.
+    void set_kernel_path(const InodeKey &key, std::string path, uint64_t captured_ns);
+    // Fill unknown paths (and the kernel's, maybe stale) from census File records via
+    // readlink (done outside the lock).
     void resolve_paths_from_census(const std::vector<CensusRecord> &records,
                                    const ReadlinkFn &readlink = proc_fd_readlink);
+
+    // Who and where: the ids events and censuses carried that only the session can name
+    // (executables, cgroups), and inodes new since the last call that have no path; each
+    // listed once. The session answers with set_exe_path, set_cgroup_path, set_kernel_path.
+    struct NamesWanted {
+        std::vector<std::pair<InodeKey, uint32_t>> exes; // executable, a pid that ran it
+        std::vector<uint64_t> cgroups;
+        std::vector<InodeKey> paths;
+    };
+    NamesWanted names_wanted();
+    void set_exe_path(const InodeKey &exe, std::string path);
+    void set_cgroup_path(uint64_t id, std::string path);
 
     // True when some inode's holders became unknown/stale since the last census
     // (or an event carried CensusHint): the caller should run a census.

@@ -59,7 +59,7 @@ enum : uint8_t {
 };
 } // namespace lock_token
 inline constexpr WriteReasonInfo kWriteReasonInfo[] = {
-#define FS_X(c, cpp, name, short_name, mode, doc)                                                              \
+#define FS_X(c, cpp, name, short_name, mode, doc)                                                  \
     {WriteReason::cpp, name, short_name, static_cast<LockMode>(lock_token::mode), doc},
     FS_WRITE_REASON_TABLE(FS_X)
 #undef FS_X
@@ -123,6 +123,9 @@ struct Event {
     uint64_t bytes = 0;
     uint64_t wait_ns = 0;
     uint64_t dur_ns = 0;
+    uint64_t cgroup_id = 0;  // the task's cgroup v2 id (0: none)
+    InodeKey exe;            // the task's executable (holders and writers only; ino 0: unknown)
+    uint64_t release_id = 0; // shared by an open file's open and release events (0: unknown)
 };
 
 enum class CensusKind : uint8_t { File = 1, Vma = 2 };
@@ -145,6 +148,19 @@ struct CensusRecord {
     FileIoMode iomode = FileIoMode::None;
     bool cache_io_mode = false;
     bool uring = false; // the connection serves requests over FUSE io_uring (6.14+)
+    uint64_t cgroup_id = 0;
+    InodeKey exe;
+    uint64_t release_id = 0;
+};
+
+// A name as the kernel's dentries spelled it when fusescope first saw the file
+// or executable (bpf/names.bpf.h), relative to its filesystem's root.
+struct KernelName {
+    std::vector<std::string> components; // leaf first, as walked
+    bool complete = false;               // the walk reached the filesystem's root
+    uint64_t captured_ns = 0;
+    // "/a/b/c" from the filesystem's root; ".../b/c" when the walk stopped short.
+    std::string relative() const;
 };
 
 // Cumulative per-inode counters as the kernel holds them. A backend reads
@@ -209,7 +225,7 @@ struct Health {
 std::string_view to_string(LockMode m);
 std::string_view to_string(WriteReason r); // "shared", "no_parallel_flag", "append", ...
 std::optional<WriteReason> write_reason_from_string(std::string_view s);
-std::string_view to_string(FileIoMode m);  // "none", "cached", "uncached", "n/a"
-std::string_view to_string(EventType t);   // "write", "open", "mmap", ...
+std::string_view to_string(FileIoMode m); // "none", "cached", "uncached", "n/a"
+std::string_view to_string(EventType t);  // "write", "open", "mmap", ...
 
 } // namespace fusescope

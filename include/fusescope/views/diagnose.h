@@ -28,15 +28,32 @@
 //       "kind": "cache_io_mode",  // see the kinds below
 //       "severity": "critical",   // "critical" | "warning" | "info" | "ok"
 //       "title": "one line",      // human headline
-//       "inode": {"dev": "0:52", "ino": 1234, "path": "/mnt/db/f"} | null,
+//       "inode": {"dev": "0:52", "ino": 1234, "path": "/mnt/db/f",
+//                 "path_source": "fd"|"kernel"|"walk"|"argument"|"",
+//                 "path_may_be_stale": false} | null,
 //                                 // null for findings about the environment;
-//                                 // path "" when unknown
-//       "culprits": [ {"pid": 4242, "comm": "indexer",
-//                      "how": "open"|"mmap",
-//                      "holding": true,   // still holds it at report time
-//                      "held_s": 3.1,     // seconds held (so far)
-//                      "since_at_least": false} ], // true: held before
-//                                 // fusescope started, held_s is a minimum
+//                                 // path "" when unknown; "kernel": the name at
+//                                 // the inode's first open (a rename since is
+//                                 // not seen), so path_may_be_stale is true
+//       "culprits": [             // one per program (comm + executable)
+//                    {"pid": 4242, "comm": "indexer",   // pid: its first process
+//                     "exe": "/usr/bin/indexer",        // "" unknown
+//                     "how": "open"|"mmap"|"open+mmap",
+//                     "holding": true,   // one of them still holds it
+//                     "held_s": 3.1,     // its holds added up, each one from
+//                                        // its start to its own release (so far)
+//                     "since_at_least": false, // true: held before fusescope
+//                                        // started, held_s is a minimum
+//                     "processes": 35, "pids": [4242, ...], // the first few
+//                     "holds": 35,       // caching opens / shared mmaps
+//                     "entered_cache_mode": 35, // holds that put it in cache mode
+//                     "longest_held_s": 0.2,
+//                     "cost_ns": 12,     // its share of cost_ns, by hold time
+//                     "cgroup": "/system.slice/x.service", // "" unknown
+//                     "unit": "x.service", "container": "", "container_runtime": ""} ],
+//       "writers": [ {"comm", "exe", "processes", "pids", "opens", "cgroup", "unit",
+//                     "container", "container_runtime"} ], // programs that opened
+//                                 // the inode for writing (inode findings only)
 //       "evidence": {"name": number, ...}, // kind-specific numbers; times
 //                                 // are *_ns (integers) or *_s (seconds)
 //       "cost_ns": 123,           // the waiting this finding caused (rank key)
@@ -73,6 +90,11 @@
 //       evidence: roles_missing, roles_approximate.
 //   events_lost        info     fusescope lost ring-buffer events; counts in
 //       the report are lower bounds. evidence: events_lost.
+//   server_not_answering critical  The FUSE server did not answer a lookup of
+//       --path or --mount within the time limit: fusescope stopped waiting
+//       and reports instead. inode null. evidence: waiting (requests the
+//       kernel waits on, /sys/fs/fuse/connections/N/waiting), waited_ns,
+//       connection (N).
 //   healthy            ok       Nothing slows the writers down; the numbers
 //       that show it. inode null. evidence: files, writes, shared_writes,
 //       exclusive_writes, wait_ns, window_s.
@@ -96,13 +118,13 @@ namespace fusescope::diagnose {
 // What the report needs to know about where it ran (filled from the
 // Session's KernelFacts and HookPlan by diagnose.cpp; tests construct it).
 struct Environment {
-    std::string kernel;   // uname -r
-    bool io_modes = true; // KernelOffer::has_iomodes
-    std::string backend;  // "tracepoint" / "trampoline"
+    std::string kernel;          // uname -r
+    bool io_modes = true;        // KernelOffer::has_iomodes
+    std::string backend;         // "tracepoint" / "trampoline"
     std::vector<RolePlan> roles; // the HookPlan's
-    double window_s = 0; // seconds watched
-    std::string mount;   // --mount ("" if none)
-    std::string path;    // --path ("" if none)
+    double window_s = 0;         // seconds watched
+    std::string mount;           // --mount ("" if none)
+    std::string path;            // --path ("" if none)
     std::optional<uint32_t> pid;
     std::optional<InodeKey> only; // --path resolved: only this inode
 };
@@ -110,13 +132,22 @@ struct Environment {
 enum class Severity : uint8_t { Ok = 0, Info = 1, Warning = 2, Critical = 3 };
 std::string_view to_string(Severity s); // "ok", "info", "warning", "critical"
 
+// A program (comm plus executable) that held the inode in cache mode: its processes
+// grouped (the model's HolderProgram), each hold timed to its own release.
 struct Culprit {
-    uint32_t pid = 0;
+    uint32_t pid = 0; // the first of its processes
     std::string comm;
-    std::string how; // "open" | "mmap"
+    std::string exe; // "" unknown
+    std::string how; // "open" | "mmap" | "open+mmap"
     bool holding = false;
-    double held_s = 0;
+    double held_s = 0; // its holds' time added up (non-overlapping per process)
     bool since_at_least = false;
+    double longest_held_s = 0;
+    uint32_t processes = 1;
+    std::vector<uint32_t> pids; // the first few
+    uint64_t holds = 0, entered_cache = 0;
+    uint64_t cost_ns = 0; // its share of the finding's cost, by hold time
+    Workload where;
 };
 
 struct Number {
@@ -130,6 +161,7 @@ struct InodeRef {
     uint32_t dev = 0; // kernel s_dev
     uint64_t ino = 0;
     std::string path;
+    PathSource path_source = PathSource::None;
 };
 
 struct Finding {
@@ -138,6 +170,7 @@ struct Finding {
     std::string title;
     std::optional<InodeRef> inode;
     std::vector<Culprit> culprits;
+    std::vector<WriterProgram> writers; // of the inode (inode findings)
     std::vector<Number> evidence;
     uint64_t cost_ns = 0;
     std::vector<std::string> explanation; // sentences for the text report
@@ -162,34 +195,8 @@ std::optional<KernelVersion> parse_kernel_release(std::string_view release);
 // 6.9.x, 6.10.0..6.10.12, 6.11.x: the FUSE_I_CACHE_IO_MODE check was a no-op.
 bool has_cache_mode_lock_bug(const KernelVersion &v);
 
-// A process seen holding an inode in cache mode during the window (from the
-// census and the Open/Mmap/Release events): the Snapshot only keeps current
-// holders, but a holder that came and went is still the culprit.
-struct HolderSeen {
-    InodeKey key;
-    uint32_t pid = 0;
-    std::string comm;
-    HolderHow how = HolderHow::Open;
-    uint64_t since_ns = 0;
-    uint64_t until_ns = 0; // 0: still holding at report time
-    bool since_at_least = false;
-    uint64_t file_id = 0, fh = 0;
-};
-
-// Records holders from a Session's event stream (used by diagnose.cpp).
-class HolderLog {
-  public:
-    void census(const Snapshot &snap); // holders already there
-    void on_event(const Event &e);     // Open/Mmap with Holder, Release with WasHolder
-    const std::vector<HolderSeen> &all() const { return seen_; }
-
-  private:
-    std::vector<HolderSeen> seen_;
-};
-
 // The findings, ranked (most waiting cost first; then severity).
-Report build_report(const Snapshot &snap, const Environment &env,
-                    const std::vector<HolderSeen> &history = {});
+Report build_report(const Snapshot &snap, const Environment &env);
 
 std::string render_text(const Report &r, size_t width = 80);
 std::string render_json(const Report &r); // the schema above, pretty-printed

@@ -148,5 +148,9 @@ std::vector<std::string> help_lines();
 // One batch (-b) snapshot: header lines, a blank line, the table, and how many
 // matching inodes did not fit in the row limit. Ends with "\n".
 std::string batch_text(const TopData &d, const HeaderInfo &h, size_t width);
+// The same snapshot as one line of JSON (top -b --json): the header's fields, then per row
+// what each column shows as numbers and names (not cut to a width, not escaped for a
+// terminal: JSON escapes), and the holder and writer programs of the detail pane.
+std::string batch_json(const TopData &d, const HeaderInfo &h);
 
 } // namespace fusescope::top

@@ -28,6 +28,7 @@ struct TopOptions {
     int iterations = 0;        // -n: snapshots to print in batch mode (0: until interrupted)
     std::string sort = "wait"; // --sort KEY
     int rows = 100;            // --rows: rows per batch snapshot (0: all)
+    bool json = false;         // --json: batch snapshots as JSON lines
 };
 int run_top(const SessionOptions &so, const TopOptions &t);
 

@@ -104,7 +104,12 @@ class SchemaMixin:
                 self.assertIn(key, f)
             self.assertIn(f["severity"], ("critical", "warning", "info", "ok"))
             if f["inode"] is not None:
-                self.assertEqual(set(f["inode"]), {"dev", "ino", "path"})
+                self.assertEqual(set(f["inode"]),
+                                 {"dev", "ino", "path", "path_source", "path_may_be_stale"})
+                self.assertIn(f["inode"]["path_source"], ("", "fd", "kernel", "walk", "argument"))
+                # only a name the kernel spelled at the first open may be out of date
+                self.assertEqual(f["inode"]["path_may_be_stale"],
+                                 f["inode"]["path_source"] == "kernel")
             for c in f["culprits"]:
                 self.assertIn(c["how"], ("open", "mmap"))
                 self.assertIsInstance(c["pid"], int)
@@ -327,7 +332,8 @@ class Text(unittest.TestCase):
             self.assertIn("1. [", out)
             first = " ".join(out.split("1. [", 1)[1].split("\n2. [", 1)[0].split())
             self.assertIn("Cache IO mode forced direct writes onto the exclusive lock", first)
-            self.assertIn(f"pid {res['indexer']['pid']} (indexer) via a shared mmap", first)
+            self.assertIn(f"Cached by indexer ({os.path.realpath(LOAD)}), pid {res['indexer']['pid']} via a shared mmap",
+                          first)
             self.assertIn("took the exclusive inode lock because of it", first)
             self.assertIn("Fix:", first)
             self.assertNotIn("HEALTHY", out)
