@@ -167,8 +167,11 @@ std::optional<uint64_t> fuse_connection_waiting(uint32_t kdev, bool may_mount) {
         return ok ? std::optional<uint64_t>(v) : std::nullopt;
     };
     auto v = read();
-    if (!v && may_mount && ::mount("fusectl", kDir, "fusectl", 0, nullptr) == 0)
+    // Mounted only for this one read and removed again: nothing of ours stays mounted.
+    if (!v && may_mount && ::mount("fusectl", kDir, "fusectl", 0, nullptr) == 0) {
         v = read();
+        ::umount2(kDir, MNT_DETACH);
+    }
     return v;
 }
 

@@ -51,7 +51,7 @@ std::optional<std::string> realpath_bounded(const std::string &path, bool *timed
 
 // Requests the kernel waits on for the FUSE connection of mount @kdev (fusectl's
 // /sys/fs/fuse/connections/N/waiting, N the mount's s_dev); with @may_mount, fusectl is
-// mounted there first if it is not (and left mounted, like tracefs). nullopt: unknown.
+// mounted there for the read if it is not, and unmounted again. nullopt: unknown.
 std::optional<uint64_t> fuse_connection_waiting(uint32_t kdev, bool may_mount);
 
 // @path made absolute and "." and ".." resolved as text, without asking any filesystem
