@@ -47,7 +47,8 @@
  * contended lock on the machine, and one array load tells most of them apart
  * from ours before anything else is read. Bits are only ever set.
  */
-#define FS_WATCH_BITS_LOG2 16 /* 8 KiB: stays in cache; at 16384 watched inodes 22 % false positives */
+#define FS_WATCH_BITS_LOG2                                                                         \
+	16 /* 8 KiB: stays in cache; at 16384 watched inodes 22 % false positives */
 #define FS_MAP_WATCHED_LOCKS                                                                       \
 	struct {                                                                                   \
 		__uint(type, BPF_MAP_TYPE_ARRAY);                                                  \
@@ -199,7 +200,6 @@ static __always_inline __u64 fs_addr_bits(const void *p)
 	*v = (__u64)p;
 	return *(volatile __u64 *)v;
 }
-
 
 static __always_inline void fs_count(__u32 idx)
 {

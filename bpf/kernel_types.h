@@ -264,7 +264,7 @@ struct fuse_ring;
 
 struct fuse_conn {
 	struct pid_namespace *pid_ns;
-	struct fuse_ring *ring;		/* 6.14+, CONFIG_FUSE_IO_URING: set once the server registers */
+	struct fuse_ring *ring; /* 6.14+, CONFIG_FUSE_IO_URING: set once the server registers */
 	unsigned int num_background;	/* <= 7.2 */
 	unsigned int active_background; /* <= 7.2 */
 	struct fuse_chan *chan;		/* 7.3+ */

@@ -73,7 +73,8 @@ static __always_inline void fs_name_walk(struct dentry *d, struct fs_name *n)
 			break;
 		parent = BPF_CORE_READ(d, d_parent);
 		if (parent == d) {
-			n->flags |= FS_NAME_COMPLETE; /* the root's own name ("/") is not a component */
+			n->flags |=
+				FS_NAME_COMPLETE; /* the root's own name ("/") is not a component */
 			break;
 		}
 		if (off >= FS_NAME_BUF / 2)

@@ -265,7 +265,8 @@ fs_count_dio_request(struct fs_write_cache *c, const struct fs_inode_key *key, _
 	struct fs_inode_stats *st;
 	__u32 mode = fs_reason_lock_mode(reason);
 
-	if (c && reason < FS_DIO_REASONS && mode < FS_LOCK_MODES && fs_wcache_hit(c, key, ctr, bit)) {
+	if (c && reason < FS_DIO_REASONS && mode < FS_LOCK_MODES &&
+	    fs_wcache_hit(c, key, ctr, bit)) {
 		c->write_bytes[mode] += bytes;
 		if (first)
 			c->writes[reason] += 1;

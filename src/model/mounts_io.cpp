@@ -15,5 +15,4 @@ std::optional<MountsDiff> Mounts::reload(const std::string &path) {
     return update(ss.str());
 }
 
-
 } // namespace fusescope

@@ -282,7 +282,7 @@ struct Summary {
     std::vector<Mount> mounts;
     ModelStats stats;
     std::map<uint32_t, bool> uring_by_dev; // as Snapshot::uring_by_dev
-    std::vector<DeviceSummary> devices; // by dev: mounted devices with data, or with inodes
+    std::vector<DeviceSummary> devices;    // by dev: mounted devices with data, or with inodes
     // The top-K inodes by writers' lock wait in the last interval, then since start,
     // then key; only inodes that wrote or waited. Best first.
     std::vector<InodeView> top;
