@@ -1,6 +1,8 @@
 // to_string for the records declared in include/fusescope/model/types.h.
 #include "fusescope/model/types.h"
 
+#include <fmt/format.h>
+
 #include <iterator>
 
 namespace fusescope {
@@ -62,5 +64,7 @@ std::string KernelName::relative() const {
         out += "/" + *it;
     return out.empty() ? "/" : out;
 }
+
+std::string dev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
 
 } // namespace fusescope

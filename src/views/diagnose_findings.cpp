@@ -99,13 +99,11 @@ InodeRef ref_of(const InodeView &iv) {
     return InodeRef{iv.key.dev, iv.key.ino, iv.path, iv.path_source};
 }
 
-std::string dev_str(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
-
 // The inode for a sentence, escaped (names are untrusted: text_escape.h).
 std::string where(const InodeView &iv) {
     if (!iv.path.empty())
         return safe_name(iv.path);
-    std::string s = fmt::format("inode {} on {}", iv.key.ino, dev_str(iv.key.dev));
+    std::string s = fmt::format("inode {} on {}", iv.key.ino, dev_string(iv.key.dev));
     if (!iv.mount_point.empty())
         s += fmt::format(" ({})", safe_name(iv.mount_point));
     return s;
@@ -826,7 +824,7 @@ std::string render_text(const Report &r, size_t width) {
             wrap(out,
                  fmt::format("file: {} (dev {} ino {}){}",
                              f.inode->path.empty() ? "(path unknown)" : safe_name(f.inode->path),
-                             dev_str(f.inode->dev), f.inode->ino,
+                             dev_string(f.inode->dev), f.inode->ino,
                              path_may_be_stale(f.inode->path_source)
                                  ? " (its name when first opened: a rename since is not seen)"
                                  : ""),
@@ -881,7 +879,7 @@ std::string render_json(const Report &r) {
         o["severity"] = to_string(f.severity);
         o["title"] = f.title;
         if (f.inode)
-            o["inode"] = {{"dev", dev_str(f.inode->dev)},
+            o["inode"] = {{"dev", dev_string(f.inode->dev)},
                           {"ino", f.inode->ino},
                           {"path", f.inode->path},
                           {"path_source", to_string(f.inode->path_source)},

@@ -16,9 +16,6 @@ namespace fusescope::top {
 
 namespace {
 
-constexpr std::array<std::string_view, kSortKeys> kSortNames = {"wait",  "writes", "excl", "p99",
-                                                                "drain", "path",   "mode"};
-
 int mode_rank(const IoMode &m) {
     switch (m.kind) {
     case ModeKind::Cached:
@@ -38,30 +35,61 @@ int mode_rank(const IoMode &m) {
 // <0: a before b, 0: tie, >0: b before a (in the natural order of the key).
 template <class T> int cmp_desc(T a, T b) { return a > b ? -1 : (a < b ? 1 : 0); }
 
+int cmp_path(const InodeView &a, const InodeView &b) {
+    int c = display_path(a).compare(display_path(b));
+    return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+// One row per sort key, in enum order: its name (--sort, the 's' key), the column whose title
+// gets the arrow, and the order (<0: a first).
+struct SortDef {
+    SortKey key;
+    std::string_view name;
+    Col column;
+    int (*compare)(const InodeView &a, const InodeView &b);
+};
+constexpr std::array<SortDef, kSortKeys> kSorts = {{
+    {SortKey::Wait, "wait", Col::WaitSs,
+     [](const InodeView &a, const InodeView &b) {
+         return cmp_desc(a.interval.total_wait_ns(), b.interval.total_wait_ns());
+     }},
+    {SortKey::Writes, "writes", Col::Wps,
+     [](const InodeView &a, const InodeView &b) {
+         return cmp_desc(a.interval.total_writes(), b.interval.total_writes());
+     }},
+    {SortKey::Excl, "excl", Col::Excl,
+     [](const InodeView &a, const InodeView &b) {
+         int c = cmp_desc(a.exclusive_fraction(true), b.exclusive_fraction(true));
+         return c ? c : cmp_desc(a.interval.exclusive_writes(), b.interval.exclusive_writes());
+     }},
+    {SortKey::P99, "p99", Col::P99,
+     [](const InodeView &a, const InodeView &b) {
+         return cmp_desc(a.wait_p99_ns(true), b.wait_p99_ns(true));
+     }},
+    {SortKey::Drain, "drain", Col::Drain,
+     [](const InodeView &a, const InodeView &b) {
+         return cmp_desc(a.interval.drain_waits, b.interval.drain_waits);
+     }},
+    {SortKey::Path, "path", Col::Path, cmp_path},
+    {SortKey::Mode, "mode", Col::Mode,
+     [](const InodeView &a, const InodeView &b) {
+         int c = cmp_desc(mode_rank(a.mode), mode_rank(b.mode));
+         return c ? c : cmp_desc(a.mode.count, b.mode.count);
+     }},
+}};
+
+constexpr bool sorts_in_enum_order() {
+    for (size_t i = 0; i < kSorts.size(); ++i)
+        if (static_cast<size_t>(kSorts[i].key) != i)
+            return false;
+    return true;
+}
+static_assert(sorts_in_enum_order(), "kSorts must list the sort keys in enum order");
+
+const SortDef &sort_def(SortKey k) { return kSorts[static_cast<size_t>(k)]; }
+
 int compare(const InodeView &a, const InodeView &b, SortKey key) {
-    switch (key) {
-    case SortKey::Wait:
-        return cmp_desc(a.interval.total_wait_ns(), b.interval.total_wait_ns());
-    case SortKey::Writes:
-        return cmp_desc(a.interval.total_writes(), b.interval.total_writes());
-    case SortKey::Excl: {
-        int c = cmp_desc(a.exclusive_fraction(true), b.exclusive_fraction(true));
-        return c ? c : cmp_desc(a.interval.exclusive_writes(), b.interval.exclusive_writes());
-    }
-    case SortKey::P99:
-        return cmp_desc(a.wait_p99_ns(true), b.wait_p99_ns(true));
-    case SortKey::Drain:
-        return cmp_desc(a.interval.drain_waits, b.interval.drain_waits);
-    case SortKey::Path: {
-        int c = display_path(a).compare(display_path(b));
-        return c < 0 ? -1 : (c > 0 ? 1 : 0);
-    }
-    case SortKey::Mode: {
-        int c = cmp_desc(mode_rank(a.mode), mode_rank(b.mode));
-        return c ? c : cmp_desc(a.mode.count, b.mode.count);
-    }
-    }
-    return 0;
+    return sort_def(key).compare(a, b);
 }
 
 // " (/usr/bin/rg) [unit x.service]": a program's executable and where it runs, escaped.
@@ -80,29 +108,72 @@ std::string pad(std::string_view s, size_t width, bool left) {
     return left ? f + sp : sp + f;
 }
 
-bool left_aligned(Col c) {
-    return c == Col::Path || c == Col::Mount || c == Col::Mode || c == Col::Holders ||
-           c == Col::Reason;
+std::string cell_path(const InodeView &iv, size_t w) { return shorten_path(display_path(iv), w); }
+std::string cell_mount(const InodeView &iv, size_t w) {
+    return iv.mount_point.empty() ? dev_string(iv.key.dev)
+                                  : shorten_path(safe_name(iv.mount_point), w);
+}
+std::string cell_mode(const InodeView &iv, size_t) { return std::string(to_string(iv.mode)); }
+std::string cell_holders(const InodeView &iv, size_t w) { return format_holders(iv, w); }
+std::string cell_wps(const InodeView &iv, size_t) { // "?": writes this backend cannot see go here
+    return iv.writes_unseen && iv.interval.total_writes() == 0
+               ? "?"
+               : format_rate(iv.writes_per_second()) + (iv.writes_unseen ? "?" : "");
+}
+std::string cell_excl(const InodeView &iv, size_t) { // "?": some writes' lock mode is not known
+    return iv.interval.total_writes() == 0
+               ? "-"
+               : fmt::format("{:.0f}{}", 100.0 * iv.exclusive_fraction(true),
+                             iv.interval.unclassified_writes() || iv.writes_unseen ? "?" : "");
+}
+std::string cell_reason(const InodeView &iv, size_t w) {
+    if (auto r = iv.top_exclusive_reason(true))
+        return w >= 16 ? std::string(to_string(*r)) : std::string(short_reason(*r));
+    return "-";
+}
+std::string cell_p50(const InodeView &iv, size_t) { return format_ns(iv.wait_p50_ns(true)); }
+std::string cell_p99(const InodeView &iv, size_t) { return format_ns(iv.wait_p99_ns(true)); }
+std::string cell_wait(const InodeView &iv, size_t) {
+    return iv.interval.total_wait_ns() == 0 ? "0"
+                                            : fmt::format("{:.2f}", iv.wait_seconds_per_second());
+}
+std::string cell_drain(const InodeView &iv, size_t) {
+    return fmt::format("{}", iv.interval.drain_waits);
 }
 
-struct ColSpec {
+// One row per column, in enum order (and in screen order): its title, its narrowest width,
+// when it goes on a narrow screen (0: never; higher goes first), alignment, and its text.
+struct ColumnDef {
     Col id;
-    size_t min, pref;
-    int drop; // 0: never; higher goes first
+    std::string_view title;
+    size_t min;
+    int drop;
+    bool left;
+    std::string (*cell)(const InodeView &iv, size_t width);
 };
-constexpr std::array<ColSpec, 11> kCols = {{
-    {Col::Path, 9, 40, 0},
-    {Col::Mount, 10, 24, 5},
-    {Col::Mode, 10, 16, 0},
-    {Col::Holders, 14, 28, 0},
-    {Col::Wps, 6, 6, 0},
-    {Col::Excl, 6, 6, 0},
-    {Col::Reason, 8, 16, 2},
-    {Col::P50, 6, 6, 4},
-    {Col::P99, 6, 6, 1},
-    {Col::WaitSs, 7, 7, 0},
-    {Col::Drain, 6, 6, 3},
+constexpr std::array<ColumnDef, 11> kColumns = {{
+    {Col::Path, "PATH", 9, 0, true, cell_path},
+    {Col::Mount, "MOUNT", 10, 5, true, cell_mount},
+    {Col::Mode, "MODE", 10, 0, true, cell_mode},
+    {Col::Holders, "HOLDERS", 14, 0, true, cell_holders},
+    {Col::Wps, "WR/s", 6, 0, false, cell_wps},
+    {Col::Excl, "EXCL%", 6, 0, false, cell_excl},
+    {Col::Reason, "REASON", 8, 2, true, cell_reason},
+    {Col::P50, "P50", 6, 4, false, cell_p50},
+    {Col::P99, "P99", 6, 1, false, cell_p99},
+    {Col::WaitSs, "WAIT/s", 7, 0, false, cell_wait},
+    {Col::Drain, "DRAIN", 6, 3, false, cell_drain},
 }};
+
+constexpr bool columns_in_enum_order() {
+    for (size_t i = 0; i < kColumns.size(); ++i)
+        if (static_cast<size_t>(kColumns[i].id) != i)
+            return false;
+    return true;
+}
+static_assert(columns_in_enum_order(), "kColumns must list the columns in enum order");
+
+const ColumnDef &column_def(Col c) { return kColumns[static_cast<size_t>(c)]; }
 
 size_t total_width(const std::vector<Column> &cols) {
     size_t w = 0;
@@ -114,13 +185,13 @@ size_t total_width(const std::vector<Column> &cols) {
 } // namespace
 
 std::optional<SortKey> parse_sort_key(std::string_view s) {
-    for (int i = 0; i < kSortKeys; ++i)
-        if (kSortNames[static_cast<size_t>(i)] == s)
-            return static_cast<SortKey>(i);
+    for (const auto &d : kSorts)
+        if (d.name == s)
+            return d.key;
     return std::nullopt;
 }
 
-std::string_view to_string(SortKey k) { return kSortNames[static_cast<size_t>(k)]; }
+std::string_view to_string(SortKey k) { return sort_def(k).name; }
 
 SortKey next_sort_key(SortKey k, int dir) {
     int i = (static_cast<int>(k) + dir % kSortKeys + kSortKeys) % kSortKeys;
@@ -129,17 +200,15 @@ SortKey next_sort_key(SortKey k, int dir) {
 
 std::string sort_keys_list() {
     std::string out;
-    for (auto n : kSortNames)
-        out += (out.empty() ? "" : " | ") + std::string(n);
+    for (const auto &d : kSorts)
+        out += (out.empty() ? "" : " | ") + std::string(d.name);
     return out;
 }
-
-std::string kdev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
 
 std::string display_path(const InodeView &iv) {
     if (!iv.path.empty())
         return safe_name(iv.path); // names are untrusted: text_escape.h
-    return fmt::format("ino {} ({})", iv.key.ino, kdev_string(iv.key.dev));
+    return fmt::format("ino {} ({})", iv.key.ino, dev_string(iv.key.dev));
 }
 
 bool matches(const InodeView &iv, const Filter &f) {
@@ -298,51 +367,19 @@ int follow_selection(const std::vector<const InodeView *> &rows, std::optional<I
     return idx;
 }
 
-std::string_view column_title(Col c) {
-    switch (c) {
-    case Col::Path:
-        return "PATH";
-    case Col::Mount:
-        return "MOUNT";
-    case Col::Mode:
-        return "MODE";
-    case Col::Holders:
-        return "HOLDERS";
-    case Col::Wps:
-        return "WR/s";
-    case Col::Excl:
-        return "EXCL%";
-    case Col::Reason:
-        return "REASON";
-    case Col::P50:
-        return "P50";
-    case Col::P99:
-        return "P99";
-    case Col::WaitSs:
-        return "WAIT/s";
-    case Col::Drain:
-        return "DRAIN";
-    }
-    return "?";
-}
+std::string_view column_title(Col c) { return column_def(c).title; }
 
 std::vector<Column> layout_columns(size_t width) {
     std::vector<Column> cols;
-    cols.reserve(std::size(kCols));
-    for (const auto &c : kCols)
+    cols.reserve(kColumns.size());
+    for (const auto &c : kColumns)
         cols.push_back({c.id, c.min});
-    auto spec = [](Col id) -> const ColSpec & {
-        for (const auto &c : kCols)
-            if (c.id == id)
-                return c;
-        return kCols[0];
-    };
     // Drop columns, least important first, until the minimum widths fit.
     while (total_width(cols) > width) {
         auto victim = cols.end();
         for (auto it = cols.begin(); it != cols.end(); ++it)
-            if (spec(it->id).drop > 0 &&
-                (victim == cols.end() || spec(it->id).drop > spec(victim->id).drop))
+            if (column_def(it->id).drop > 0 &&
+                (victim == cols.end() || column_def(it->id).drop > column_def(victim->id).drop))
                 victim = it;
         if (victim == cols.end())
             break; // narrower than the essential columns: caller shows "too small"
@@ -377,18 +414,11 @@ std::string format_table_header(const std::vector<Column> &cols, SortKey key, bo
     std::string out;
     for (const auto &c : cols) {
         std::string title(column_title(c.id));
-        bool sorted = (key == SortKey::Path && c.id == Col::Path) ||
-                      (key == SortKey::Mode && c.id == Col::Mode) ||
-                      (key == SortKey::Wait && c.id == Col::WaitSs) ||
-                      (key == SortKey::Writes && c.id == Col::Wps) ||
-                      (key == SortKey::Excl && c.id == Col::Excl) ||
-                      (key == SortKey::P99 && c.id == Col::P99) ||
-                      (key == SortKey::Drain && c.id == Col::Drain);
-        if (sorted)
+        if (sort_def(key).column == c.id)
             title += reverse ? "^" : "v";
         if (!out.empty())
             out += ' ';
-        out += pad(title, c.width, left_aligned(c.id));
+        out += pad(title, c.width, column_def(c.id).left);
     }
     return out;
 }
@@ -396,56 +426,11 @@ std::string format_table_header(const std::vector<Column> &cols, SortKey key, bo
 std::string format_row(const InodeView &iv, const std::vector<Column> &cols) {
     std::string out;
     for (const auto &c : cols) {
-        std::string v;
-        switch (c.id) {
-        case Col::Path:
-            v = shorten_path(display_path(iv), c.width);
-            break;
-        case Col::Mount:
-            v = iv.mount_point.empty() ? kdev_string(iv.key.dev)
-                                       : shorten_path(safe_name(iv.mount_point), c.width);
-            break;
-        case Col::Mode:
-            v = to_string(iv.mode);
-            break;
-        case Col::Holders:
-            v = format_holders(iv, c.width);
-            break;
-        case Col::Wps: // "?": writes this backend cannot see go to this inode
-            v = iv.writes_unseen && iv.interval.total_writes() == 0
-                    ? "?"
-                    : format_rate(iv.writes_per_second()) + (iv.writes_unseen ? "?" : "");
-            break;
-        case Col::Excl: // "?": some writes' lock mode is not known
-            v = iv.interval.total_writes() == 0
-                    ? "-"
-                    : fmt::format("{:.0f}{}", 100.0 * iv.exclusive_fraction(true),
-                                  iv.interval.unclassified_writes() || iv.writes_unseen ? "?" : "");
-            break;
-        case Col::Reason:
-            if (auto r = iv.top_exclusive_reason(true))
-                v = c.width >= 16 ? std::string(to_string(*r)) : std::string(short_reason(*r));
-            else
-                v = "-";
-            break;
-        case Col::P50:
-            v = format_ns(iv.wait_p50_ns(true));
-            break;
-        case Col::P99:
-            v = format_ns(iv.wait_p99_ns(true));
-            break;
-        case Col::WaitSs:
-            v = iv.interval.total_wait_ns() == 0
-                    ? "0"
-                    : fmt::format("{:.2f}", iv.wait_seconds_per_second());
-            break;
-        case Col::Drain:
-            v = fmt::format("{}", iv.interval.drain_waits);
-            break;
-        }
+        const ColumnDef &d = column_def(c.id);
+        const std::string v = d.cell(iv, c.width);
         if (!out.empty())
             out += ' ';
-        out += pad(v, c.width, left_aligned(c.id));
+        out += pad(v, c.width, d.left);
     }
     return out;
 }
@@ -568,7 +553,7 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
     std::vector<std::string> out;
     auto add = [&](const std::string &s) { out.push_back(fit(s, width)); };
     add(fmt::format("{}  (dev {} ino {} nodeid {}) mount {}", display_path(iv),
-                    kdev_string(iv.key.dev), iv.key.ino, iv.nodeid,
+                    dev_string(iv.key.dev), iv.key.ino, iv.nodeid,
                     iv.mount_point.empty() ? "?" : safe_name(iv.mount_point)));
     if (path_may_be_stale(iv.path_source))
         add(fmt::format("path: the kernel's name at the first open ({}); a rename since is not "
@@ -762,7 +747,7 @@ template <class J> J row_json(const InodeView &iv) {
     r["path_source"] = to_string(iv.path_source);
     r["path_may_be_stale"] = path_may_be_stale(iv.path_source);
     r["mount"] = iv.mount_point;
-    r["dev"] = kdev_string(iv.key.dev);
+    r["dev"] = dev_string(iv.key.dev);
     r["ino"] = iv.key.ino;
     r["mode"] = to_string(iv.mode.kind);
     r["mode_count"] = iv.mode.count;

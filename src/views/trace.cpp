@@ -15,8 +15,6 @@
 
 namespace fusescope {
 
-std::string dev_string(uint32_t kdev) { return fmt::format("{}:{}", kdev >> 20, kdev & 0xfffff); }
-
 namespace {
 
 std::string_view how_of(const Event &e) { return e.type == EventType::Mmap ? "mmap" : "open"; }

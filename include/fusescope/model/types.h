@@ -96,6 +96,9 @@ struct InodeKey {
     auto operator<=>(const InodeKey &) const = default;
 };
 
+// "maj:min" of a kernel s_dev, as /proc/self/mountinfo writes it: every view's spelling.
+std::string dev_string(uint32_t kdev);
+
 struct InodeKeyHash {
     size_t operator()(const InodeKey &k) const noexcept {
         return std::hash<uint64_t>{}(k.ino * 0x9E3779B97F4A7C15ull ^ k.dev);

@@ -29,8 +29,6 @@ struct Filter {
     bool empty() const { return path.empty() && mount.empty(); }
 };
 
-// "maj:min" of a kernel s_dev.
-std::string kdev_string(uint32_t kdev);
 // The inode's path, or "ino N (maj:min)" while unresolved.
 std::string display_path(const InodeView &iv);
 bool matches(const InodeView &iv, const Filter &f);

@@ -55,7 +55,4 @@ struct DemoOptions {
 };
 int run_demo(const std::string &argv0, const SessionOptions &so, const DemoOptions &d);
 
-// "maj:min" of a kernel s_dev
-std::string dev_string(uint32_t kdev);
-
 } // namespace fusescope
