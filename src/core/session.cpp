@@ -3,6 +3,7 @@
 #include "fusescope/abi.h"
 #include "fusescope/core/bounded.h"
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/privileges.h"
 
 #include <csignal>
 #include <cstdio>
@@ -38,43 +39,25 @@ void install_stop_signals() {
     sigaction(SIGHUP, &sa, nullptr);
 }
 
-std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *error,
-                                       int *exit_code) {
-    if (::geteuid() != 0) {
-        *error = "fusescope needs root (it loads BPF programs and reads every task's files); "
-                 "run it with sudo";
-        *exit_code = exit_code::kEnvironment;
-        return nullptr;
-    }
-    std::unique_ptr<Session> s(new Session());
-    s->opts_ = opts;
-    s->facts_ = probe_kernel();
-    if (!s->facts_.vmlinux_btf) {
-        *error = "this kernel has no BTF (/sys/kernel/btf/vmlinux): fusescope needs a kernel "
-                 "built with CONFIG_DEBUG_INFO_BTF=y";
-        *exit_code = exit_code::kEnvironment;
-        return nullptr;
-    }
-    if (!s->facts_.fuse_registered && !s->facts_.fuse_module_btf) {
-        *error = "FUSE is not available in this kernel (no \"fuse\" in /proc/filesystems): "
-                 "load it with `modprobe fuse`";
-        *exit_code = exit_code::kEnvironment;
-        return nullptr;
-    }
-    s->mounts_.reload(); // the diff since "nothing" is of no interest here
+namespace {
 
-    BackendOptions bo;
-    bo.emit_writes = opts.emit_writes;
-    bo.emit_all_opens = opts.emit_all_opens;
-    bo.verbose = opts.verbose;
-    bo.write_cache = opts.write_cache;
-    bo.bpf_stats = opts.bpf_stats;
-    ModelOptions mo;
-    mo.io_modes_available = s->facts_.offer.has_iomodes;
-    // No need to remember more inodes than the kernel's stats map holds: past that the
-    // model only re-counts LRU-evicted entries, and every view copies the whole model
-    // (bench: 244 MB RSS with 100k inodes at the model's default of 65536).
-    mo.max_inodes = FS_MAX_INODES;
+// The kernel can run fusescope at all: root, BTF, FUSE. An error (one line) or "".
+std::string environment_error(const KernelFacts &k) {
+    if (::geteuid() != 0)
+        return "fusescope needs root (it loads BPF programs and reads every task's files); "
+               "run it with sudo";
+    if (!k.vmlinux_btf)
+        return "this kernel has no BTF (/sys/kernel/btf/vmlinux): fusescope needs a kernel "
+               "built with CONFIG_DEBUG_INFO_BTF=y";
+    if (!k.fuse_registered && !k.fuse_module_btf)
+        return "FUSE is not available in this kernel (no \"fuse\" in /proc/filesystems): "
+               "load it with `modprobe fuse`";
+    return "";
+}
+
+// --mount and --pid as filters of the BPF side (bo) and of the model (mo). An error or "".
+std::string resolve_filters(const SessionOptions &opts, const Mounts &mounts, BackendOptions *bo,
+                            ModelOptions *mo) {
     if (opts.mount) {
         // realpath sends the FUSE server requests: bounded, it must not hang the view
         bool timed_out = false;
@@ -87,54 +70,99 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
                          "taking the path as written\n",
                          opts.mount->c_str(), kLookupTimeoutS);
         }
-        const Mount *m = real ? s->mounts_.find_by_path(*real) : nullptr;
-        if (!real) {
-            *error = "--mount " + *opts.mount + ": no such path";
-            *exit_code = exit_code::kEnvironment;
-            return nullptr;
-        }
-        if (!m || !is_fuse_fstype(m->fstype)) {
-            *error = "--mount " + *opts.mount + ": not on a FUSE mount (see `findmnt -t fuse`)";
-            *exit_code = exit_code::kEnvironment;
-            return nullptr;
-        }
-        bo.filter_dev = m->kdev;
-        mo.devs.push_back(m->kdev);
+        if (!real)
+            return "--mount " + *opts.mount + ": no such path";
+        const Mount *m = mounts.find_by_path(*real);
+        if (!m || !is_fuse_fstype(m->fstype))
+            return "--mount " + *opts.mount + ": not on a FUSE mount (see `findmnt -t fuse`)";
+        bo->filter_dev = m->kdev;
+        mo->devs.push_back(m->kdev);
     }
     if (opts.pid) {
         struct stat st {};
-        if (::stat(("/proc/" + std::to_string(*opts.pid)).c_str(), &st) != 0) {
-            *error = "--pid " + std::to_string(*opts.pid) + ": no such process";
-            *exit_code = exit_code::kEnvironment;
-            return nullptr;
-        }
+        if (::stat(("/proc/" + std::to_string(*opts.pid)).c_str(), &st) != 0)
+            return "--pid " + std::to_string(*opts.pid) + ": no such process";
         // Filtered at the source: with a tgid filter the BPF side only counts and reports
         // what that process does, so the model needs no pid filter of its own (its filter
         // only knows pids from events and would hide a process that only writes).
-        bo.filter_tgid = *opts.pid;
+        bo->filter_tgid = *opts.pid;
+    }
+    return "";
+}
+
+} // namespace
+
+std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *error,
+                                       int *exit_code) {
+    SessionParts parts;
+    if (::geteuid() == 0) // probing reads BTF and tracefs; without root only the error
+        parts.facts = probe_kernel();
+    if (*error = environment_error(parts.facts); !error->empty()) {
+        *exit_code = exit_code::kEnvironment;
+        return nullptr;
+    }
+    parts.mounts.reload(); // the diff since "nothing" is of no interest here
+
+    BackendOptions bo;
+    bo.emit_writes = opts.emit_writes;
+    bo.emit_all_opens = opts.emit_all_opens;
+    bo.verbose = opts.verbose;
+    bo.write_cache = opts.write_cache;
+    bo.bpf_stats = opts.bpf_stats;
+    parts.model.io_modes_available = parts.facts.offer.has_iomodes;
+    // No need to remember more inodes than the kernel's stats map holds: past that the
+    // model only re-counts LRU-evicted entries, and every view copies the whole model
+    // (bench: 244 MB RSS with 100k inodes at the model's default of 65536).
+    parts.model.max_inodes = FS_MAX_INODES;
+    if (*error = resolve_filters(opts, parts.mounts, &bo, &parts.model); !error->empty()) {
+        *exit_code = exit_code::kEnvironment;
+        return nullptr;
     }
 
     std::string why;
-    auto plan = plan_hooks(s->facts_.offer, opts.backend, &why, {opts.service_time});
+    auto plan = plan_hooks(parts.facts.offer, opts.backend, &why, {opts.service_time});
     if (!plan) {
         *error = why;
         *exit_code = exit_code::kNoBackend;
         return nullptr;
     }
-    s->plan_ = *plan;
-    s->backend_ = Backend::create(s->plan_, bo, &why);
-    if (!s->backend_) {
+    parts.plan = *plan;
+    parts.backend = Backend::create(parts.plan, bo, &why);
+    if (!parts.backend) {
         *error = why;
         *exit_code = exit_code::kNoBackend;
         return nullptr;
     }
-    mo.writeback_writes_seen = s->plan_.has(Role::WriteWriteback);
-    mo.passthrough_writes_seen = s->plan_.has(Role::WritePassthrough);
-    s->model_ = std::make_unique<StateModel>(mo);
-    s->model_->set_mounts(s->mounts_);
-    s->start_ns_ = monotonic_ns();
+    auto s = std::make_unique<Session>(opts, std::move(parts));
     s->census(); // users attach long after their database started
     return s;
+}
+
+std::unique_ptr<Session> Session::open_for_view(const SessionOptions &opts, std::string_view view,
+                                                int *exit_code) {
+    std::string err;
+    *exit_code = exit_code::kFailure;
+    auto s = open(opts, &err, exit_code);
+    if (!s) {
+        std::fprintf(stderr, "fusescope %.*s: %s\n", static_cast<int>(view.size()), view.data(),
+                     err.c_str());
+        return nullptr;
+    }
+    if (std::string cap_err; !drop_privileges(&cap_err))
+        std::fprintf(stderr, "fusescope %.*s: warning: could not drop capabilities: %s\n",
+                     static_cast<int>(view.size()), view.data(), cap_err.c_str());
+    return s;
+}
+
+Session::Session(const SessionOptions &opts, SessionParts parts)
+    : opts_(opts), facts_(std::move(parts.facts)), plan_(std::move(parts.plan)),
+      backend_(std::move(parts.backend)), mounts_(std::move(parts.mounts)) {
+    ModelOptions mo = parts.model;
+    mo.writeback_writes_seen = plan_.has(Role::WriteWriteback);
+    mo.passthrough_writes_seen = plan_.has(Role::WritePassthrough);
+    model_ = std::make_unique<StateModel>(mo);
+    model_->set_mounts(mounts_);
+    start_ns_ = monotonic_ns();
 }
 
 Session::~Session() = default;

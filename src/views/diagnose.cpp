@@ -7,7 +7,6 @@
 
 #include "fusescope/core/bounded.h"
 #include "fusescope/core/exit_codes.h"
-#include "fusescope/core/privileges.h"
 #include "fusescope/views/text_escape.h"
 #include "fusescope/views/views.h"
 
@@ -215,22 +214,14 @@ int run_diagnose(const SessionOptions &so_in, const DiagnoseOptions &d) {
         }
     }
 
-    std::string err;
     int code = exit_code::kFailure;
-    auto s = Session::open(so, &err, &code); // takes the census
-    if (!s) {
-        fmt::print(stderr, "fusescope diagnose: {}\n", err);
+    auto s = Session::open_for_view(so, "diagnose", &code); // takes the census
+    if (!s)
         return code;
-    }
-    // before dropping privileges: fusectl may have to be mounted to read "waiting"
     std::optional<diagnose::Finding> stuck;
-    if (unanswered)
+    if (unanswered) // fusectl's "waiting" was read above, while still privileged
         stuck = not_answering(unanswered->what, unanswered->mount ? &*unanswered->mount : nullptr,
                               unanswered->waited_s, unanswered->waiting);
-    // attached: keep only what the census needs (privileges.h)
-    if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope diagnose: warning: could not drop capabilities: {}\n",
-                   cap_err);
 
     // A server that does not answer is the finding: report now, not after the watch.
     const double duration = stuck ? 0 : d.duration_s;

@@ -25,7 +25,6 @@
 
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
-#include "fusescope/core/privileges.h"
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
@@ -239,14 +238,9 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     so.interval_s = e.interval_s;
     so.bpf_stats = e.bpf_stats;
     int code = exit_code::kFailure;
-    auto s = Session::open(so, &err, &code);
-    if (!s) {
-        fmt::print(stderr, "fusescope export: {}\n", err);
+    auto s = Session::open_for_view(so, "export", &code);
+    if (!s)
         return code;
-    }
-    // Attached: from here on only the census needs privileges (see privileges.h).
-    if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope export: warning: could not drop capabilities: {}\n", cap_err);
 
     ExporterSelfInfo self;
     self.version = std::string(build_version());

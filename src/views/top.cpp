@@ -3,7 +3,6 @@
 #include "top_internal.h"
 
 #include "fusescope/core/exit_codes.h"
-#include "fusescope/core/privileges.h"
 #include "fusescope/views/text_escape.h"
 
 #include <fmt/format.h>
@@ -83,16 +82,10 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
     }
     SessionOptions so = so_in;
     so.interval_s = t.interval_s;
-    std::string err;
     int code = exit_code::kFailure;
-    auto s = Session::open(so, &err, &code);
-    if (!s) {
-        fmt::print(stderr, "fusescope top: {}\n", err);
+    auto s = Session::open_for_view(so, "top", &code);
+    if (!s)
         return code;
-    }
-    // attached: keep only what the census needs (privileges.h)
-    if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope top: warning: could not drop capabilities: {}\n", cap_err);
     top::HeaderInfo base;
     base.backend = std::string(to_string(s->plan().backend));
     base.kernel = s->facts().release;

@@ -1,7 +1,6 @@
 // `fusescope trace`: one line per event, text or JSON lines. The only view
 // that asks the BPF side for per-write events (SessionOptions::emit_writes).
 #include "fusescope/core/exit_codes.h"
-#include "fusescope/core/privileges.h"
 #include "fusescope/model/workload.h"
 #include "fusescope/views/json_out.h"
 #include "fusescope/views/text_escape.h"
@@ -169,16 +168,10 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     SessionOptions so = so_in;
     so.emit_writes = true;
     so.emit_all_opens = true;
-    std::string err;
     int code = exit_code::kFailure;
-    auto s = Session::open(so, &err, &code);
-    if (!s) {
-        fmt::print(stderr, "fusescope trace: {}\n", err);
+    auto s = Session::open_for_view(so, "trace", &code);
+    if (!s)
         return code;
-    }
-    // attached: keep only what the census needs (privileges.h)
-    if (std::string cap_err; !drop_privileges(&cap_err))
-        fmt::print(stderr, "fusescope trace: warning: could not drop capabilities: {}\n", cap_err);
     std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
     auto refresh_paths = [&] { // every refresh: no copy of the whole model
         s->model().snapshot_each([&](InodeView &&iv) {

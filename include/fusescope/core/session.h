@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace fusescope {
 
@@ -35,12 +36,32 @@ struct SessionOptions {
         -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
 };
 
+// What a session is made of once its backend is attached: Session::open builds it from the
+// kernel; unit tests give a fake Backend (tests/unit/test_session.cpp).
+struct SessionParts {
+    KernelFacts facts;
+    HookPlan plan;
+    std::unique_ptr<Backend> backend; // loaded and attached
+    Mounts mounts;
+    ModelOptions model; // filters from --mount; what the plan's roles let the model see
+};
+
 class Session {
   public:
-    // nullptr on failure with *error (one line) and *exit_code set.
+    // Checks root and the kernel, resolves --mount and --pid, plans the hooks, loads and
+    // attaches the backend, then takes the first census. nullptr on failure with *error
+    // (one line) and *exit_code set.
     static std::unique_ptr<Session> open(const SessionOptions &opts, std::string *error,
                                          int *exit_code);
+    // What every view does to start: open(), the error as one line "fusescope VIEW: ..." on
+    // stderr, and once attached, every privilege dropped but the census' (privileges.h).
+    static std::unique_ptr<Session> open_for_view(const SessionOptions &opts, std::string_view view,
+                                                  int *exit_code);
+    // A session over an attached backend; takes no census (open() then does).
+    Session(const SessionOptions &opts, SessionParts parts);
     ~Session();
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
 
     const KernelFacts &facts() const { return facts_; }
     const HookPlan &plan() const { return plan_; }
@@ -71,7 +92,6 @@ class Session {
     void stop() { stop_ = true; }
 
   private:
-    Session() = default;
     SessionOptions opts_;
     KernelFacts facts_;
     HookPlan plan_;
