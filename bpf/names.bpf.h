@@ -123,15 +123,17 @@ static __always_inline void fs_event_note_exe(struct fs_event *e)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct fs_inode_key key = {};
 	struct inode *inode;
 
 	if (!exe)
 		return; /* a kernel thread */
 	inode = BPF_CORE_READ(exe, f_inode);
-	e->exe.ino = BPF_CORE_READ(inode, i_ino);
-	e->exe.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	e->exe.pad = 0;
-	fs_name_capture(&exe_names, &e->exe, BPF_CORE_READ(exe, f_path.dentry));
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->exe = key;
+	/* the map key from the stack: 6.1's verifier takes no ring-buffer memory as a key */
+	fs_name_capture(&exe_names, &key, BPF_CORE_READ(exe, f_path.dentry));
 }
 
 /*
