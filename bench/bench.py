@@ -32,6 +32,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -352,6 +353,61 @@ def bpf_cost(a, mnt, scenario, writes, backend, global_args=(), workload=None):
             "write_path_ns_per_write": sum(progs[n]["ns_per_write"] for n in wp)}
 
 
+def run_stress_ng(stressor, workers, seconds):
+    """stress-ng (Debian's): @workers of @stressor for @seconds; its bogo ops per second (real
+    time). flock contends on the kernel's file-lock spinlocks: about 10^5 lock:contention_begin
+    events per second on 2 CPUs, none of them a FUSE inode's i_rwsem."""
+    with tempfile.TemporaryDirectory() as d:
+        y = os.path.join(d, "m.yaml")
+        subprocess.run(["stress-ng", f"--{stressor}", str(workers), "--timeout", f"{seconds}s",
+                        "--metrics", "--yaml", y, "-q", "--temp-path", d],
+                       check=True, capture_output=True, timeout=seconds + 60)
+        text = open(y).read()
+    m = re.search(r"bogo-ops-per-second-real-time:\s*([0-9.e+]+)", text)
+    if not m:
+        raise RuntimeError(f"stress-ng wrote no bogo ops: {text[:500]}")
+    return float(m.group(1))
+
+
+def contention_tax(a, mnt):
+    """What fusescope costs a workload that contends on non-FUSE locks only: the
+    lock:contention_* programs run on every contended lock of the machine and must stop at
+    the Bloom filter of watched i_rwsems. ABBA pairs of stress-ng --flock without (A) and with
+    (B) `fusescope export` attached, then one B run with bpf_stats for the programs' cost."""
+    ratios, runs = [], {"A": [], "B": []}
+    for i in range(a.pairs):
+        order = ("A", "B") if i % 2 == 0 else ("B", "A")
+        got = {}
+        for side in order:
+            fe = Frontend(a.fusescope, mnt) if side == "B" else None
+            try:
+                got[side] = run_stress_ng("flock", a.threads, a.contend_s)
+            finally:
+                if fe:
+                    fe.stop()
+            runs[side].append(got[side])
+        ratios.append(got["B"] / got["A"])
+        log(f"contention pair {i + 1}/{a.pairs}: A {got['A']:.0f} B {got['B']:.0f} bogo ops/s "
+            f"ratio {ratios[-1]:.3f} (load {loadavg()})")
+    fe = Frontend(a.fusescope, mnt)
+    try:
+        set_bpf_stats(True)
+        before = bpf_progs(fe.pid)
+        run_stress_ng("flock", a.threads, a.contend_s)
+        after = bpf_progs(fe.pid)
+    finally:
+        set_bpf_stats(False)
+        fe.stop()
+    progs = {}
+    for n, (t1, c1) in after.items():
+        t0, c0 = before.get(n, (0, 0))
+        if c1 - c0 > 0:
+            progs[n] = {"runs": c1 - c0, "ns_per_run": (t1 - t0) / (c1 - c0)}
+    return {"stressor": "flock", "workers": a.threads, "seconds": a.contend_s, "A": runs["A"],
+            "B": runs["B"], "ratios": ratios, "median_ratio": statistics.median(ratios),
+            "programs": progs}
+
+
 def frontend_steady(a, mnt):
     """Frontend CPU idle and under the highest write rate we reach, over a long window."""
     path = os.path.join(mnt, "bench-steady")
@@ -516,7 +572,8 @@ def main():
     ap.add_argument("--inodes", type=int, default=100000)
     ap.add_argument("--steady-s", type=float, default=10.0)
     ap.add_argument("--attach-runs", type=int, default=5)
-    ap.add_argument("--only", default="throughput,bpf,frontend,inodes,attach")
+    ap.add_argument("--contend-s", type=int, default=5, help="per stress-ng run (contention)")
+    ap.add_argument("--only", default="throughput,bpf,contention,frontend,inodes,attach")
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -554,6 +611,7 @@ def main():
                 a, mnt, f"fio {engine}", 0, res["backend"],
                 workload=lambda path, e=engine, d=depth: run_fio(path, a.threads, a.fio_ios, e, d))
                for engine, depth in (("psync", 1), ("libaio", 2), ("io_uring", 2))}}),
+        ("contention", lambda mnt: contention_tax(a, mnt)),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),
         ("inodes", lambda mnt: {"export": many_inodes(a, mnt, "export"),
                                 "top -b": many_inodes(a, mnt, "top")}),

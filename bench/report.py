@@ -15,6 +15,7 @@ BUDGET = {
     "frontend_core_frac": 0.01,  # at 100k writes/s
     "rss_mb": 30,             # with 100k inodes touched
     "first_data_s": 0.5,
+    "contention": 0.995,  # a workload contending on other locks, with/without
 }
 
 
@@ -105,6 +106,16 @@ def markdown(r, vm=None):
             f"{one:.0f} ns × {rate:.0f} writes/s = {fmt_pct(one * rate / 1e9)} of one core, "
             f"{fmt_pct(share)} of {m['cpus']} CPUs → ratio ≈ **{1 - share:.3f}** if CPU-bound",
             "≥ 0.99", ok(1 - share >= BUDGET["throughput"]))
+    c = r.get("contention")
+    if c:
+        ratios = ", ".join(f"{x:.3f}" for x in c["ratios"])
+        row(f"non-FUSE lock contention (stress-ng --{c['stressor']} {c['workers']}, bogo ops/s) "
+            f"with/without `export` (median of {len(c['ratios'])} A/B pairs)",
+            f"**{c['median_ratio']:.3f}** (pairs: {ratios})", "≥ 0.995",
+            ok(c["median_ratio"] >= BUDGET["contention"]))
+        for name, p in sorted(c["programs"].items()):
+            row(f"`{name}` on non-FUSE contention", f"{p['ns_per_run']:.0f} ns per run "
+                f"({p['runs']} runs)", "a cheap filter", "")
     f = r.get("frontend")
     if f:
         busy, idle = f["busy"], f["idle"]

@@ -11,6 +11,7 @@ set -euo pipefail
 as_root "$0" "$@"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+./scripts/setup-deps.sh # fio, stress-ng and the build's packages, on a fresh machine too
 BUILD=${BUILD:-$ROOT/build-bench}
 if [ -z "${FUSESCOPE_BENCH_NOBUILD:-}" ]; then
   [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -Wno-dev >/dev/null

@@ -22,6 +22,8 @@ PKGS=(
   fio vmtouch fuse-overlayfs fuse3 bindfs
   # tests: the man pages render without warnings (tests/whowhere/test_cli_docs.py)
   groff-base
+  # benchmark: a workload that contends on non-FUSE kernel locks (bench/bench.py contention)
+  stress-ng
 )
 missing=()
 for p in "${PKGS[@]}"; do
