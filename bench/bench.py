@@ -360,7 +360,7 @@ def run_stress_ng(stressor, workers, seconds):
     with tempfile.TemporaryDirectory() as d:
         y = os.path.join(d, "m.yaml")
         subprocess.run(["stress-ng", f"--{stressor}", str(workers), "--timeout", f"{seconds}s",
-                        "--metrics", "--yaml", y, "-q", "--temp-path", d],
+                        "--metrics", "--yaml", y, "--temp-path", d],  # -q drops the metrics
                        check=True, capture_output=True, timeout=seconds + 60)
         text = open(y).read()
     m = re.search(r"bogo-ops-per-second-real-time:\s*([0-9.e+]+)", text)
