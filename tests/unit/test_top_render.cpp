@@ -233,6 +233,22 @@ TEST(TopRender, DetailPaneNamesHoldersAndTransitions) {
     EXPECT_NE(all.find("lock wait histogram"), std::string::npos) << all;
 }
 
+TEST(TopRender, DetailPaneSaysWhereAHolderRunsAndEscapesItsNames) {
+    InodeView iv = inode(7, "/mnt/fuse/db", 2000, 10);
+    iv.mode = {ModeKind::Cached, 1, 1, true};
+    iv.holders = {holder(4321, "\x1b[2Jevil")};
+    iv.holders[0].since_ns = 1'000'000'000;
+    iv.holders[0].exe_path = "/usr/bin/rg";
+    iv.holders[0].where = workload_of_cgroup("/system.slice/scan.service");
+    auto lines = detail_lines(iv, 3'500'000'000, 120);
+    std::string all;
+    for (auto &l : lines)
+        all += l + "\n";
+    EXPECT_EQ(all.find('\x1b'), std::string::npos) << all;
+    EXPECT_NE(all.find("\\x1b[2Jevil:4321"), std::string::npos) << all;
+    EXPECT_NE(all.find("(/usr/bin/rg) [unit scan.service]"), std::string::npos) << all;
+}
+
 namespace {
 
 // 60 inodes with repeating waits and writes (ties), some paths unknown, a
