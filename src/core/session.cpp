@@ -45,7 +45,7 @@ namespace {
 std::string environment_error(const KernelFacts &k) {
     if (::geteuid() != 0)
         return "fusescope needs root (it loads BPF programs and reads every task's files); "
-               "run it with sudo";
+               "run it as root (or with sudo)";
     if (!k.vmlinux_btf)
         return "this kernel has no BTF (/sys/kernel/btf/vmlinux): fusescope needs a kernel "
                "built with CONFIG_DEBUG_INFO_BTF=y";
