@@ -219,6 +219,24 @@ def children_cpu_ns():
     return int((ru.ru_utime + ru.ru_stime) * 1e9)
 
 
+def abba_pairs(a, mnt, run_once):
+    """a.pairs pairs of runs without (A) and with (B) `fusescope export --mount MNT` attached,
+    in ABBA order (a drift of the machine falls on both sides alike), a fresh frontend per B
+    run. run_once(fe) runs the workload once (fe: the attached Frontend, None on A). Yields
+    (i, {"A": result, "B": result}) per pair."""
+    for i in range(a.pairs):
+        order = ("A", "B") if i % 2 == 0 else ("B", "A")
+        got = {}
+        for side in order:
+            fe = Frontend(a.fusescope, mnt) if side == "B" else None
+            try:
+                got[side] = run_once(fe)
+            finally:
+                if fe:
+                    fe.stop()
+        yield i, got
+
+
 def throughput(a, mnt, scenario, writes):
     """ABBA-alternated pairs; returns per-run data and the median pair ratio.
 
@@ -236,38 +254,35 @@ def throughput(a, mnt, scenario, writes):
     counted = []
     foreign = []
     run_load(a.load, scenario, path, a.threads, max(writes // 10, 100))  # warm-up
-    for i in range(a.pairs):
-        order = ("A", "B") if i % 2 == 0 else ("B", "A")
-        got = {}
-        for side in order:
-            fe = Frontend(a.fusescope, mnt) if side == "B" else None
-            try:
-                if fe:
-                    c0, w0 = proc_exec_ns(fe.pid), time.monotonic()
-                k0, s0 = children_cpu_ns(), proc_exec_ns(a.server_pid)
-                r = run_load(a.load, scenario, path, a.threads, writes)
-                spent = children_cpu_ns() - k0 + proc_exec_ns(a.server_pid) - s0
-                if fe:
-                    fe_ns = proc_exec_ns(fe.pid) - c0
-                    spent += fe_ns
-                    fe_cpu.append(fe_ns / 1e9 / (time.monotonic() - w0))
-                    time.sleep(1.3)  # one refresh interval: the counters reach the model
-                    counted.append((metric_sum(fe.metrics(), "fusescope_writes_total"),
-                                    r["total_writes"]))
-            finally:
-                if fe:
-                    fe.stop()
-            if side == "A":  # other people's fusescope (tests) attached to the same hooks
-                foreign.append(sum(1 for _ in bpf_names() if _.startswith("fs_request_send")
-                                   or _.startswith("fs_write_enter")))
-            got[side] = r["writes_per_s"]
-            got["cpu" + side] = spent / r["total_writes"]
-            runs[side].append(r["writes_per_s"])
-            cpu[side].append(got["cpu" + side])
-        ratios.append(got["B"] / got["A"])
-        cpu_ratios.append(got["cpuA"] / got["cpuB"])
-        log(f"{scenario} pair {i + 1}/{a.pairs}: A {got['A']:.0f}/s B {got['B']:.0f}/s "
-            f"ratio {ratios[-1]:.3f}; CPU per write A {got['cpuA']:.0f} ns B {got['cpuB']:.0f} ns "
+
+    def once(fe):
+        if fe:
+            c0, w0 = proc_exec_ns(fe.pid), time.monotonic()
+        k0, s0 = children_cpu_ns(), proc_exec_ns(a.server_pid)
+        r = run_load(a.load, scenario, path, a.threads, writes)
+        spent = children_cpu_ns() - k0 + proc_exec_ns(a.server_pid) - s0
+        if fe:
+            fe_ns = proc_exec_ns(fe.pid) - c0
+            spent += fe_ns
+            fe_cpu.append(fe_ns / 1e9 / (time.monotonic() - w0))
+            time.sleep(1.3)  # one refresh interval: the counters reach the model
+            counted.append((metric_sum(fe.metrics(), "fusescope_writes_total"),
+                            r["total_writes"]))
+        else:  # other people's fusescope (tests) attached to the same hooks
+            foreign.append(sum(1 for _ in bpf_names() if _.startswith("fs_request_send")
+                               or _.startswith("fs_write_enter")))
+        return {"writes_per_s": r["writes_per_s"], "cpu": spent / r["total_writes"]}
+
+    for i, got in abba_pairs(a, mnt, once):
+        for side in ("A", "B"):
+            runs[side].append(got[side]["writes_per_s"])
+            cpu[side].append(got[side]["cpu"])
+        wa, wb = got["A"]["writes_per_s"], got["B"]["writes_per_s"]
+        ca, cb = got["A"]["cpu"], got["B"]["cpu"]
+        ratios.append(wb / wa)
+        cpu_ratios.append(ca / cb)
+        log(f"{scenario} pair {i + 1}/{a.pairs}: A {wa:.0f}/s B {wb:.0f}/s "
+            f"ratio {ratios[-1]:.3f}; CPU per write A {ca:.0f} ns B {cb:.0f} ns "
             f"ratio {cpu_ratios[-1]:.3f} (load {loadavg()})")
     return {"A": runs["A"], "B": runs["B"], "ratios": ratios,
             "median_ratio": statistics.median(ratios),
@@ -315,6 +330,12 @@ def run_fio(path, jobs, ios, engine, iodepth):
             "seconds": secs}
 
 
+def runs_between(before, after):
+    """{name: (ns, runs)} of the programs between two bpf_progs() readings"""
+    return {n: (t1 - before.get(n, (0, 0))[0], c1 - before.get(n, (0, 0))[1])
+            for n, (t1, c1) in after.items()}
+
+
 def bpf_cost(a, mnt, scenario, writes, backend, global_args=(), workload=None):
     """BPF run time per write of @scenario (fusescope-load), or of @workload(path) -> run_load
     keys (fio)."""
@@ -334,11 +355,6 @@ def bpf_cost(a, mnt, scenario, writes, backend, global_args=(), workload=None):
         if floor:
             floor.stop()
     nw = r["total_writes"]
-
-    def runs_between(b, a):
-        """{name: (ns, runs)} of the programs between two bpf_progs() readings"""
-        return {n: (t1 - b.get(n, (0, 0))[0], c1 - b.get(n, (0, 0))[1]) for n, (t1, c1) in a.items()}
-
     progs = {name: {"runs": dc, "ns_total": dt, "ns_per_run": dt / dc if dc else 0.0,
                     "runs_per_write": dc / nw, "ns_per_write": dt / nw}
              for name, (dt, dc) in runs_between(before, after).items()}
@@ -375,16 +391,8 @@ def contention_tax(a, mnt):
     the Bloom filter of watched i_rwsems. ABBA pairs of stress-ng --flock without (A) and with
     (B) `fusescope export` attached, then one B run with bpf_stats for the programs' cost."""
     ratios, runs = [], {"A": [], "B": []}
-    for i in range(a.pairs):
-        order = ("A", "B") if i % 2 == 0 else ("B", "A")
-        got = {}
-        for side in order:
-            fe = Frontend(a.fusescope, mnt) if side == "B" else None
-            try:
-                got[side] = run_stress_ng("flock", a.threads, a.contend_s)
-            finally:
-                if fe:
-                    fe.stop()
+    for i, got in abba_pairs(a, mnt, lambda fe: run_stress_ng("flock", a.threads, a.contend_s)):
+        for side in ("A", "B"):
             runs[side].append(got[side])
         ratios.append(got["B"] / got["A"])
         log(f"contention pair {i + 1}/{a.pairs}: A {got['A']:.0f} B {got['B']:.0f} bogo ops/s "
@@ -398,11 +406,8 @@ def contention_tax(a, mnt):
     finally:
         set_bpf_stats(False)
         fe.stop()
-    progs = {}
-    for n, (t1, c1) in after.items():
-        t0, c0 = before.get(n, (0, 0))
-        if c1 - c0 > 0:
-            progs[n] = {"runs": c1 - c0, "ns_per_run": (t1 - t0) / (c1 - c0)}
+    progs = {n: {"runs": dc, "ns_per_run": dt / dc}
+             for n, (dt, dc) in runs_between(before, after).items() if dc > 0}
     return {"stressor": "flock", "workers": a.threads, "seconds": a.contend_s, "A": runs["A"],
             "B": runs["B"], "ratios": ratios, "median_ratio": statistics.median(ratios),
             "programs": progs}
