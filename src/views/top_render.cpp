@@ -32,6 +32,14 @@ int mode_rank(const IoMode &m) {
     return 0;
 }
 
+// Row i of a table indexed by an enum has the enum's value i (so a lookup is an index).
+template <auto Id, class Row, size_t N> constexpr bool in_enum_order(const std::array<Row, N> &t) {
+    for (size_t i = 0; i < N; ++i)
+        if (static_cast<size_t>(t[i].*Id) != i)
+            return false;
+    return true;
+}
+
 // <0: a before b, 0: tie, >0: b before a (in the natural order of the key).
 template <class T> int cmp_desc(T a, T b) { return a > b ? -1 : (a < b ? 1 : 0); }
 
@@ -78,13 +86,7 @@ constexpr std::array<SortDef, kSortKeys> kSorts = {{
      }},
 }};
 
-constexpr bool sorts_in_enum_order() {
-    for (size_t i = 0; i < kSorts.size(); ++i)
-        if (static_cast<size_t>(kSorts[i].key) != i)
-            return false;
-    return true;
-}
-static_assert(sorts_in_enum_order(), "kSorts must list the sort keys in enum order");
+static_assert(in_enum_order<&SortDef::key>(kSorts), "kSorts must list the sort keys in enum order");
 
 const SortDef &sort_def(SortKey k) { return kSorts[static_cast<size_t>(k)]; }
 
@@ -165,13 +167,8 @@ constexpr std::array<ColumnDef, 11> kColumns = {{
     {Col::Drain, "DRAIN", 6, 3, false, cell_drain},
 }};
 
-constexpr bool columns_in_enum_order() {
-    for (size_t i = 0; i < kColumns.size(); ++i)
-        if (static_cast<size_t>(kColumns[i].id) != i)
-            return false;
-    return true;
-}
-static_assert(columns_in_enum_order(), "kColumns must list the columns in enum order");
+static_assert(in_enum_order<&ColumnDef::id>(kColumns),
+              "kColumns must list the columns in enum order");
 
 const ColumnDef &column_def(Col c) { return kColumns[static_cast<size_t>(c)]; }
 
