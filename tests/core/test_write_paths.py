@@ -20,7 +20,7 @@ import tempfile
 import time
 import unittest
 
-from fusemount import is_mounted, passthrough_supported, testfs_mount, uring_supported
+from fusemount import BindfsMount, is_mounted, passthrough_supported, testfs_mount, uring_supported
 from fusescope_run import FUSESCOPE, Trace, assert_writes, writes
 from scenarios import write_path_scenarios
 
@@ -261,28 +261,6 @@ class OverlayMount:
 
     def __exit__(self, *exc):
         subprocess.run(["fusermount3", "-u", self.mnt], check=False, timeout=30)
-        if is_mounted(self.mnt):
-            subprocess.run(["umount", "-l", self.mnt], check=False)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return False
-
-
-class BindfsMount:
-    """bindfs SRC MNT with extra options."""
-
-    def __init__(self, *opts):
-        self.opts = opts
-
-    def __enter__(self):
-        self.tmp = tempfile.mkdtemp(prefix="fusescope-bindfs-")
-        self.src, self.mnt = os.path.join(self.tmp, "src"), os.path.join(self.tmp, "mnt")
-        os.mkdir(self.src)
-        os.mkdir(self.mnt)
-        subprocess.run(["bindfs", *self.opts, self.src, self.mnt], check=True, timeout=30)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["fusermount", "-u", self.mnt], check=False, timeout=30)
         if is_mounted(self.mnt):
             subprocess.run(["umount", "-l", self.mnt], check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)

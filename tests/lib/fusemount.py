@@ -34,6 +34,7 @@ API
     available_modes(*names) -> {name: options}       # those this kernel runs (see below)
     shared_mmap_allowed(options) -> bool             # MAP_SHARED works on such a mount
     MountError                                       # raised if the server never got ready
+    BindfsMount(*opts) as b: b.src, b.mnt            # Debian's bindfs, not our server
 
     class T(Transport, unittest.TestCase): ...       # self.mount(*options): testfs_mount over
     class TU(IoUringTransport, T): ...               # the class's transport; TU runs T's tests
@@ -401,3 +402,26 @@ class IoUringTransport(Transport):
             import unittest
             raise unittest.SkipTest("kernel without FUSE over io_uring")
         super().setUpClass()
+
+
+class BindfsMount:
+    """Debian's bindfs (a libfuse2 server written by others) mounting SRC on MNT with extra
+    options, both in a fresh temporary directory; unmounted and removed on leaving."""
+
+    def __init__(self, *opts):
+        self.opts = opts
+
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="fusescope-bindfs-")
+        self.src, self.mnt = os.path.join(self.tmp, "src"), os.path.join(self.tmp, "mnt")
+        os.mkdir(self.src)
+        os.mkdir(self.mnt)
+        subprocess.run(["bindfs", *self.opts, self.src, self.mnt], check=True, timeout=30)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["fusermount", "-u", self.mnt], check=False, timeout=30)
+        if is_mounted(self.mnt):
+            subprocess.run(["umount", "-l", self.mnt], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False

@@ -1,15 +1,19 @@
 """Paths that outlive their fds: files written and closed before top's refresh or the
 exporter's scrape still have their path, as the kernel spelled it at the first open
 (path_source "kernel", which may be stale); one renamed after that keeps its old name,
-flagged as possibly stale, and one still open has the current path from its descriptor."""
+flagged as possibly stale, and one still open has the current path from its descriptor.
+The closed-file case runs once more on Debian's bindfs, written and renamed by coreutils'
+dd and mv: the kernel's name does not depend on our server or our writer."""
 
 import json
 import mmap
 import os
+import shutil
+import subprocess
 import time
 import unittest
 
-from fusemount import MODES, testfs_mount
+from fusemount import MODES, BindfsMount, testfs_mount
 from whowhere import Session, free_port, scrape, series
 
 
@@ -55,6 +59,34 @@ class ClosedFiles(unittest.TestCase):
             self.assertIn(closed, labelled)
             self.assertIn(moved, labelled)
             self.assertNotIn("", labelled)
+
+    @unittest.skipUnless(shutil.which("bindfs"), "needs bindfs")
+    def test_closed_file_on_bindfs_written_by_dd_keeps_its_path(self):
+        with BindfsMount() as b:
+            os.mkdir(os.path.join(b.mnt, "dir"))
+            closed = os.path.join(b.mnt, "dir", "closed")
+            moved = os.path.join(b.mnt, "dir", "moved")
+            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", b.mnt)
+            try:
+                time.sleep(1.5)  # attached
+                for path in (closed, moved):
+                    subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4096", "count=20",
+                                    "status=none"], check=True, timeout=60)
+                ino_closed, ino_moved = os.stat(closed).st_ino, os.stat(moved).st_ino
+                subprocess.run(["mv", moved, os.path.join(b.mnt, "dir", "renamed")], check=True,
+                               timeout=60)
+                time.sleep(1.5)  # refreshes after both were closed
+            finally:
+                _, tout, terr = top.stop()
+            frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
+            self.assertTrue(frames, terr)
+            rows = {r["ino"]: r for r in frames[-1]["rows"]}
+            for ino, path in ((ino_closed, closed), (ino_moved, moved)):
+                with self.subTest(path=path):
+                    self.assertIn(ino, rows, frames[-1])
+                    r = rows[ino]
+                    self.assertEqual((r["path"], r["path_source"], r["path_may_be_stale"]),
+                                     (path, "kernel", True))
 
     def test_an_open_file_has_its_current_path(self):
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
