@@ -219,16 +219,16 @@ def children_cpu_ns():
     return int((ru.ru_utime + ru.ru_stime) * 1e9)
 
 
-def abba_pairs(a, mnt, run_once):
-    """a.pairs pairs of runs without (A) and with (B) `fusescope export --mount MNT` attached,
-    in ABBA order (a drift of the machine falls on both sides alike), a fresh frontend per B
-    run. run_once(fe) runs the workload once (fe: the attached Frontend, None on A). Yields
-    (i, {"A": result, "B": result}) per pair."""
+def abba_pairs(a, mnt, run_once, global_args=()):
+    """a.pairs pairs of runs without (A) and with (B) `fusescope [global_args] export --mount
+    MNT` attached, in ABBA order (a drift of the machine falls on both sides alike), a fresh
+    frontend per B run. run_once(fe) runs the workload once (fe: the attached Frontend, None on
+    A). Yields (i, {"A": result, "B": result}) per pair."""
     for i in range(a.pairs):
         order = ("A", "B") if i % 2 == 0 else ("B", "A")
         got = {}
         for side in order:
-            fe = Frontend(a.fusescope, mnt) if side == "B" else None
+            fe = Frontend(a.fusescope, mnt, global_args=global_args) if side == "B" else None
             try:
                 got[side] = run_once(fe)
             finally:
@@ -413,6 +413,35 @@ def contention_tax(a, mnt):
             "programs": progs}
 
 
+def run_syscalls(binary, calls):
+    """fusescope-bench-syscalls: ns per getppid() over @calls calls"""
+    out = subprocess.run([binary, str(calls)], capture_output=True, text=True, check=True).stdout
+    return float(out.split()[1])
+
+
+def syscall_tax(a, mnt):
+    """What fusescope costs every syscall of the machine, none of them on FUSE: while any
+    syscalls:* tracepoint is attached the kernel sends every syscall of every task through its
+    slow path. ABBA pairs of a getppid() loop without (A) and with (B) `export` as it runs by
+    default (no syscall hooks), then with `--syscall-hooks on` for comparison. Ratio: A's time
+    per syscall over B's (1: no tax)."""
+    out = {}
+    for label, args in (("default", ()), ("--syscall-hooks on", ("--syscall-hooks", "on"))):
+        ratios, runs = [], {"A": [], "B": []}
+        for i, got in abba_pairs(a, mnt, lambda fe: run_syscalls(a.syscalls, a.syscall_calls),
+                                 global_args=args):
+            for side in ("A", "B"):
+                runs[side].append(got[side])
+            ratios.append(got["A"] / got["B"])
+            log(f"syscalls ({label}) pair {i + 1}/{a.pairs}: A {got['A']:.1f} B {got['B']:.1f} "
+                f"ns per syscall, ratio {ratios[-1]:.3f} (load {loadavg()})")
+        out[label] = {"A": runs["A"], "B": runs["B"], "ratios": ratios,
+                      "median_ratio": statistics.median(ratios),
+                      "median_A": statistics.median(runs["A"]),
+                      "median_B": statistics.median(runs["B"])}
+    return {"calls": a.syscall_calls, "runs": out}
+
+
 def frontend_steady(a, mnt):
     """Frontend CPU idle and under the highest write rate we reach, over a long window."""
     path = os.path.join(mnt, "bench-steady")
@@ -578,7 +607,10 @@ def main():
     ap.add_argument("--steady-s", type=float, default=10.0)
     ap.add_argument("--attach-runs", type=int, default=5)
     ap.add_argument("--contend-s", type=int, default=5, help="per stress-ng run (contention)")
-    ap.add_argument("--only", default="throughput,bpf,contention,frontend,inodes,attach")
+    ap.add_argument("--syscalls", help="fusescope-bench-syscalls (the syscalls section)")
+    ap.add_argument("--syscall-calls", type=int, default=2000000, help="per run (syscalls)")
+    ap.add_argument("--only",
+                    default="throughput,bpf,contention,syscalls,frontend,inodes,attach")
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -617,6 +649,7 @@ def main():
                 workload=lambda path, e=engine, d=depth: run_fio(path, a.threads, a.fio_ios, e, d))
                for engine, depth in (("psync", 1), ("libaio", 2), ("io_uring", 2))}}),
         ("contention", lambda mnt: contention_tax(a, mnt)),
+        ("syscalls", lambda mnt: syscall_tax(a, mnt)),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),
         ("inodes", lambda mnt: {"export": many_inodes(a, mnt, "export"),
                                 "top -b": many_inodes(a, mnt, "top")}),

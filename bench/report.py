@@ -16,6 +16,7 @@ BUDGET = {
     "rss_mb": 30,             # with 100k inodes touched
     "first_data_s": 0.5,
     "contention": 0.995,  # a workload contending on other locks, with/without
+    "syscalls": 0.995,  # the time of a syscall on the machine, without/with
 }
 
 
@@ -116,6 +117,14 @@ def markdown(r, vm=None):
         for name, p in sorted(c["programs"].items()):
             row(f"`{name}` on non-FUSE contention", f"{p['ns_per_run']:.0f} ns per run "
                 f"({p['runs']} runs)", "a cheap filter", "")
+    sc = r.get("syscalls")
+    for label, x in (sc or {}).get("runs", {}).items():
+        ratios = ", ".join(f"{v:.3f}" for v in x["ratios"])
+        row(f"time per syscall of other programs (getppid) without/with `export` ({label}; "
+            f"median of {len(x['ratios'])} A/B pairs)",
+            f"**{x['median_ratio']:.3f}** ({x['median_A']:.1f} vs {x['median_B']:.1f} ns; "
+            f"pairs: {ratios})", "≥ 0.995" if label == "default" else "(for comparison)",
+            ok(x["median_ratio"] >= BUDGET["syscalls"]) if label == "default" else "")
     f = r.get("frontend")
     if f:
         busy, idle = f["busy"], f["idle"]

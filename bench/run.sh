@@ -16,16 +16,19 @@ BUILD=${BUILD:-$ROOT/build-bench}
 if [ -z "${FUSESCOPE_BENCH_NOBUILD:-}" ]; then
   [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -Wno-dev >/dev/null
   cmake --build "$BUILD" --target fusescope fusescope-testfs fusescope-load fusescope-bench-floor \
+    fusescope-bench-syscalls \
     -j"$(nproc)" >/dev/null
 fi
 FS=$BUILD/src/cli/fusescope
 TESTFS=$BUILD/src/testfs/fusescope-testfs
 LOAD=$BUILD/src/load/fusescope-load
 FLOOR=$BUILD/bench/floor/fusescope-bench-floor
+SYSCALLS=$BUILD/bench/floor/fusescope-bench-syscalls
 # never leave stats on (they cost two clock reads per program run)
 export PYTHONDONTWRITEBYTECODE=1
 trap 'echo 0 > /proc/sys/kernel/bpf_stats_enabled' EXIT
-python3 "$ROOT/bench/bench.py" --fusescope "$FS" --testfs "$TESTFS" --load "$LOAD" --floor "$FLOOR" "$@" \
+python3 "$ROOT/bench/bench.py" --fusescope "$FS" --testfs "$TESTFS" --load "$LOAD" --floor "$FLOOR" \
+  --syscalls "$SYSCALLS" "$@" \
   > "$ROOT/bench/results.md"
 if [ -n "${FUSESCOPE_BENCH_VM:-}" ]; then
   "$ROOT/bench/vm-bench.sh" "$BUILD" "$ROOT/bench/vm-results.txt" >&2
