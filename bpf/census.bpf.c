@@ -34,6 +34,7 @@ static __always_inline bool fs_census_fill(struct fs_census_rec *r, struct task_
 	r->release_id = fs_release_id_of(ff, FS_READ);
 	fs_census_note_task(r, task);
 	r->uring = fs_ff_uring(ff);
+	r->writable = (file->f_mode & FMODE_WRITE) != 0;
 	return true;
 }
 

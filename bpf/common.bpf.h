@@ -169,6 +169,8 @@ const volatile __u8 cfg_emit_writes = 0;  /* per-write events, for `trace` only 
 const volatile __u8 cfg_emit_all_opens = 0;
 const volatile __u8 cfg_time_requests = 0; /* tracepoint backend: fs_request_end is attached */
 const volatile __u8 cfg_time_drains = 0;   /* tracepoint backend: open/mmap exits are attached */
+/* tracepoint backend without the syscall hooks: FUSE_OPEN/CREATE sends become OPEN_SENT hints */
+const volatile __u8 cfg_open_hints = 0;
 /* FUSE_I_CACHE_IO_MODE, read by userspace from the kernel's BTF (an anonymous enum) */
 const volatile __u8 cfg_cache_io_mode_bit = 5;
 

@@ -272,6 +272,7 @@ struct fuse_conn {
 
 struct fuse_mount {
 	struct fuse_conn *fc;
+	struct super_block *sb;
 } __attribute__((preserve_access_index));
 
 struct fuse_inode {

@@ -490,16 +490,49 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 }
 
 /*
+ * Without the syscall hooks (cfg_open_hints) nothing sees the open's outcome:
+ * the opener's FUSE_OPEN/FUSE_CREATE, sent from its own thread, tells
+ * userspace which process to take a census of (src/core/open_hints.h). The
+ * new inode is not known yet: FUSE_OPEN carries the file's nodeid, FUSE_CREATE
+ * its parent's. Opens are rare next to writes; the machine's other syscalls
+ * pay nothing.
+ */
+static __always_inline void fs_tp_emit_open_sent(struct fuse_req *req, struct fuse_args *args)
+{
+	struct fuse_mount *fm = req->fm;
+	struct fs_event *e;
+	__u32 dev;
+
+	if (!fm || !fm->sb)
+		return;
+	dev = fm->sb->s_dev;
+	if (!fs_dev_wanted(dev))
+		return;
+	e = fs_event_reserve(FS_EV_OPEN_SENT);
+	if (!e)
+		return;
+	e->key.dev = dev;
+	e->nodeid = args->nodeid;
+	if (args->opcode == FUSE_CREATE)
+		e->flags |= FS_EVF_CREATE;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
  * An open's request, sent by the opening thread: after the answer the open may
  * wait in fuse_file_cached_io_open() for parallel writers to drain. The time
  * and the thread's voluntary context switches so far let the open's syscall
  * exit tell whether it slept again (iomode_tracepoint.bpf.c).
  */
-static __always_inline void fs_tp_open_sent(struct fuse_args *args)
+static __always_inline void fs_tp_open_sent(struct fuse_req *req, struct fuse_args *args)
 {
 	struct fs_task *t;
 
-	if (!cfg_time_drains || !fs_tgid_wanted())
+	if (!fs_tgid_wanted())
+		return;
+	if (cfg_open_hints)
+		fs_tp_emit_open_sent(req, args);
+	if (!cfg_time_drains)
 		return;
 	t = fs_task_get();
 	if (!t)
@@ -523,7 +556,7 @@ int BPF_PROG(fs_request_send, struct fuse_req *req)
 	else if (opcode == FUSE_RELEASE)
 		fs_tp_release(args);
 	else if (opcode == FUSE_OPEN || opcode == FUSE_CREATE)
-		fs_tp_open_sent(args);
+		fs_tp_open_sent(req, args);
 	return 0;
 }
 

@@ -199,7 +199,8 @@ struct fs_census_rec {
 	__u8 iomode;
 	__u8 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit */
 	__u8 uring;	    /* the file's connection serves requests over FUSE io_uring */
-	__u8 pad[5];
+	__u8 writable;	    /* FMODE_WRITE: opened for writing */
+	__u8 pad[4];
 	/* who and where, as in struct fs_event */
 	__u64 cgroup_id;
 	struct fs_inode_key exe;

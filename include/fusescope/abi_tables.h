@@ -67,7 +67,8 @@
 	X(MMAP, Mmap, 3, "mmap")		  /* an mmap of a FUSE file */                     \
 	X(RELEASE, Release, 4, "release")	  /* the last reference to an open file went */    \
 	X(DRAIN_WAIT, DrainWait, 5, "drain_wait") /* a caching open/mmap waited for writers */     \
-	X(MODE_SEEN, ModeSeen, 6, "mode_seen")	  /* cache io mode flipped, seen on a write/lock */
+	X(MODE_SEEN, ModeSeen, 6, "mode_seen")	  /* cache io mode flipped, seen on a write/lock */ \
+	X(OPEN_SENT, OpenSent, 7, "open_sent")	  /* FUSE_OPEN/CREATE sent by its opener: census it */
 
 /*
  * Event flag bits. X(C suffix, C++ name, bit, meaning)
@@ -87,7 +88,8 @@
 	X(IO_WORKER, IoWorker, 10,                                                                 \
 	  "write: done by an io_uring worker of the process (comm: the "                           \
 	  "process's)")                                                                            \
-	X(WRITE_OPEN, WriteOpen, 11, "open: the file was opened for writing (its opener is a writer)")
+	X(WRITE_OPEN, WriteOpen, 11, "open: the file was opened for writing (its opener is a writer)") \
+	X(CREATE, Create, 12, "open_sent: a FUSE_CREATE (nodeid is the parent directory's)")
 
 /*
  * Per-CPU health counters. X(C suffix, Health field, meaning)

@@ -94,6 +94,9 @@ template <typename Skel> class BpfBackend final : public Backend {
         ro->cfg_emit_writes = o.emit_writes;
         ro->cfg_emit_all_opens = o.emit_all_opens;
         ro->cfg_time_drains = T::kind == BackendKind::Tracepoint && plan.has(Role::DrainWait);
+        // no syscall exit sees opens: the opener's FUSE_OPEN names whom to take a census of
+        ro->cfg_open_hints = T::kind == BackendKind::Tracepoint && plan.has(Role::Open) &&
+                             !plan.loads("fs_sys_exit_openat");
         if (plan.cache_io_mode_bit >= 0)
             ro->cfg_cache_io_mode_bit = static_cast<__u8>(plan.cache_io_mode_bit);
         ro->cfg_time_requests = plan.loads("fs_request_end");
@@ -275,10 +278,14 @@ template <typename Skel> class BpfBackend final : public Backend {
         return h;
     }
 
-    std::vector<CensusRecord> census(std::string *error) override {
+    std::vector<CensusRecord> census(std::string *error, uint32_t pid) override {
         std::vector<CensusRecord> out;
+        union bpf_iter_link_info linfo = {};
+        linfo.task.pid = pid; // 0: every task; else that process's threads (Linux 6.1+)
+        LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &linfo,
+                    .link_info_len = sizeof(linfo));
         for (bpf_program *p : {census_files_, census_vmas_}) {
-            LinkPtr link(bpf_program__attach_iter(p, nullptr));
+            LinkPtr link(bpf_program__attach_iter(p, pid ? &iter_opts : nullptr));
             if (!link.get()) {
                 *error = std::string("census iterator ") + bpf_program__name(p) +
                          " failed: " + errno_text(errno);
@@ -302,7 +309,8 @@ template <typename Skel> class BpfBackend final : public Backend {
                 out.push_back(decode_census(r));
             }
         }
-        census_runs_++;
+        if (!pid)
+            census_runs_++; // full censuses only: a process census is an open hint's
         return out;
     }
 

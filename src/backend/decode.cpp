@@ -91,6 +91,7 @@ CensusRecord decode_census(const struct fs_census_rec &r) {
     c.exe = key_of(r.exe);
     c.release_id = r.release_id;
     c.uring = r.uring;
+    c.writable = r.writable;
     return c;
 }
 

@@ -120,8 +120,7 @@ struct Builder {
             role(Role::WritePassthrough, true, "fentry/fexit fuse_file_write_iter");
         else
             role(Role::WritePassthrough, false, "", "n/a (kernel has no passthrough, 6.9+)");
-        role(Role::ServiceTime, true,
-             "fexit fuse_file_write_iter (write time minus i_rwsem wait)",
+        role(Role::ServiceTime, true, "fexit fuse_file_write_iter (write time minus i_rwsem wait)",
              "synchronous writes only: an async write completes after its call returns");
         common_roles();
         if (k.has_iomodes && fn("fuse_file_io_open")) {
@@ -195,7 +194,7 @@ struct Builder {
         bool sys = tp("syscalls/sys_exit_openat") && tp("syscalls/sys_enter_mmap") &&
                    tp("syscalls/sys_exit_mmap");
         bool iomodes_note = !k.has_iomodes;
-        const bool sys_hooks = sys && k.probe_read_allowed; // the open/mmap exits load
+        const bool sys_hooks = sys && k.probe_read_allowed && o.syscall_hooks; // exits load
         if (sys_hooks) {
             for (const char *p : {"fs_sys_exit_openat", "fs_sys_enter_mmap", "fs_sys_exit_mmap"})
                 prog(p);
@@ -209,10 +208,24 @@ struct Builder {
                               : "opens by syscall only (io_uring opens: census)");
             role(Role::Mmap, true, "tracepoint syscalls:sys_exit_mmap + fd table");
         } else {
-            std::string why = sys ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
-                                  : "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
-            role(Role::Open, false, "", why + "; census finds holders instead");
-            role(Role::Mmap, false, "", why + "; census finds holders instead");
+            // The opener's FUSE_OPEN names the process, and a census of it (iterators read
+            // BTF pointers, no probe_read) shows the file: open_hints.h.
+            const bool by_choice = sys && k.probe_read_allowed;
+            const std::string why =
+                by_choice ? "syscall hooks off (--syscall-hooks on: every syscall on the machine "
+                            "pays for them)"
+                : sys     ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
+                          : "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
+            role(Role::Open, !iomodes_note,
+                 iomodes_note ? ""
+                              : "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE, then a "
+                                "census of the opener",
+                 iomodes_note ? "n/a (kernel has no IO modes)"
+                              : why + "; a holder is known once the census of its opener ran, "
+                                      "its hold starts at the FUSE_OPEN");
+            role(Role::Mmap, false, "",
+                 why + "; the census finds shared mappings when an inode's mode changes, "
+                       "periodically and after their process's FUSE_OPEN");
         }
         // timed from the opener's own hooks: a program on sched_switch would run on every
         // context switch of the machine (bpf/iomode_tracepoint.bpf.c)
@@ -227,9 +240,11 @@ struct Builder {
                  "an upper bound: includes the server's answer to the open, for mmap the wait for "
                  "mmap_lock");
         } else {
+            const bool by_choice = sys && k.probe_read_allowed;
             role(Role::DrainWait, false, "",
-                 k.has_iomodes ? "needs the open/mmap syscall hooks"
-                               : "n/a (kernel has no IO modes)");
+                 !k.has_iomodes ? "n/a (kernel has no IO modes)"
+                 : by_choice    ? "needs the open/mmap syscall hooks (--syscall-hooks on)"
+                                : "needs the open/mmap syscall hooks");
         }
         role(Role::Release, k.has_iomodes,
              k.has_iomodes ? "tp_btf fuse:fuse_request_send FUSE_RELEASE" : "",

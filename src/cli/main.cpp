@@ -23,6 +23,7 @@ struct CommonFlags {
     bool verbose = false;
     bool service_time = false;
     bool no_write_cache = false;
+    std::string syscall_hooks = "auto";
     std::string mount;
     uint32_t pid = 0;
 };
@@ -50,6 +51,8 @@ SessionOptions session_options(const CommonFlags &f) {
     so.verbose = f.verbose;
     so.service_time = f.service_time;
     so.write_cache = !f.no_write_cache;
+    if (f.syscall_hooks != "auto")
+        so.syscall_hooks = f.syscall_hooks == "on";
     if (!f.mount.empty())
         so.mount = f.mount;
     if (f.pid)
@@ -70,6 +73,11 @@ int run(int argc, char **argv) {
     app.add_flag("--service-time", f.service_time,
                  "tracepoint backend: also time each FUSE write request (runs one more BPF "
                  "program on every FUSE request; the trampoline backend always has it)");
+    app.add_option("--syscall-hooks", f.syscall_hooks,
+                   "tracepoint backend: attach the open/mmap syscall tracepoints (auto: trace "
+                   "and diagnose do, top and export do not; while attached, every syscall on "
+                   "the machine takes the kernel's slow path)")
+        ->check(CLI::IsMember({"auto", "on", "off"}));
     app.add_flag("--no-write-cache", f.no_write_cache,
                  "tracepoint backend: count every write in the shared per-inode map instead "
                  "of a per-CPU slot for the inode the CPU last wrote (for comparing costs)");
@@ -179,6 +187,7 @@ int run(int argc, char **argv) {
         fmt::print("{}",
                    cli::bash_completion(
                        app, {{"--backend", {cli::ValueKind::Words, "auto trampoline tracepoint"}},
+                             {"--syscall-hooks", {cli::ValueKind::Words, "auto on off"}},
                              {"--sort", {cli::ValueKind::Words, sort_keys}},
                              {"--mount", {cli::ValueKind::Dirs, ""}},
                              {"--path", {cli::ValueKind::Files, ""}},

@@ -120,7 +120,8 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     }
 
     std::string why;
-    auto plan = plan_hooks(parts.facts.offer, opts.backend, &why, {opts.service_time});
+    auto plan = plan_hooks(parts.facts.offer, opts.backend, &why,
+                           {opts.service_time, opts.syscall_hooks.value_or(true)});
     if (!plan) {
         *error = why;
         *exit_code = exit_code::kNoBackend;
@@ -138,11 +139,27 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     return s;
 }
 
+bool syscall_hooks_default(std::string_view view) {
+    struct ViewDefault {
+        std::string_view view;
+        bool syscall_hooks;
+    };
+    static constexpr ViewDefault kDefaults[] = {
+        {"trace", true}, {"diagnose", true}, {"doctor", true}, {"top", false}, {"export", false}};
+    for (const auto &d : kDefaults)
+        if (d.view == view)
+            return d.syscall_hooks;
+    return true;
+}
+
 std::unique_ptr<Session> Session::open_for_view(const SessionOptions &opts, std::string_view view,
                                                 int *exit_code) {
     std::string err;
     *exit_code = exit_code::kFailure;
-    auto s = open(opts, &err, exit_code);
+    SessionOptions o = opts;
+    if (!o.syscall_hooks)
+        o.syscall_hooks = syscall_hooks_default(view);
+    auto s = open(o, &err, exit_code);
     if (!s) {
         std::fprintf(stderr, "fusescope %.*s: %s\n", static_cast<int>(view.size()), view.data(),
                      err.c_str());
@@ -191,17 +208,45 @@ void Session::resolve_names() {
     }
 }
 
-void Session::census() {
+void Session::census(const std::function<void(const Event &)> &handle) {
     std::string err;
     auto recs = backend_->census(&err);
     uint64_t now = monotonic_ns();
     last_census_ns_ = now;
     if (!err.empty())
         return; // the model keeps what it knew; health shows census_runs not moving
+    auto to_model = [this](const Event &ev) {
+        if (ev.type == EventType::OpenSent)
+            open_hints_.on_sent(ev);
+        model_->on_event(ev);
+    };
+    const auto &deliver = handle ? handle : std::function<void(const Event &)>(to_model);
+    // An open the census saw may have its FUSE_OPEN hint still in the ring buffer: read it
+    // first, or the census would take that hold for one that began before it.
+    backend_->poll(0, deliver);
+    for (const Event &ev : open_hints_.resolve_from_full_census(recs, now))
+        deliver(ev);
     model_->on_census(recs, now);
+    open_hints_.on_full_census(recs);
     model_->resolve_paths_from_census(recs);
     resolve_names(); // while the processes the census saw still live (/proc/PID/exe)
     model_->on_health(backend_->read_health());
+}
+
+void Session::census_open_hints(const std::function<void(const Event &)> &handle) {
+    const uint64_t now = monotonic_ns();
+    if (open_hints_.next_due_ns() > now)
+        return;
+    for (uint32_t pid : open_hints_.due(now)) {
+        std::string err;
+        auto recs = backend_->census(&err, pid);
+        if (!err.empty())
+            recs.clear(); // the process is gone: its hints run out of tries
+        for (const Event &ev : open_hints_.resolve(pid, recs, now))
+            handle(ev);
+        model_->resolve_paths_from_census(recs); // of the inodes its events brought
+    }
+    resolve_names(); // while the openers still live (/proc/PID/exe)
 }
 
 void Session::run(const std::function<bool()> &keep_going,
@@ -213,6 +258,8 @@ void Session::run(const std::function<bool()> &keep_going,
     const uint64_t interval_ns = static_cast<uint64_t>(opts_.interval_s * 1e9);
     uint64_t next_tick = monotonic_ns() + interval_ns;
     auto handle = [&](const Event &ev) {
+        if (ev.type == EventType::OpenSent)
+            open_hints_.on_sent(ev);
         model_->on_event(ev);
         if (on_event)
             on_event(ev);
@@ -222,13 +269,18 @@ void Session::run(const std::function<bool()> &keep_going,
         int wait_ms = now >= next_tick ? 0 : static_cast<int>((next_tick - now) / 1000000) + 1;
         if (wait_ms > 100)
             wait_ms = 100; // stay responsive to keep_going()
+        if (uint64_t due = open_hints_.next_due_ns(); due != UINT64_MAX)
+            wait_ms =
+                std::min(wait_ms, due > now ? static_cast<int>((due - now) / 1000000) + 1 : 0);
         if (backend_->poll(wait_ms, handle) < 0)
             break;
+        if (open_hints_.pending())
+            census_open_hints(handle);
         if (model_->needs_census())
-            census();
+            census(handle);
         now = monotonic_ns();
         if (census_every > 0 && now - last_census_ns_ >= static_cast<uint64_t>(census_every * 1e9))
-            census();
+            census(handle);
         if (now >= next_tick) {
             refresh();
             next_tick = now + interval_ns;

@@ -666,6 +666,8 @@ void StateModel::on_event(const Event &ev) {
     std::lock_guard lk(m.mu);
     ++m.stats.events;
     m.now_ns = std::max(m.now_ns, ev.ts_ns);
+    if (ev.type == EventType::OpenSent)
+        return; // no inode yet: the session's census of the opener reports the open
     if (!m.accept(ev.key)) {
         ++m.stats.events_filtered;
         return;
@@ -729,6 +731,7 @@ void StateModel::on_event(const Event &ev) {
         return;
     } // the waiter's own Open/Mmap event reports the resulting mode
     case EventType::ModeSeen:
+    case EventType::OpenSent: // returned above
         break;
     case EventType::Write:
         s.last_write_ns = std::max(s.last_write_ns, ev.ts_ns);
@@ -912,10 +915,12 @@ void StateModel::set_kernel_path(const InodeKey &key, std::string path, uint64_t
 }
 
 void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &records,
-                                           const ReadlinkFn &readlink) {
+                                           const ReadlinkFn &readlink, const MapPathFn &map_path) {
     struct Want {
         InodeKey key;
         uint32_t pid, fd;
+        uint64_t vm_start; // a mapping's (kind Vma): its fd may be closed
+        bool map;
     };
     // Unknown paths, and the kernel's names (from a first open: maybe renamed since).
     auto wanted = [](const InodeState &s) {
@@ -925,20 +930,22 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
     {
         std::lock_guard lk(impl_->mu);
         std::unordered_set<InodeKey, InodeKeyHash> queued;
-        for (const auto &r : records) {
-            if (r.kind != CensusKind::File || queued.contains(r.key))
-                continue;
-            auto it = impl_->inodes.find(r.key);
-            if (it == impl_->inodes.end() || !wanted(it->second))
-                continue;
-            queued.insert(r.key);
-            wants.push_back({r.key, r.pid, r.fd});
-        }
+        // open files first: a mapping is asked only for an inode no descriptor shows
+        for (CensusKind kind : {CensusKind::File, CensusKind::Vma})
+            for (const auto &r : records) {
+                if (r.kind != kind || queued.contains(r.key))
+                    continue;
+                auto it = impl_->inodes.find(r.key);
+                if (it == impl_->inodes.end() || !wanted(it->second))
+                    continue;
+                queued.insert(r.key);
+                wants.push_back({r.key, r.pid, r.fd, r.vm_start, kind == CensusKind::Vma});
+            }
     }
     // readlink touches /proc: do it without holding the lock views wait on.
     std::vector<std::pair<InodeKey, std::string>> found;
     for (const auto &w : wants)
-        if (auto p = readlink(w.pid, w.fd); p && !p->empty())
+        if (auto p = w.map ? map_path(w.pid, w.vm_start) : readlink(w.pid, w.fd); p && !p->empty())
             found.emplace_back(w.key, std::move(*p));
     std::lock_guard lk(impl_->mu);
     for (auto &[key, path] : found) {

@@ -49,7 +49,9 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     }
     KernelFacts k = probe_kernel();
     std::string plan_err;
-    auto plan = plan_hooks(k.offer, so.backend, &plan_err, {so.service_time});
+    auto plan =
+        plan_hooks(k.offer, so.backend, &plan_err,
+                   {so.service_time, so.syscall_hooks.value_or(syscall_hooks_default("doctor"))});
 
     std::string load_err;
     int load_code = exit_code::kOk;

@@ -114,6 +114,9 @@ nlohmann::ordered_json event_json(const Event &e, const std::string &path, const
         j["mode"] = (e.flags & evflag::EnteredCache) ? "cached" : "none";
         j["iocachectr"] = e.iocachectr;
         break;
+    case EventType::OpenSent: // ino is 0: the open's own event follows the opener's census
+        j["create"] = (e.flags & evflag::Create) != 0; // nodeid: the parent directory's
+        break;
     }
     return j;
 }
@@ -155,6 +158,10 @@ std::string event_line(const Event &e, const std::string &where, const std::stri
         return head + fmt::format("{} waited {}us for parallel writers to drain ({})", where,
                                   e.wait_ns / 1000,
                                   (e.flags & evflag::SharedMap) ? "mmap" : "open");
+    case EventType::OpenSent:
+        return head +
+               fmt::format("{} nodeid {}: {} sent", dev_string(e.key.dev), e.nodeid,
+                           (e.flags & evflag::Create) ? "FUSE_CREATE in directory" : "FUSE_OPEN");
     case EventType::ModeSeen:
         return head + fmt::format("{} cache io mode {} (iocachectr={})", where,
                                   (e.flags & evflag::EnteredCache) ? "on" : "off", e.iocachectr);

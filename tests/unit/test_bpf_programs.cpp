@@ -40,17 +40,19 @@ std::vector<HookPlan> every_plan() {
                     for (bool probe_read : {false, true})
                         for (bool rt : {false, true})
                             for (bool service_time : {false, true})
-                                for (auto f : forced) {
-                                    KernelOffer k = base;
-                                    k.btf_funcs.insert(funcs.begin(), funcs.end());
-                                    k.tracepoints.insert(tps.begin(), tps.end());
-                                    k.has_iomodes = iomodes;
-                                    k.probe_read_allowed = probe_read;
-                                    k.preempt_rt = rt;
-                                    std::string err;
-                                    if (auto p = plan_hooks(k, f, &err, {service_time}))
-                                        plans.push_back(std::move(*p));
-                                }
+                                for (bool syscalls : {false, true})
+                                    for (auto f : forced) {
+                                        KernelOffer k = base;
+                                        k.btf_funcs.insert(funcs.begin(), funcs.end());
+                                        k.tracepoints.insert(tps.begin(), tps.end());
+                                        k.has_iomodes = iomodes;
+                                        k.probe_read_allowed = probe_read;
+                                        k.preempt_rt = rt;
+                                        std::string err;
+                                        if (auto p =
+                                                plan_hooks(k, f, &err, {service_time, syscalls}))
+                                            plans.push_back(std::move(*p));
+                                    }
     return plans;
 }
 

@@ -91,6 +91,25 @@ TEST(HookPlan, ServiceTimeIsOptInOnTracepointsAndFreeWithTrampolines) {
     EXPECT_FALSE(tr->loads("fs_request_end"));
 }
 
+TEST(HookPlan, WithoutSyscallHooksOpensComeFromFuseOpenAndNoSyscallIsTaxed) {
+    std::string err;
+    auto p = plan_hooks(host_618(), std::nullopt, &err, {.syscall_hooks = false});
+    ASSERT_TRUE(p) << err;
+    for (const auto &prog : p->programs)
+        EXPECT_NE(prog.program.rfind("fs_sys_", 0), 0u) << prog.program;
+    EXPECT_TRUE(p->loads("fs_request_send"));
+    EXPECT_TRUE(role(*p, "open").available);
+    EXPECT_NE(role(*p, "open").hooks.find("FUSE_OPEN"), std::string::npos);
+    EXPECT_FALSE(role(*p, "mmap").available); // the census finds mappings
+    EXPECT_FALSE(role(*p, "drain-wait").available);
+    EXPECT_NE(role(*p, "drain-wait").note.find("--syscall-hooks on"), std::string::npos);
+    // the trampoline backend has no syscall hooks to leave off
+    auto tr = plan_hooks(debian_612(), std::nullopt, &err, {.syscall_hooks = false});
+    ASSERT_TRUE(tr) << err;
+    EXPECT_TRUE(role(*tr, "mmap").available);
+    EXPECT_TRUE(role(*tr, "drain-wait").available);
+}
+
 TEST(HookPlan, PatchedKernelWithOutOfLineLockHelperAttachesToIt) {
     KernelOffer k = debian_612();
     k.btf_funcs.insert({"fuse_dio_wr_exclusive_lock", "fuse_dio_lock", "fuse_dio_unlock"});
@@ -142,7 +161,9 @@ TEST(HookPlan, ConfidentialityLockdownLosesProbeReadRolesOnly) {
     auto p = plan_hooks(k, std::nullopt, &err);
     ASSERT_TRUE(p) << err;
     EXPECT_TRUE(p->lock_roles_ok()); // tracepoint backend reads through bpf_rdonly_cast
-    EXPECT_FALSE(role(*p, "open").available);
+    // opens by the FUSE_OPEN hint and the census, which need no probe_read
+    EXPECT_TRUE(role(*p, "open").available);
+    EXPECT_NE(role(*p, "open").note.find("confidentiality lockdown"), std::string::npos);
     EXPECT_FALSE(role(*p, "mmap").available);
     EXPECT_FALSE(p->loads("fs_sys_exit_openat"));
     // drain waits are timed to the open's/mmap's syscall exit

@@ -41,7 +41,7 @@ class FakeBackend : public Backend {
         return current_;
     }
     Health read_health() override { return {}; }
-    std::vector<CensusRecord> census(std::string *) override {
+    std::vector<CensusRecord> census(std::string *, uint32_t) override {
         ++census_calls;
         return {};
     }

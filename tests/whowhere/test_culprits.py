@@ -1,7 +1,10 @@
 """Culprits by program: vmtouch (Debian's, written by others) run 35 times on one file, one
 process after the other, each mapping it shared: diagnose and top must show ONE program
 with 35 processes, 35 holds that each put the file in cache mode, and hold times that end
-at each process's own release, so they add up to less than the wall time of the run."""
+at each process's own release, so they add up to less than the wall time of the run.
+Each process lives a few ms, less than the census after its FUSE_OPEN that top and export
+rely on by default, so top runs with the syscall hooks here (tests/core/test_open_hints.py
+covers the default)."""
 
 import json
 import os
@@ -37,7 +40,8 @@ class CulpritsByProgram(unittest.TestCase):
                 f.write(b"d" * 65536)
             st = os.stat(data)
             diag = Session("diagnose", "--json", "--duration", "60", "--mount", m.mountpoint)
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
+            top = Session("--syscall-hooks", "on", "top", "-b", "--json", "--interval", "0.5",
+                          "--mount", m.mountpoint)
             try:
                 diag.wait_for("census taken")
                 time.sleep(1.0)  # top attached too (its first refresh)

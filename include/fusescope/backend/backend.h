@@ -55,7 +55,8 @@ class Backend {
     virtual const CountersDelta &read_counters() = 0;
     // Counters, and per loaded program its run time and runs as the kernel accounts them.
     virtual Health read_health() = 0;
-    virtual std::vector<CensusRecord> census(std::string *error) = 0;
+    // Every open FUSE file and shared mapping of the machine (@pid 0), or of one process.
+    virtual std::vector<CensusRecord> census(std::string *error, uint32_t pid = 0) = 0;
     // The names the kernel captured (bpf/names.bpf.h) of a FUSE file, by its inode, and
     // of an executable, by its file's (dev, ino); nullopt while none is (or it was evicted).
     virtual std::optional<KernelName> file_name(const InodeKey &key) = 0;

@@ -24,18 +24,18 @@ std::optional<BackendKind> backend_from_string(std::string_view s);
 // X(enum name, user name, what it observes)
 #define FUSESCOPE_ROLE_TABLE(X)                                                                    \
     X(WriteLock, "write-lock",                                                                     \
-      "direct-IO writes on FOPEN_DIRECT_IO files (sync and async): lock mode and reason")         \
+      "direct-IO writes on FOPEN_DIRECT_IO files (sync and async): lock mode and reason")          \
     X(WriteCached, "write-cached",                                                                 \
-      "O_DIRECT and write-through writes on caching opens (always exclusive)")                    \
+      "O_DIRECT and write-through writes on caching opens (always exclusive)")                     \
     X(WriteWriteback, "write-writeback",                                                           \
-      "buffered writes under the writeback cache (always exclusive)")                             \
-    X(WritePassthrough, "write-passthrough", "writes to passthrough files (always exclusive)")    \
-    X(ServiceTime, "service-time", "how long the server took for a synchronous write")            \
-    X(Open, "open", "opens that put a file in cache IO mode, and who made them")                  \
-    X(Mmap, "mmap", "shared mmaps that put a file in cache IO mode, and who made them")           \
-    X(DrainWait, "drain-wait", "caching opens/mmaps blocked until parallel writers drained")      \
-    X(Release, "release", "the release that ends a file's hold on cache IO mode")                 \
-    X(LockWait, "lock-wait", "time writers waited for i_rwsem (lock:contention_begin/end)")       \
+      "buffered writes under the writeback cache (always exclusive)")                              \
+    X(WritePassthrough, "write-passthrough", "writes to passthrough files (always exclusive)")     \
+    X(ServiceTime, "service-time", "how long the server took for a synchronous write")             \
+    X(Open, "open", "opens that put a file in cache IO mode, and who made them")                   \
+    X(Mmap, "mmap", "shared mmaps that put a file in cache IO mode, and who made them")            \
+    X(DrainWait, "drain-wait", "caching opens/mmaps blocked until parallel writers drained")       \
+    X(Release, "release", "the release that ends a file's hold on cache IO mode")                  \
+    X(LockWait, "lock-wait", "time writers waited for i_rwsem (lock:contention_begin/end)")        \
     X(Census, "census", "files already open or mapped when fusescope started")
 
 enum class Role : uint8_t {
@@ -48,8 +48,8 @@ inline constexpr size_t kRoles = 0
     FUSESCOPE_ROLE_TABLE(FUSESCOPE_X)
 #undef FUSESCOPE_X
     ;
-std::string_view to_string(Role r);   // "write-lock", ...
-std::string_view role_doc(Role r);    // what it observes
+std::string_view to_string(Role r); // "write-lock", ...
+std::string_view role_doc(Role r);  // what it observes
 std::optional<Role> role_from_string(std::string_view s);
 
 struct KernelOffer {
@@ -83,8 +83,8 @@ struct HookPlan {
     std::string why;                     // why this backend
     std::vector<ProgramChoice> programs; // programs to load and attach
     std::vector<RolePlan> roles;
-    int cache_io_mode_bit = -1;            // KernelOffer::cache_io_mode_bit
-    bool preempt_rt = false;               // KernelOffer::preempt_rt
+    int cache_io_mode_bit = -1; // KernelOffer::cache_io_mode_bit
+    bool preempt_rt = false;    // KernelOffer::preempt_rt
     // tracepoint backend on 6.14-6.17: over FUSE io_uring background requests skip
     // fuse:fuse_request_send, so async writes on such mounts are not seen
     bool uring_background_unseen = false;
@@ -99,6 +99,11 @@ struct PlanOptions {
     // every FUSE request's completion, so it is opt-in there (--service-time).
     // The trampoline backend has it for free (fexit of the write).
     bool service_time = false;
+    // Tracepoint backend: syscalls:sys_exit_open*/sys_{enter,exit}_mmap. While any syscall
+    // tracepoint is attached the kernel sends every syscall of every task on the machine
+    // through its slow path (~25 ns per syscall here, bench "syscall tax"), so the long-running
+    // views leave them off and find holders by the census on hints instead.
+    bool syscall_hooks = true;
 };
 
 // Fills *error and returns nullopt when no backend can run (or the forced one cannot).

@@ -9,6 +9,7 @@
 #include "fusescope/backend/kernel_probe.h"
 #include "fusescope/core/names.h"
 #include "fusescope/model/mounts.h"
+#include "fusescope/model/open_hints.h"
 #include "fusescope/model/state_model.h"
 
 #include <atomic>
@@ -29,12 +30,21 @@ struct SessionOptions {
     bool emit_all_opens = false;        // trace only
     bool verbose = false;
     bool service_time = false; // tracepoint backend: time each FUSE_WRITE request (opt-in)
-    bool write_cache = true;   // tracepoint backend: per-CPU write cache slots
-    bool bpf_stats = false;    // account BPF run time while the session lives
-    double interval_s = 1.0;   // counters refresh
+    // tracepoint backend: the open/mmap syscall hooks (nullopt: the view's default,
+    // syscall_hooks_default())
+    std::optional<bool> syscall_hooks;
+    bool write_cache = true; // tracepoint backend: per-CPU write cache slots
+    bool bpf_stats = false;  // account BPF run time while the session lives
+    double interval_s = 1.0; // counters refresh
     double census_interval_s =
         -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
 };
+
+// Whether @view ("trace", "top", ...) attaches the open/mmap syscall hooks unless told
+// (--syscall-hooks): the event views, which run briefly and show each open and mmap as it
+// happens, do; the monitors that run for days (top, export) do not, because those hooks tax
+// every syscall on the machine, and find holders by the census on FUSE_OPEN hints instead.
+bool syscall_hooks_default(std::string_view view);
 
 // What a session is made of once its backend is attached: Session::open builds it from the
 // kernel; unit tests give a fake Backend (tests/unit/test_session.cpp).
@@ -77,7 +87,9 @@ class Session {
              const std::function<void(const Event &)> &on_event = {},
              const std::function<void()> &on_tick = {});
     void refresh(); // counters + health + mounts into the model
-    void census();  // run the iterators now, feed the model
+    // Run the iterators now, feed the model; the opens they explain (open_hints.h) go to
+    // @handle (default: the model only).
+    void census(const std::function<void(const Event &)> &handle = {});
     // Names the model asked for (executables, cgroups, paths the kernel captured).
     void resolve_names();
     // For views that name what an event carries as it arrives (trace).
@@ -92,6 +104,9 @@ class Session {
     void stop() { stop_ = true; }
 
   private:
+    // The census of each process whose FUSE_OPEN hints are due; their opens go to @handle.
+    void census_open_hints(const std::function<void(const Event &)> &handle);
+
     SessionOptions opts_;
     KernelFacts facts_;
     HookPlan plan_;
@@ -99,6 +114,7 @@ class Session {
     std::unique_ptr<StateModel> model_;
     Mounts mounts_;
     NameResolver names_;
+    OpenHints open_hints_; // opens seen only as FUSE_OPEN (no syscall hooks)
     uint64_t start_ns_ = 0;
     uint64_t last_census_ns_ = 0;
     std::atomic<bool> stop_{false};

@@ -46,6 +46,10 @@ struct ModelOptions {
 // readlink(/proc/pid/fd/fd); nullopt on error. Injectable for tests.
 using ReadlinkFn = std::function<std::optional<std::string>(uint32_t pid, uint32_t fd)>;
 std::optional<std::string> proc_fd_readlink(uint32_t pid, uint32_t fd);
+// The file a mapping of another process starting at @vm_start maps (/proc/PID/maps): the
+// path of a shared mapping whose fd is closed (vmtouch closes it once mapped).
+using MapPathFn = std::function<std::optional<std::string>(uint32_t pid, uint64_t vm_start)>;
+std::optional<std::string> proc_map_path(uint32_t pid, uint64_t vm_start);
 
 class StateModel {
   public:
@@ -76,7 +80,8 @@ class StateModel {
     // Fill unknown paths (and the kernel's, maybe stale) from census File records via
     // readlink (done outside the lock).
     void resolve_paths_from_census(const std::vector<CensusRecord> &records,
-                                   const ReadlinkFn &readlink = proc_fd_readlink);
+                                   const ReadlinkFn &readlink = proc_fd_readlink,
+                                   const MapPathFn &map_path = proc_map_path);
 
     // Who and where: the ids events and censuses carried that only the session can name
     // (executables, cgroups), and inodes new since the last call that have no path; each

@@ -150,7 +150,8 @@ struct CensusRecord {
     bool writable_map = false;
     FileIoMode iomode = FileIoMode::None;
     bool cache_io_mode = false;
-    bool uring = false; // the connection serves requests over FUSE io_uring (6.14+)
+    bool uring = false;    // the connection serves requests over FUSE io_uring (6.14+)
+    bool writable = false; // File: opened for writing
     uint64_t cgroup_id = 0;
     InodeKey exe;
     uint64_t release_id = 0;

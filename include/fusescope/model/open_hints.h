@@ -1,0 +1,80 @@
+// Opens without the syscall hooks (--syscall-hooks off, the default of top and export).
+//
+// While a syscalls:* tracepoint is attached the kernel sends every syscall of every task on
+// the machine through its slow path, so the long-running views do without them. What they
+// still see of an open is its FUSE_OPEN or FUSE_CREATE request, sent by the opening thread
+// (EventType::OpenSent): that names the process, not the file it will get nor the io mode.
+// A census of that one process, taken once the server answered, shows the new open file;
+// OpenHints turns it into the Open (or Mmap) event the syscall exit would have reported, so
+// the state model has one way in for opens on every backend.
+//
+// What differs from the syscall hook: the event comes a census later (2 ms or more); a
+// caching open's hold starts at its FUSE_OPEN (exact), a shared mapping's at the census that
+// found it (the mmap came between the two); a file closed before its census is not reported
+// (its release still is, and the inode's mode says cached while it was). Drain waits are not
+// timed without the syscall hooks (hook_plan.cpp).
+#pragma once
+
+#include "fusescope/model/types.h"
+
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace fusescope {
+
+class OpenHints {
+  public:
+    // Delays after the FUSE_OPEN at which its opener's census is taken; after the last
+    // the hint is dropped (the open failed, or closed before it was seen).
+    static constexpr uint64_t kRetryDelaysNs[] = {2'000'000, 20'000'000, 200'000'000,
+                                                  1'000'000'000};
+
+    // An OpenSent event: remember to take a census of its process.
+    void on_sent(const Event &sent);
+    // A census of every process: its open files are accounted for, except those a pending
+    // hint may still be about (then the hint's event brings their start).
+    void on_full_census(const std::vector<CensusRecord> &records);
+
+    bool pending() const { return !hints_.empty(); }
+    uint64_t next_due_ns() const; // UINT64_MAX: none
+    // Processes whose hints are due at @now_ns, each once.
+    std::vector<uint32_t> due(uint64_t now_ns) const;
+    // The census of process @pid taken at @now_ns: the events of the opens its due hints
+    // were about (in hint order); unresolved hints are retried later or dropped.
+    std::vector<Event> resolve(uint32_t pid, const std::vector<CensusRecord> &records,
+                               uint64_t now_ns, bool scheduled = true);
+    // A census of every process at @now_ns shows the openers too: the events of the hints it
+    // explains, due or not, before the census rebuilds the holders (which then knows them:
+    // a hint's hold is not taken for one that began before the census). Unexplained hints
+    // keep their schedule.
+    std::vector<Event> resolve_from_full_census(const std::vector<CensusRecord> &records,
+                                                uint64_t now_ns);
+
+    uint64_t resolved() const { return resolved_; } // hints that became an event
+    uint64_t dropped() const { return dropped_; }   // hints whose file no census found
+
+  private:
+    struct Hint {
+        Event sent;
+        uint64_t due_ns = 0;
+        size_t tries = 0;
+        bool seen = false; // its file was found, but changed nothing (yet)
+    };
+    bool may_be_about(const Hint &h, const CensusRecord &r) const;
+    bool known(const CensusRecord &r) const;
+    void remember(const CensusRecord &r,
+                  std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> &to);
+
+    std::deque<Hint> hints_;
+    // Files already reported or censused: file_id -> (pid, release_id). A struct fuse_file's
+    // address is reused once it is freed: the same address in another process, or with
+    // other release arguments, is another open.
+    std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> known_files_;
+    uint64_t resolved_ = 0;
+    uint64_t dropped_ = 0;
+};
+
+} // namespace fusescope

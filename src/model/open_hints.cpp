@@ -1,0 +1,181 @@
+// OpenHints: FUSE_OPEN/FUSE_CREATE hints resolved by a census of the opener (open_hints.h).
+#include "fusescope/model/open_hints.h"
+
+#include "fusescope/abi.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <iterator>
+
+namespace fusescope {
+
+namespace {
+
+constexpr size_t kMaxHints = 4096; // a flood of opens: the oldest hints go first
+constexpr size_t kTries = std::size(OpenHints::kRetryDelaysNs);
+
+bool is_create(const Event &sent) { return (sent.flags & evflag::Create) != 0; }
+
+// What the syscall exit of this open would have reported (iomode_tracepoint.bpf.c).
+Event open_event(const Event &sent, const CensusRecord &file) {
+    Event ev;
+    ev.type = EventType::Open;
+    ev.ts_ns = sent.ts_ns; // the FUSE_OPEN: the io mode changes when it is answered
+    ev.pid = file.pid;
+    ev.tid = sent.tid;
+    ev.comm = sent.comm; // the opening thread, as the syscall exit names it
+    ev.key = file.key;
+    ev.nodeid = file.nodeid;
+    ev.file_id = file.file_id;
+    ev.fh = file.fh;
+    ev.iocachectr = file.iocachectr;
+    ev.open_flags = file.open_flags;
+    ev.iomode = file.iomode;
+    ev.release_id = file.release_id;
+    ev.exe = file.exe;
+    ev.cgroup_id = sent.cgroup_id ? sent.cgroup_id : file.cgroup_id;
+    if (file.writable)
+        ev.flags |= evflag::WriteOpen;
+    if (file.iomode == FileIoMode::Uncached)
+        ev.flags |= evflag::Passthrough;
+    return ev;
+}
+
+} // namespace
+
+void OpenHints::on_sent(const Event &sent) {
+    if (hints_.size() >= kMaxHints) {
+        hints_.pop_front();
+        ++dropped_;
+    }
+    hints_.push_back(Hint{sent, sent.ts_ns + kRetryDelaysNs[0], 0});
+}
+
+bool OpenHints::may_be_about(const Hint &h, const CensusRecord &r) const {
+    return r.pid == h.sent.pid && r.key.dev == h.sent.key.dev &&
+           (is_create(h.sent) || r.nodeid == h.sent.nodeid);
+}
+
+bool OpenHints::known(const CensusRecord &r) const {
+    auto it = known_files_.find(r.file_id);
+    return it != known_files_.end() && it->second == std::make_pair(r.pid, r.release_id);
+}
+
+void OpenHints::remember(const CensusRecord &r,
+                         std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> &to) {
+    to[r.file_id] = {r.pid, r.release_id};
+}
+
+void OpenHints::on_full_census(const std::vector<CensusRecord> &records) {
+    std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> now;
+    for (const auto &r : records) {
+        const bool pending = std::any_of(hints_.begin(), hints_.end(),
+                                         [&](const Hint &h) { return may_be_about(h, r); });
+        if (!pending || known(r))
+            remember(r, now);
+    }
+    known_files_ = std::move(now); // closed files drop out
+}
+
+uint64_t OpenHints::next_due_ns() const {
+    uint64_t next = UINT64_MAX;
+    for (const auto &h : hints_)
+        next = std::min(next, h.due_ns);
+    return next;
+}
+
+std::vector<uint32_t> OpenHints::due(uint64_t now_ns) const {
+    std::vector<uint32_t> pids;
+    for (const auto &h : hints_)
+        if (h.due_ns <= now_ns && std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
+            pids.push_back(h.sent.pid);
+    return pids;
+}
+
+std::vector<Event> OpenHints::resolve_from_full_census(const std::vector<CensusRecord> &records,
+                                                       uint64_t now_ns) {
+    std::vector<uint32_t> pids;
+    for (const auto &h : hints_)
+        if (std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
+            pids.push_back(h.sent.pid);
+    std::vector<Event> out;
+    for (uint32_t pid : pids) {
+        auto evs = resolve(pid, records, now_ns, /*scheduled=*/false);
+        out.insert(out.end(), evs.begin(), evs.end());
+    }
+    return out;
+}
+
+std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusRecord> &records,
+                                      uint64_t now_ns, bool scheduled) {
+    std::vector<Event> out;
+    // FUSE_OPEN hints name their file; a FUSE_CREATE's takes what is left of the process's
+    // new files on that mount, so the named ones go first.
+    for (bool creates : {false, true}) {
+        for (auto it = hints_.begin(); it != hints_.end();) {
+            Hint &h = *it;
+            if (h.sent.pid != pid || (scheduled && h.due_ns > now_ns) ||
+                is_create(h.sent) != creates) {
+                ++it;
+                continue;
+            }
+            // the open file, else a shared mapping of it (vmtouch closes its fd once mapped)
+            auto unknown = [&](const CensusRecord &r) { return may_be_about(h, r) && !known(r); };
+            auto file = std::find_if(records.begin(), records.end(), [&](const CensusRecord &r) {
+                return r.kind == CensusKind::File && unknown(r);
+            });
+            if (file == records.end())
+                file = std::find_if(records.begin(), records.end(), unknown);
+            const bool cached = file != records.end() && file->iomode == FileIoMode::Cached;
+            // A read-only direct-IO open changes nothing (the syscall exit does not report it
+            // either) unless it is mapped shared later: ask again until the last try.
+            const bool plain = file != records.end() && !cached && !file->writable &&
+                               file->iomode != FileIoMode::Uncached;
+            if (file == records.end() || plain) {
+                h.seen = h.seen || plain;
+                if (!scheduled) { // not its census: it keeps its tries
+                    ++it;
+                    continue;
+                }
+                if (++h.tries < kTries) {
+                    h.due_ns = h.sent.ts_ns + kRetryDelaysNs[h.tries];
+                    ++it;
+                } else {
+                    if (!h.seen)
+                        ++dropped_;
+                    it = hints_.erase(it);
+                }
+                continue;
+            }
+            remember(*file, known_files_);
+            Event open = open_event(h.sent, *file);
+            // A direct-IO open is cached only through a shared mapping (fuse_file_mmap):
+            // the mapping holds it, since some time between the open and this census.
+            const bool by_mmap = cached && (file->open_flags & FS_FOPEN_DIRECT_IO);
+            const uint32_t entered = file->iocachectr == 1 ? evflag::EnteredCache : 0;
+            if (cached && !by_mmap)
+                open.flags |= evflag::Holder | entered;
+            out.push_back(open);
+            auto vma = std::find_if(records.begin(), records.end(), [&](const CensusRecord &r) {
+                return r.kind == CensusKind::Vma && r.file_id == file->file_id;
+            });
+            if (by_mmap || vma != records.end()) {
+                Event map = open;
+                map.type = EventType::Mmap;
+                map.ts_ns = now_ns; // no later than this census
+                map.flags = evflag::SharedMap | (by_mmap ? evflag::Holder | entered : 0);
+                if (vma != records.end()) {
+                    map.offset = vma->vm_start;
+                    if (vma->writable_map)
+                        map.flags |= evflag::WritableMap;
+                }
+                out.push_back(map);
+            }
+            ++resolved_;
+            it = hints_.erase(it);
+        }
+    }
+    return out;
+}
+
+} // namespace fusescope

@@ -1,0 +1,156 @@
+"""Holders and writers without the syscall hooks (the default of top and export).
+
+While a syscalls:* tracepoint is attached every syscall on the machine takes the kernel's slow
+path, so top and export find opens by the opener's FUSE_OPEN/FUSE_CREATE and a census of that
+process (src/model/open_hints.cpp) instead of the open/mmap syscall exits. The same workload of
+programs we did not write (coreutils' tail and dd, Debian's vmtouch) runs once with
+`--syscall-hooks on` and once with `off`; both must report exactly what was done, and the same.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from fusemount import testfs_mount
+from fusescope_run import FUSESCOPE
+
+BACKEND = os.environ.get("FUSESCOPE_BACKEND")
+EXTRA = ("--backend", BACKEND) if BACKEND else ()
+CACHING = ("--direct-io", "--parallel-direct-writes", "--cache-readonly-opens",
+           "--direct-io-allow-mmap")  # O_RDONLY opens are caching opens
+DIRECT = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap")
+BLOCKS = 2048  # 4 KiB each: dd writes for ~0.1-0.5 s
+
+
+def bpf_programs_of(pid):
+    """names of the BPF programs process @pid holds open"""
+    out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return {p.get("name", "") for p in json.loads(out) if p.get("id") in ids}
+
+
+class Top:
+    """`fusescope top -b --json` in the background: its snapshots, one JSON object each."""
+
+    def __init__(self, syscall_hooks):
+        self.proc = subprocess.Popen(
+            [FUSESCOPE, *EXTRA, "--syscall-hooks", syscall_hooks, "top", "-b", "--json",
+             "--interval", "0.3", "--rows", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.first = self.proc.stdout.readline()  # the first snapshot: attached
+        if not self.first:
+            raise AssertionError(f"top did not start: {self.proc.stderr.read()}")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        self.assert_exit = (self.proc.returncode, err)
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def summarize(snapshot, paths):
+    """{name: {"holders": {(comm, how): (holds, holding_now, entered)}, "writers": {comm:
+    opens}, "since_before_start": [...]}} of the rows of @paths ({path: name}); other tests'
+    mounts may be in the snapshot too"""
+    got = {}
+    mounts = {os.path.dirname(p) for p in paths}
+    for row in snapshot["rows"]:
+        name = paths.get(row.get("path"))
+        if name is None:
+            if row.get("mount") in mounts:  # ours, but not named: say so in the diff
+                got[f"unnamed {row.get('mount')} ino {row.get('ino')}"] = (
+                    row.get("path"), row["writers"], row["holder_programs"])
+            continue
+        got[name] = {
+            "holders": {(p["comm"], p["how"]): (p["holds"], p["holding_now"],
+                                                p["entered_cache_mode"])
+                        for p in row["holder_programs"]},
+            "writers": {w["comm"]: w["opens"] for w in row["writers"]},
+            "since_before_start": sorted(h["since_before_start"] for h in row["holders_now"]),
+        }
+    return got
+
+
+class OpensWithoutSyscallHooks(unittest.TestCase):
+    maxDiff = None
+
+    def run_workload(self, syscall_hooks):
+        procs = []
+        with testfs_mount(*CACHING) as cm, testfs_mount(*DIRECT) as dm:
+            for path in (f"{cm.mountpoint}/f1", f"{cm.mountpoint}/f2", f"{dm.mountpoint}/f3"):
+                subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k", f"count={BLOCKS}",
+                                "oflag=direct", "status=none"], check=True)
+            top = Top(syscall_hooks)
+            progs = bpf_programs_of(top.proc.pid)
+            try:
+                for _ in range(3):  # three caching opens, apart: each census sees one more
+                    procs.append(subprocess.Popen(["tail", "-f", f"{cm.mountpoint}/f1"],
+                                                  stdout=subprocess.DEVNULL))
+                    time.sleep(0.3)
+                procs[0].kill()  # one hold ends by its release
+                procs[0].wait()
+                # a caching open that also maps; a direct-IO open whose shared map holds
+                for path in (f"{cm.mountpoint}/f2", f"{dm.mountpoint}/f3"):
+                    procs.append(subprocess.Popen(["vmtouch", "-l", "-q", path],
+                                                  stdout=subprocess.DEVNULL))
+                # direct-IO writers, one of an existing file, one creating its file
+                # (FUSE_CREATE); each writes for longer than the census after its open takes
+                # (a writer gone by then is counted but not named: open_hints.h)
+                for path, conv in ((f"{cm.mountpoint}/f1", ["conv=notrunc"]),
+                                   (f"{cm.mountpoint}/new", [])):
+                    subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k",
+                                    f"count={BLOCKS}", "oflag=direct", *conv, "status=none"],
+                                   check=True)
+                time.sleep(1.5)  # past the hints' census and a few refreshes
+                snaps = top.stop()
+            finally:
+                if top.proc.poll() is None:
+                    top.proc.kill()
+                    top.proc.wait()
+                for p in procs:
+                    p.kill()
+                    p.wait()
+        code, err = top.assert_exit
+        self.assertEqual(code, 0, err)
+        paths = {f"{cm.mountpoint}/{n}": n for n in ("f1", "f2", "new")}
+        paths[f"{dm.mountpoint}/f3"] = "f3"
+        return summarize(snaps[-1], paths), progs
+
+    def test_both_ways_report_exactly_what_was_done(self):
+        want = {
+            "f1": {"holders": {("tail", "open"): (3, 2, 1)}, "writers": {"dd": 1},
+                   "since_before_start": [False, False]},
+            "f2": {"holders": {("vmtouch", "open"): (1, 1, 1)}, "writers": {},
+                   "since_before_start": [False]},
+            "f3": {"holders": {("vmtouch", "mmap"): (1, 1, 1)}, "writers": {},
+                   "since_before_start": [False]},
+            "new": {"holders": {}, "writers": {"dd": 1}, "since_before_start": []},
+        }
+        results = {}
+        for hooks in ("on", "off"):
+            with self.subTest(syscall_hooks=hooks):
+                got, progs = self.run_workload(hooks)
+                syscall_progs = sorted(p for p in progs if p.startswith("fs_sys_"))
+                if hooks == "off":
+                    self.assertEqual(syscall_progs, [], "no syscall is taxed")
+                    self.assertIn("fs_request_send", progs)
+                elif not BACKEND or BACKEND == "tracepoint":
+                    self.assertIn("fs_sys_exit_openat", syscall_progs)
+                self.assertEqual(got, want)
+                results[hooks] = got
+        self.assertEqual(results.get("on"), results.get("off"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
