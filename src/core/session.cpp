@@ -215,19 +215,16 @@ void Session::census(const std::function<void(const Event &)> &handle) {
     last_census_ns_ = now;
     if (!err.empty())
         return; // the model keeps what it knew; health shows census_runs not moving
-    auto to_model = [this](const Event &ev) {
-        if (ev.type == EventType::OpenSent)
-            open_hints_.on_sent(ev);
-        model_->on_event(ev);
-    };
-    const auto &deliver = handle ? handle : std::function<void(const Event &)>(to_model);
-    // An open the census saw may have its FUSE_OPEN hint still in the ring buffer: read it
-    // first, or the census would take that hold for one that began before it.
-    backend_->poll(0, deliver);
-    for (const Event &ev : open_hints_.resolve_from_full_census(recs, now))
-        deliver(ev);
+    // the opens of pending hints this census shows, before it rebuilds the holders (a hint
+    // still in the ring buffer claims its file when it is read: OpenHints::on_full_census)
+    for (const Event &ev : open_hints_.resolve_from_full_census(recs, now)) {
+        if (handle)
+            handle(ev);
+        else
+            model_->on_event(ev);
+    }
     model_->on_census(recs, now);
-    open_hints_.on_full_census(recs);
+    open_hints_.on_full_census(recs, now);
     model_->resolve_paths_from_census(recs);
     resolve_names(); // while the processes the census saw still live (/proc/PID/exe)
     model_->on_health(backend_->read_health());

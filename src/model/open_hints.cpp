@@ -56,23 +56,35 @@ bool OpenHints::may_be_about(const Hint &h, const CensusRecord &r) const {
            (is_create(h.sent) || r.nodeid == h.sent.nodeid);
 }
 
-bool OpenHints::known(const CensusRecord &r) const {
+const OpenHints::Known *OpenHints::known(const CensusRecord &r) const {
     auto it = known_files_.find(r.file_id);
-    return it != known_files_.end() && it->second == std::make_pair(r.pid, r.release_id);
+    if (it == known_files_.end() || it->second.pid != r.pid ||
+        it->second.release_id != r.release_id)
+        return nullptr;
+    return &it->second;
 }
 
-void OpenHints::remember(const CensusRecord &r,
-                         std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> &to) {
-    to[r.file_id] = {r.pid, r.release_id};
+bool OpenHints::may_be_its_open(const Hint &h, const CensusRecord &r) const {
+    if (!may_be_about(h, r))
+        return false;
+    const Known *k = known(r);
+    // unknown, or first found by a census after this FUSE_OPEN and no hint's yet
+    return !k || (!k->claimed && k->first_seen_ns > h.sent.ts_ns);
 }
 
-void OpenHints::on_full_census(const std::vector<CensusRecord> &records) {
-    std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> now;
+void OpenHints::on_full_census(const std::vector<CensusRecord> &records, uint64_t now_ns) {
+    KnownFiles now;
     for (const auto &r : records) {
+        if (now.contains(r.file_id))
+            continue; // a file and its mappings
+        if (const Known *k = known(r)) {
+            now[r.file_id] = *k;
+            continue;
+        }
         const bool pending = std::any_of(hints_.begin(), hints_.end(),
                                          [&](const Hint &h) { return may_be_about(h, r); });
-        if (!pending || known(r))
-            remember(r, now);
+        if (!pending)
+            now[r.file_id] = Known{r.pid, r.release_id, now_ns, false};
     }
     known_files_ = std::move(now); // closed files drop out
 }
@@ -120,7 +132,7 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                 continue;
             }
             // the open file, else a shared mapping of it (vmtouch closes its fd once mapped)
-            auto unknown = [&](const CensusRecord &r) { return may_be_about(h, r) && !known(r); };
+            auto unknown = [&](const CensusRecord &r) { return may_be_its_open(h, r); };
             auto file = std::find_if(records.begin(), records.end(), [&](const CensusRecord &r) {
                 return r.kind == CensusKind::File && unknown(r);
             });
@@ -147,7 +159,7 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                 }
                 continue;
             }
-            remember(*file, known_files_);
+            known_files_[file->file_id] = Known{file->pid, file->release_id, now_ns, true};
             Event open = open_event(h.sent, *file);
             // A direct-IO open is cached only through a shared mapping (fuse_file_mmap):
             // the mapping holds it, since some time between the open and this census.

@@ -176,7 +176,7 @@ TEST(OpenHints, AReadOnlyDirectIoOpenIsAskedAgainUntilItIsMapped) {
 TEST(OpenHints, FilesOpenBeforeTheHintAreNotItsOpen) {
     OpenHints h;
     const auto before = rec({.file_id = 0xa, .iomode = FileIoMode::Cached});
-    h.on_full_census({before}); // open when fusescope started
+    h.on_full_census({before}, kSent - kMs); // open when fusescope started
     h.on_sent(sent(100, 2, kSent));
     EXPECT_TRUE(h.resolve(100, {before}, kCensus).empty());
     // the same inode opened again: a new file
@@ -191,13 +191,25 @@ TEST(OpenHints, AFullCensusBeforeTheHintsCensusLeavesItsFileToTheHint) {
     OpenHints h;
     h.on_sent(sent(100, 2, kSent));
     const auto file = rec({.iomode = FileIoMode::Cached, .ctr = 1});
-    h.on_full_census({file, rec({.pid = 200, .file_id = 0xc})});
+    h.on_full_census({file, rec({.pid = 200, .file_id = 0xc})}, kSent + kMs);
     auto evs = h.resolve(100, {file}, kCensus);
     ASSERT_EQ(evs.size(), 1u);
     EXPECT_EQ(evs[0].ts_ns, kSent); // the hold's real start, before the census found it
     // reported once: a later census of the process finds nothing new
     h.on_sent(sent(100, 2, kSent + 50 * kMs));
     EXPECT_TRUE(h.resolve(100, {file}, kSent + 70 * kMs).empty());
+}
+
+TEST(OpenHints, AHintReadAfterTheCensusThatFoundItsFileStillClaimsItOnce) {
+    OpenHints h;
+    const auto file = rec({.iomode = FileIoMode::Cached, .ctr = 1});
+    h.on_full_census({file}, kSent + kMs); // the FUSE_OPEN's hint was still in the ring
+    h.on_sent(sent(100, 2, kSent));
+    auto evs = h.resolve(100, {file}, kCensus);
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0].ts_ns, kSent);            // the model moves the census's lower bound to it
+    h.on_sent(sent(100, 2, kSent + 10 * kMs)); // a later open of the same inode: not this file
+    EXPECT_TRUE(h.resolve(100, {file}, kSent + 20 * kMs).empty());
 }
 
 TEST(OpenHints, ACreateTakesTheNewFileTheNamedOpensDidNot) {
@@ -217,7 +229,7 @@ TEST(OpenHints, ACreateTakesTheNewFileTheNamedOpensDidNot) {
 TEST(OpenHints, AFreedFileWhoseAddressAnotherOpenGetsIsNotTakenForIt) {
     OpenHints h;
     const auto old = rec({.pid = 100, .file_id = 0xa, .iomode = FileIoMode::Cached});
-    h.on_full_census({old}); // then closed; its struct fuse_file's memory goes to the next
+    h.on_full_census({old}, kSent - kMs); // then closed; its memory goes to the next open
     h.on_sent(sent(200, 2, kSent));
     auto reused = rec({.pid = 200, .file_id = 0xa, .iomode = FileIoMode::Cached});
     reused.release_id = 0x77;

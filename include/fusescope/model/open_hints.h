@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <deque>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 namespace fusescope {
@@ -34,9 +33,10 @@ class OpenHints {
 
     // An OpenSent event: remember to take a census of its process.
     void on_sent(const Event &sent);
-    // A census of every process: its open files are accounted for, except those a pending
-    // hint may still be about (then the hint's event brings their start).
-    void on_full_census(const std::vector<CensusRecord> &records);
+    // A census of every process taken at @now_ns: its open files are accounted for, except
+    // those a pending hint may still be about (then the hint's event brings their start).
+    // A hint read after it may still claim a file it found first, once.
+    void on_full_census(const std::vector<CensusRecord> &records, uint64_t now_ns);
 
     bool pending() const { return !hints_.empty(); }
     uint64_t next_due_ns() const; // UINT64_MAX: none
@@ -63,16 +63,22 @@ class OpenHints {
         size_t tries = 0;
         bool seen = false; // its file was found, but changed nothing (yet)
     };
+    // A file already reported or censused. A struct fuse_file's address is reused once it
+    // is freed: the same address in another process, or with other release arguments, is
+    // another open.
+    struct Known {
+        uint32_t pid = 0;
+        uint64_t release_id = 0;
+        uint64_t first_seen_ns = 0; // the census that found it first
+        bool claimed = false;       // reported as a hint's open
+    };
+    using KnownFiles = std::unordered_map<uint64_t, Known>; // by file_id
     bool may_be_about(const Hint &h, const CensusRecord &r) const;
-    bool known(const CensusRecord &r) const;
-    void remember(const CensusRecord &r,
-                  std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> &to);
+    const Known *known(const CensusRecord &r) const;
+    bool may_be_its_open(const Hint &h, const CensusRecord &r) const;
 
     std::deque<Hint> hints_;
-    // Files already reported or censused: file_id -> (pid, release_id). A struct fuse_file's
-    // address is reused once it is freed: the same address in another process, or with
-    // other release arguments, is another open.
-    std::unordered_map<uint64_t, std::pair<uint32_t, uint64_t>> known_files_;
+    KnownFiles known_files_;
     uint64_t resolved_ = 0;
     uint64_t dropped_ = 0;
 };
