@@ -2,6 +2,7 @@
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
+#include "fusescope/core/status.h"
 #include "fusescope/views/top_render.h"
 #include "fusescope/views/views.h"
 
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <limits>
 
 using namespace fusescope;
 
@@ -70,6 +72,12 @@ int run(int argc, char **argv) {
     app.add_flag("--service-time", f.service_time,
                  "tracepoint backend: also time each FUSE write request (runs one more BPF "
                  "program on every FUSE request; the trampoline backend always has it)");
+    int status_fd = -1;
+    app.add_option("--status-fd", status_fd,
+                   "write status lines to file descriptor N, one JSON object per line: "
+                   "watching, health, exit (see STATUS STREAM)")
+        ->type_name("N")
+        ->check(CLI::Range(0, std::numeric_limits<int>::max()));
     app.add_flag("--no-write-cache", f.no_write_cache,
                  "tracepoint backend: count every write in the shared per-inode map instead "
                  "of a per-CPU slot for the inode the CPU last wrote (for comparing costs)");
@@ -162,6 +170,12 @@ int run(int argc, char **argv) {
         return exit_code::kUsage;
     }
 
+    if (status_fd >= 0)
+        if (std::string err = status::stream().open(status_fd); !err.empty()) {
+            fmt::print(stderr, "fusescope: {} (see `fusescope --help`)\n", err);
+            return exit_code::kUsage;
+        }
+
     if (!man_dir.empty()) {
         std::string err;
         if (!cli::write_man_pages(app, std::string(build_version()), man_dir, &err)) {
@@ -213,8 +227,9 @@ int run(int argc, char **argv) {
 int main(int argc, char **argv) {
     // Caught here, an exception unwinds the stack: sessions detach, the demo
     // unmounts (uncaught, std::terminate would skip every destructor).
+    int code = exit_code::kFailure;
     try {
-        return run(argc, argv);
+        code = run(argc, argv);
     } catch (const std::exception &e) {
         fmt::print(stderr,
                    "fusescope: internal error: {} (please report it with the output of "
@@ -224,5 +239,6 @@ int main(int argc, char **argv) {
         fmt::print(stderr, "fusescope: internal error (please report it with the output of "
                            "`fusescope -v doctor`)\n");
     }
-    return exit_code::kFailure;
+    status::exit(code);
+    return code;
 }

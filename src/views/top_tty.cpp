@@ -307,16 +307,15 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     TopData latest;
     uint64_t gen = 0;
     std::atomic<bool> quit{false}, data_done{false};
-    uint64_t last_census = monotonic_ns();
+    Refresh refresh{monotonic_ns()};
     Query query;
     query.set(base);
-    TopData first =
-        take_rows(s, base, kScreenRows, &last_census); // holders from the census at open
+    TopData first = take_rows(s, base, kScreenRows, &refresh); // holders from the census at open
 
     std::thread data([&] {
         s.run([&] { return !quit.load(); }, {},
               [&] {
-                  TopData d = take_rows(s, query.get(), kScreenRows, &last_census);
+                  TopData d = take_rows(s, query.get(), kScreenRows, &refresh);
                   std::lock_guard lk(mu);
                   latest = std::move(d);
                   ++gen;
