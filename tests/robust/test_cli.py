@@ -69,6 +69,12 @@ USAGE = [
     ["export", "--per-inode-top", "-1"],
     ["export", "--per-inode-top", HUGE],
     ["export", "--per-inode-top", "nan"],
+    # the status stream: not a descriptor, not open (one open only for reading:
+    # tests/unit/test_status.cpp)
+    ["--status-fd", "x", "doctor"],
+    ["--status-fd", "-1", "doctor"],
+    ["--status-fd", HUGE, "doctor"],
+    ["--status-fd", "99", "trace"],
 ]
 
 ENVIRONMENT = [

@@ -14,7 +14,8 @@ import time
 import unittest
 
 from fusemount import MODES, BindfsMount, testfs_mount
-from whowhere import Session, free_port, scrape, series
+from fusescope_run import Fusescope
+from whowhere import free_port, scrape, series
 
 
 def write_and_close(path, writes=20):
@@ -32,8 +33,8 @@ class ClosedFiles(unittest.TestCase):
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
             os.mkdir(m.path("dir"))
             closed, moved = m.path("dir/closed"), m.path("dir/moved")
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
-            export = Session("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint)
+            top = Fusescope("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
+            export = Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint)
             try:
                 scrape(port)  # attached
                 time.sleep(1.0)
@@ -44,7 +45,7 @@ class ClosedFiles(unittest.TestCase):
                 time.sleep(1.5)  # refreshes after both were closed
                 metrics = scrape(port)
             finally:
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
                 export.stop()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             self.assertTrue(frames, terr)
@@ -66,7 +67,7 @@ class ClosedFiles(unittest.TestCase):
             os.mkdir(os.path.join(b.mnt, "dir"))
             closed = os.path.join(b.mnt, "dir", "closed")
             moved = os.path.join(b.mnt, "dir", "moved")
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", b.mnt)
+            top = Fusescope("top", "-b", "--json", "--interval", "0.5", "--mount", b.mnt)
             try:
                 time.sleep(1.5)  # attached
                 for path in (closed, moved):
@@ -77,7 +78,7 @@ class ClosedFiles(unittest.TestCase):
                                timeout=60)
                 time.sleep(1.5)  # refreshes after both were closed
             finally:
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             self.assertTrue(frames, terr)
             rows = {r["ino"]: r for r in frames[-1]["rows"]}
@@ -91,7 +92,7 @@ class ClosedFiles(unittest.TestCase):
     def test_an_open_file_has_its_current_path(self):
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
             first, now = m.path("first"), m.path("now")
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
+            top = Fusescope("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
             fd = None
             try:
                 time.sleep(1.5)
@@ -107,7 +108,7 @@ class ClosedFiles(unittest.TestCase):
             finally:
                 if fd is not None:
                     os.close(fd)
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             rows = [r for r in frames[-1]["rows"] if r["ino"] == ino]
             self.assertEqual(len(rows), 1, frames[-1])
