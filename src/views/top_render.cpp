@@ -290,18 +290,6 @@ std::string format_holders(const InodeView &iv, size_t width) {
     return fit(comm, room) + id + tail;
 }
 
-std::string format_ns(double ns) {
-    if (!(ns > 0))
-        return "-";
-    if (ns < 1e3)
-        return fmt::format("{:.0f}ns", ns);
-    if (ns < 1e6)
-        return ns < 1e4 ? fmt::format("{:.1f}us", ns / 1e3) : fmt::format("{:.0f}us", ns / 1e3);
-    if (ns < 1e9)
-        return ns < 1e7 ? fmt::format("{:.1f}ms", ns / 1e6) : fmt::format("{:.0f}ms", ns / 1e6);
-    return fmt::format("{:.2f}s", ns / 1e9);
-}
-
 std::string format_rate(double v) {
     if (!(v > 0))
         return "0";

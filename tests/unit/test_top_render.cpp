@@ -137,12 +137,7 @@ TEST(TopRender, HolderFormatting) {
         EXPECT_LE(format_holders(iv, w).size(), w) << w;
 }
 
-TEST(TopRender, NumberFormatting) {
-    EXPECT_EQ(format_ns(0), "-");
-    EXPECT_EQ(format_ns(850), "850ns");
-    EXPECT_EQ(format_ns(1500), "1.5us");
-    EXPECT_EQ(format_ns(2.5e6), "2.5ms");
-    EXPECT_EQ(format_ns(3e9), "3.00s");
+TEST(TopRender, NumberFormatting) { // durations: tests/unit/test_format.cpp
     EXPECT_EQ(format_rate(0), "0");
     EXPECT_EQ(format_rate(1234), "1234");
     EXPECT_EQ(format_rate(12345), "12.3k");

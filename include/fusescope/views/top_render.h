@@ -5,6 +5,7 @@
 #pragma once
 
 #include "fusescope/model/snapshot.h"
+#include "fusescope/views/format.h" // format_ns
 
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +42,6 @@ std::string fit(std::string_view s, size_t width);
 // "comm:pid +k more" for the holders of cached mode, fitted into width
 // (width 0: no limit). "-" if no holder, "?" if cached with holders unknown.
 std::string format_holders(const InodeView &iv, size_t width = 0);
-std::string format_ns(double ns);                          // "-", "850ns", "12us", "3.4ms", "1.20s"
 std::string format_rate(double v);                         // "0", "12", "1.2k", "3.4M"
 std::string format_age(uint64_t now_ns, uint64_t then_ns); // "3.2s ago", "5m ago"
 std::string_view short_reason(WriteReason r); // "cache-io", "no-flag", ... (<= 8 chars)
