@@ -33,11 +33,11 @@ const std::map<std::string, std::string> kMore = {
               "started comes first."},
     {"top", "A live view of the FUSE inodes: IO mode, holders grouped by program, writes "
             "per second, exclusive share and reason, lock wait. Enter shows an inode's "
-            "detail: holding programs since start with their processes, holds and hold "
-            "times, the writers, and where each runs. -b prints plain snapshots, --json one "
-            "JSON object per refresh. Paths come from open descriptors or, for files closed "
-            "before, from the kernel's name at their first open (a rename since is not "
-            "seen)."},
+            "detail (J and K scroll it): holding programs since start with their "
+            "processes, holds and hold times, the writers, and where each runs. -b prints "
+            "plain snapshots, --json one JSON object per refresh. Paths come from open "
+            "descriptors or, for files closed before, from the kernel's name at their first "
+            "open (a rename since is not seen)."},
     {"export", "A Prometheus exporter (/metrics, /-/healthy, /-/ready) with TLS and basic "
                "auth from a node_exporter web configuration file. Per-inode series, holder and "
                "writer programs with their executable, cgroup, unit and container only for "

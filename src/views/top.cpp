@@ -94,9 +94,8 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
     top::HeaderInfo base;
     base.backend = std::string(to_string(s->plan().backend));
     base.kernel = s->facts().release;
-    base.watched = so.mount ? *so.mount : fmt::format("all FUSE ({})", s->mounts().all().size());
-    if (so.pid)
-        base.watched += fmt::format("  pid {}", *so.pid);
+    base.mount = so.mount.value_or(""); // "all FUSE (N)" is counted at every refresh
+    base.pid = so.pid.value_or(0);
     base.sort = *key;
     const bool batch = t.batch || t.json || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO);
     s->watching();
