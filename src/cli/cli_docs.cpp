@@ -2,6 +2,7 @@
 #include "cli_docs.h"
 
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/status.h"
 
 #include <fmt/format.h>
 
@@ -32,11 +33,11 @@ const std::map<std::string, std::string> kMore = {
               "started comes first."},
     {"top", "A live view of the FUSE inodes: IO mode, holders grouped by program, writes "
             "per second, exclusive share and reason, lock wait. Enter shows an inode's "
-            "detail: holding programs since start with their processes, holds and hold "
-            "times, the writers, and where each runs. -b prints plain snapshots, --json one "
-            "JSON object per refresh. Paths come from open descriptors or, for files closed "
-            "before, from the kernel's name at their first open (a rename since is not "
-            "seen)."},
+            "detail (J and K scroll it): holding programs since start with their "
+            "processes, holds and hold times, the writers, and where each runs. -b prints "
+            "plain snapshots, --json one JSON object per refresh. Paths come from open "
+            "descriptors or, for files closed before, from the kernel's name at their first "
+            "open (a rename since is not seen)."},
     {"export", "A Prometheus exporter (/metrics, /-/healthy, /-/ready) with TLS and basic "
                "auth from a node_exporter web configuration file. Per-inode series, holder and "
                "writer programs with their executable, cgroup, unit and container only for "
@@ -98,6 +99,25 @@ std::string options_roff(const CLI::App &app) {
     return out;
 }
 
+// The STATUS STREAM section, from status.h's table of line kinds and fields.
+std::string status_roff() {
+    std::string out = ".SH STATUS STREAM\n" +
+                      roff("With --status-fd N, fusescope writes one JSON object per line to "
+                           "file descriptor N, for scripts: the human text on stderr stays as "
+                           "it is. Every line has \"status\", the line's kind, and then the "
+                           "kind's fields in this order (counters are cumulative). A "
+                           "descriptor that is not open for writing is a bad command line.") +
+                      "\n";
+    for (const auto &k : status::kKinds) {
+        out += ".TP\n\\fB" + roff(k.name) + "\\fR\n" + roff(k.when) + ".\n.RS\n";
+        for (const auto &f : status::kFields)
+            if (f.kind == k.kind)
+                out += ".TP\n\\fI" + roff(f.name) + "\\fR\n" + roff(f.doc) + "\n";
+        out += ".RE\n";
+    }
+    return out;
+}
+
 std::string page(CLI::App &app, CLI::App *cmd, const std::string &version) {
     const std::string name = cmd ? "fusescope-" + cmd->get_name() : "fusescope";
     std::string out = fmt::format(".TH {} 1 \"\" \"fusescope {}\" \"User Commands\"\n", upper(name),
@@ -116,6 +136,8 @@ std::string page(CLI::App &app, CLI::App *cmd, const std::string &version) {
                    "; see \\fBfusescope\\-" + roff(c->get_name()) + "\\fR(1).\n";
     }
     out += ".SH GLOBAL OPTIONS\n" + options_roff(app);
+    if (!cmd)
+        out += status_roff();
     out += ".SH EXIT STATUS\n";
     for (const auto &e : exit_code::kExitStatuses)
         out += fmt::format(".TP\n{}\n{}\n", e.code, roff(e.meaning));

@@ -2,6 +2,7 @@
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
+#include "fusescope/core/status.h"
 #include "fusescope/views/top_render.h"
 #include "fusescope/views/views.h"
 
@@ -13,6 +14,8 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <limits>
+#include <memory>
 
 using namespace fusescope;
 
@@ -60,13 +63,34 @@ SessionOptions session_options(const CommonFlags &f) {
     return so;
 }
 
-int run(int argc, char **argv) {
+// Everything the command line fills, and the App that fills it (define() sets it up).
+struct Cli {
     CLI::App app{"fusescope: who puts FUSE inodes into cache IO mode, and what it costs "
                  "direct-IO writers"};
+    CommonFlags f;
+    int status_fd = -1;
+    // The man pages and the bash completion are generated from these definitions (the
+    // build does it, cli_docs.h); hidden from --help (no group).
+    std::string man_dir;
+    bool completion = false;
+    DoctorOptions doctor;
+    TraceOptions trace;
+    TopOptions top;
+    ExportOptions exp;
+    DiagnoseOptions diag;
+    DemoOptions demo;
+    CLI::App *c_doctor = nullptr, *c_trace = nullptr, *c_top = nullptr, *c_export = nullptr,
+             *c_diag = nullptr, *c_demo = nullptr;
+};
+
+// The options and commands. CLI11 reports a definition it cannot take by throwing (a
+// CLI::ConstructionError): run() turns that into one line and exit status 1.
+void define(Cli &c) {
+    CLI::App &app = c.app;
+    CommonFlags &f = c.f;
     app.require_subcommand(0, 1); // exactly one, checked below: the generators take none
     app.set_version_flag("--version", fmt::format("fusescope, version {} (revision: {})",
                                                   build_version(), build_revision()));
-    CommonFlags f;
     app.add_option("--backend", f.backend, "auto | trampoline | tracepoint")
         ->check(CLI::IsMember({"auto", "trampoline", "tracepoint"}));
     app.add_flag("-v,--verbose", f.verbose, "show libbpf's messages (verifier logs)");
@@ -81,81 +105,96 @@ int run(int argc, char **argv) {
     app.add_flag("--no-write-cache", f.no_write_cache,
                  "tracepoint backend: count every write in the shared per-inode map instead "
                  "of a per-CPU slot for the inode the CPU last wrote (for comparing costs)");
+    app.add_option("--status-fd", c.status_fd,
+                   "write status lines to file descriptor N, one JSON object per line: "
+                   "watching, health, exit (see STATUS STREAM)")
+        ->type_name("N")
+        ->check(CLI::Range(0, std::numeric_limits<int>::max()));
 
-    // The man pages and the bash completion are generated from these definitions (the
-    // build does it, cli_docs.h); hidden from --help (no group).
-    std::string man_dir;
-    bool completion = false;
-    app.add_option("--generate-man", man_dir, "write the man pages into DIR")->group("");
-    app.add_flag("--generate-completion", completion, "print the bash completion script")
+    app.add_option("--generate-man", c.man_dir, "write the man pages into DIR")->group("");
+    app.add_flag("--generate-completion", c.completion, "print the bash completion script")
         ->group("");
 
-    DoctorOptions doctor;
-    auto *c_doctor =
-        app.add_subcommand("doctor", "what attaches where on this kernel, and why not");
-    c_doctor->add_flag("--json", doctor.json, "machine-readable output");
+    c.c_doctor = app.add_subcommand("doctor", "what attaches where on this kernel, and why not");
+    c.c_doctor->add_flag("--json", c.doctor.json, "machine-readable output");
 
-    TraceOptions trace;
-    auto *c_trace = app.add_subcommand(
+    c.c_trace = app.add_subcommand(
         "trace", "one line per event (writes, opens, mmaps, releases, drain waits)");
-    c_trace->add_flag("--json", trace.json, "JSON lines");
-    c_trace->add_option("--duration", trace.duration_s, "seconds to run (default: until Ctrl-C)")
+    c.c_trace->add_flag("--json", c.trace.json, "JSON lines");
+    c.c_trace
+        ->add_option("--duration", c.trace.duration_s, "seconds to run (default: until Ctrl-C)")
         ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
-    add_filters(c_trace, f);
+    add_filters(c.c_trace, f);
 
-    TopOptions top;
-    auto *c_top =
+    c.c_top =
         app.add_subcommand("top", "live view of FUSE inodes: io mode, holders, lock modes, waits");
-    c_top->add_option("--interval", top.interval_s, "seconds between refreshes")
+    c.c_top->add_option("--interval", c.top.interval_s, "seconds between refreshes")
         ->check(kFinite & CLI::Range(0.1, 3600.0));
-    c_top->add_flag("-b,--batch", top.batch, "print plain-text snapshots (for scripts and logs)");
-    c_top->add_flag("--json", top.json,
-                    "batch mode, one JSON object per refresh with the screen's fields");
-    c_top->add_option("-n", top.iterations, "snapshots to print in batch mode")
+    c.c_top->add_flag("-b,--batch", c.top.batch,
+                      "print plain-text snapshots (for scripts and logs)");
+    c.c_top->add_flag("--json", c.top.json,
+                      "batch mode, one JSON object per refresh with the screen's fields");
+    c.c_top->add_option("-n", c.top.iterations, "snapshots to print in batch mode")
         ->check(CLI::NonNegativeNumber);
-    c_top->add_option("--sort", top.sort, top::sort_keys_list());
-    c_top->add_option("--rows", top.rows, "rows per batch snapshot, first in sort order (0: all)")
+    c.c_top->add_option("--sort", c.top.sort, top::sort_keys_list());
+    c.c_top
+        ->add_option("--rows", c.top.rows, "rows per batch snapshot, first in sort order (0: all)")
         ->check(CLI::Range(0, 1000000));
-    add_filters(c_top, f);
+    add_filters(c.c_top, f);
 
-    ExportOptions exp;
-    auto *c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
-    c_export
-        ->add_option("--web.listen-address,--listen", exp.listen,
+    c.c_export = app.add_subcommand("export", "Prometheus exporter (/metrics)");
+    c.c_export
+        ->add_option("--web.listen-address,--listen", c.exp.listen,
                      "ADDR:PORT to listen on, [ADDR]:PORT for IPv6, :PORT for every "
                      "address; repeat for several (default 127.0.0.1:10100 only)")
         ->allow_extra_args(false); // one value per flag, as node_exporter takes them
-    c_export->add_option("--web.config.file", exp.web_config_file,
-                         "TLS and basic auth settings, in the format node_exporter reads "
-                         "(exporter-toolkit's web configuration file)");
-    c_export->add_flag("--bpf-stats", exp.bpf_stats,
-                       "have the kernel account fusescope's BPF run time while it runs "
-                       "(fusescope_bpf_program_*; costs tens of ns per program run)");
-    c_export->add_flag("--metrics-reference", exp.metrics_reference,
-                       "print the reference of every metric family (Markdown) and exit");
-    c_export
-        ->add_option("--per-inode-top", exp.per_inode_top,
+    c.c_export->add_option("--web.config.file", c.exp.web_config_file,
+                           "TLS and basic auth settings, in the format node_exporter reads "
+                           "(exporter-toolkit's web configuration file)");
+    c.c_export->add_flag("--bpf-stats", c.exp.bpf_stats,
+                         "have the kernel account fusescope's BPF run time while it runs "
+                         "(fusescope_bpf_program_*; costs tens of ns per program run)");
+    c.c_export->add_flag("--metrics-reference", c.exp.metrics_reference,
+                         "print the reference of every metric family (Markdown) and exit");
+    c.c_export
+        ->add_option("--per-inode-top", c.exp.per_inode_top,
                      "per-inode series for the K inodes with most wait")
         ->check(CLI::Range(0, 1000));
-    add_filters(c_export, f);
+    add_filters(c.c_export, f);
 
-    DiagnoseOptions diag;
-    auto *c_diag = app.add_subcommand(
-        "diagnose", "one-shot report: why are direct-IO writes on this mount slow?");
-    c_diag->add_option("--duration", diag.duration_s, "seconds to watch (0: census only)")
+    c.c_diag = app.add_subcommand("diagnose",
+                                  "one-shot report: why are direct-IO writes on this mount slow?");
+    c.c_diag->add_option("--duration", c.diag.duration_s, "seconds to watch (0: census only)")
         ->check(kFinite & CLI::Range(0.0, 86400.0));
-    c_diag->add_option("--path", diag.path, "only this file");
-    c_diag->add_flag("--json", diag.json, "machine-readable report");
-    add_filters(c_diag, f);
+    c.c_diag->add_option("--path", c.diag.path, "only this file");
+    c.c_diag->add_flag("--json", c.diag.json, "machine-readable report");
+    add_filters(c.c_diag, f);
 
-    DemoOptions demo;
-    auto *c_demo = app.add_subcommand(
+    c.c_demo = app.add_subcommand(
         "demo", "mount the built-in test filesystem, run a database and an indexer on it, "
                 "and watch with top");
-    c_demo->add_option("--duration", demo.duration_s, "seconds (default: until q or Ctrl-C)")
+    c.c_demo->add_option("--duration", c.demo.duration_s, "seconds (default: until q or Ctrl-C)")
         ->check(kFinite & CLI::Range(0.0, kMaxSeconds));
-    c_demo->add_flag("-b,--batch", demo.batch, "print snapshots instead of the live view");
+    c.c_demo->add_flag("-b,--batch", c.demo.batch, "print snapshots instead of the live view");
+}
 
+// One line on stderr that cannot throw: a stderr that fails (closed, a full disk) must not
+// turn an error into an escaping exception (fmt::print throws when the write fails).
+void say(const std::string &line) noexcept { std::fputs(line.c_str(), stderr); }
+
+int run(int argc, char **argv) {
+    std::unique_ptr<Cli> defined;
+    try {
+        defined = std::make_unique<Cli>();
+        define(*defined);
+    } catch (const std::exception &e) {
+        say(fmt::format("fusescope: internal error: the command line could not be set up: {} "
+                        "(please report it)\n",
+                        e.what()));
+        return exit_code::kFailure;
+    }
+    Cli &c = *defined;
+    CLI::App &app = c.app;
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -165,20 +204,28 @@ int run(int argc, char **argv) {
     } catch (const CLI::CallForVersion &e) {
         return app.exit(e);
     } catch (const CLI::ParseError &e) {
-        std::string msg = e.what();
-        fmt::print(stderr, "fusescope: {} (see `fusescope --help`)\n", msg);
+        say(fmt::format("fusescope: {} (see `fusescope --help`)\n", e.what()));
+        return exit_code::kUsage;
+    } catch (const std::exception &e) { // from a conversion or check of a value
+        say(fmt::format("fusescope: bad command line: {} (see `fusescope --help`)\n", e.what()));
         return exit_code::kUsage;
     }
 
-    if (!man_dir.empty()) {
+    if (c.status_fd >= 0)
+        if (std::string err = status::stream().open(c.status_fd); !err.empty()) {
+            say(fmt::format("fusescope: {} (see `fusescope --help`)\n", err));
+            return exit_code::kUsage;
+        }
+
+    if (!c.man_dir.empty()) {
         std::string err;
-        if (!cli::write_man_pages(app, std::string(build_version()), man_dir, &err)) {
-            fmt::print(stderr, "fusescope: --generate-man: {}\n", err);
+        if (!cli::write_man_pages(app, std::string(build_version()), c.man_dir, &err)) {
+            say(fmt::format("fusescope: --generate-man: {}\n", err));
             return exit_code::kFailure;
         }
         return exit_code::kOk;
     }
-    if (completion) {
+    if (c.completion) {
         const std::string sort_keys = [] {
             std::string w = top::sort_keys_list();
             std::erase(w, '|');
@@ -196,24 +243,24 @@ int run(int argc, char **argv) {
         return exit_code::kOk;
     }
     if (app.get_subcommands().empty()) {
-        fmt::print(stderr, "fusescope: A subcommand is required (see `fusescope --help`)\n");
+        say("fusescope: A subcommand is required (see `fusescope --help`)\n");
         return exit_code::kUsage;
     }
 
     install_stop_signals();
-    SessionOptions so = session_options(f);
-    if (c_doctor->parsed())
-        return run_doctor(so, doctor);
-    if (c_trace->parsed())
-        return run_trace(so, trace);
-    if (c_top->parsed())
-        return run_top(so, top);
-    if (c_export->parsed())
-        return run_export(so, exp);
-    if (c_diag->parsed())
-        return run_diagnose(so, diag);
-    if (c_demo->parsed())
-        return run_demo(argv[0], so, demo);
+    SessionOptions so = session_options(c.f);
+    if (c.c_doctor->parsed())
+        return run_doctor(so, c.doctor);
+    if (c.c_trace->parsed())
+        return run_trace(so, c.trace);
+    if (c.c_top->parsed())
+        return run_top(so, c.top);
+    if (c.c_export->parsed())
+        return run_export(so, c.exp);
+    if (c.c_diag->parsed())
+        return run_diagnose(so, c.diag);
+    if (c.c_demo->parsed())
+        return run_demo(argv[0], so, c.demo);
     return exit_code::kUsage;
 }
 
@@ -222,16 +269,18 @@ int run(int argc, char **argv) {
 int main(int argc, char **argv) {
     // Caught here, an exception unwinds the stack: sessions detach, the demo
     // unmounts (uncaught, std::terminate would skip every destructor).
+    int code = exit_code::kFailure;
     try {
-        return run(argc, argv);
+        code = run(argc, argv);
     } catch (const std::exception &e) {
-        fmt::print(stderr,
-                   "fusescope: internal error: {} (please report it with the output of "
-                   "`fusescope -v doctor`)\n",
-                   e.what());
+        std::fprintf(stderr,
+                     "fusescope: internal error: %s (please report it with the output of "
+                     "`fusescope -v doctor`)\n",
+                     e.what());
     } catch (...) {
-        fmt::print(stderr, "fusescope: internal error (please report it with the output of "
-                           "`fusescope -v doctor`)\n");
+        say("fusescope: internal error (please report it with the output of "
+            "`fusescope -v doctor`)\n");
     }
-    return exit_code::kFailure;
+    status::exit(code);
+    return code;
 }

@@ -4,6 +4,7 @@
 #include "fusescope/core/bounded.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/privileges.h"
+#include "fusescope/core/status.h"
 
 #include <csignal>
 #include <cstdio>
@@ -168,6 +169,7 @@ std::unique_ptr<Session> Session::open_for_view(const SessionOptions &opts, std:
     if (std::string cap_err; !drop_privileges(&cap_err))
         std::fprintf(stderr, "fusescope %.*s: warning: could not drop capabilities: %s\n",
                      static_cast<int>(view.size()), view.data(), cap_err.c_str());
+    s->view_ = view;
     return s;
 }
 
@@ -182,7 +184,12 @@ Session::Session(const SessionOptions &opts, SessionParts parts)
     start_ns_ = monotonic_ns();
 }
 
-Session::~Session() = default;
+Session::~Session() {
+    if (!view_.empty())
+        status::health(view_, model_->health());
+}
+
+void Session::watching() const { status::watching(view_, to_string(plan_.backend)); }
 
 void Session::refresh() {
     uint64_t now = monotonic_ns();

@@ -864,6 +864,11 @@ void StateModel::on_health(const Health &h) {
     impl_->health = h;
 }
 
+Health StateModel::health() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->health;
+}
+
 void StateModel::set_mounts(const Mounts &mounts) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);

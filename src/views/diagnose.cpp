@@ -231,6 +231,7 @@ int run_diagnose(const SessionOptions &so_in, const DiagnoseOptions &d) {
     fmt::print(stderr, "fusescope diagnose: census taken, watching {:g} s ({} backend)\n", duration,
                to_string(s->plan().backend));
     std::fflush(stderr);
+    s->watching();
     if (duration > 0) {
         const uint64_t deadline = start + static_cast<uint64_t>(duration * 1e9);
         auto tick = [&] {

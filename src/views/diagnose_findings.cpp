@@ -1,6 +1,7 @@
 // Pure logic of `fusescope diagnose`: Snapshot + Environment -> ranked
 // findings -> text or JSON (schema: include/fusescope/views/diagnose.h).
 #include "fusescope/views/diagnose.h"
+#include "fusescope/views/format.h"
 #include "fusescope/views/json_out.h"
 #include "fusescope/views/text_escape.h"
 
@@ -69,16 +70,7 @@ bool has_cache_mode_lock_bug(const KernelVersion &v) {
 
 namespace {
 
-std::string dur(uint64_t ns) {
-    const double d = static_cast<double>(ns);
-    if (ns >= 1'000'000'000ull)
-        return fmt::format("{:.2f} s", d / 1e9);
-    if (ns >= 1'000'000ull)
-        return fmt::format("{:.1f} ms", d / 1e6);
-    if (ns >= 1'000ull)
-        return fmt::format("{:.0f} us", d / 1e3);
-    return fmt::format("{} ns", ns);
-}
+std::string dur(uint64_t ns) { return format_ns(static_cast<double>(ns), Spacing::Spaced); }
 
 std::string secs(double s) { return fmt::format("{:.1f} s", s); }
 

@@ -258,6 +258,7 @@ int run_export(const SessionOptions &so_in, const ExportOptions &e) {
     fmt::print(stderr, "fusescope export: serving {} ({} backend{}{})\n", urls(addrs, tls),
                to_string(s->plan().backend), tls ? ", TLS" : "", auth ? ", basic auth" : "");
     std::fflush(stderr);
+    s->watching();
 
     int rc = exit_code::kOk;
     try {

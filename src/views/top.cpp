@@ -3,6 +3,7 @@
 #include "top_internal.h"
 
 #include "fusescope/core/exit_codes.h"
+#include "fusescope/core/status.h"
 #include "fusescope/views/text_escape.h"
 
 #include <fmt/format.h>
@@ -17,7 +18,7 @@ namespace fusescope {
 
 namespace top {
 
-TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, uint64_t *last_census_ns) {
+TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, Refresh *r) {
     auto collect = [&] {
         RowCollector rows(h.sort, h.reverse, h.filter, limit);
         Snapshot head = s.model().snapshot_each([&](InodeView &&iv) { rows.add(std::move(iv)); });
@@ -26,10 +27,14 @@ TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, uint64_t *last_
     TopData d = collect();
     const uint64_t now = monotonic_ns();
     constexpr uint64_t kCensusEvery = 2'000'000'000ull;
-    if (d.path_unknown && now - *last_census_ns >= kCensusEvery) {
-        *last_census_ns = now;
+    if (d.path_unknown && now - r->last_census_ns >= kCensusEvery) {
+        r->last_census_ns = now;
         s.census(); // resolves paths of open files (readlink of their fds)
         d = collect();
+    }
+    if (const uint64_t n = drops(d.snap.health); n != r->drops_reported) {
+        r->drops_reported = n;
+        status::health("top", d.snap.health);
     }
     return d;
 }
@@ -51,13 +56,13 @@ constexpr size_t kBatchWidth = 160;
 
 int run_batch(Session &s, const TopOptions &t, const top::HeaderInfo &base) {
     int printed = 0;
-    uint64_t last_census = monotonic_ns();
+    top::Refresh refresh{monotonic_ns()};
     s.run([&] { return t.iterations <= 0 || printed < t.iterations; }, {},
           [&] {
               top::HeaderInfo h = base;
               h.time = top::wall_clock();
               top::TopData d =
-                  top::take_rows(s, h, static_cast<size_t>(std::max(t.rows, 0)), &last_census);
+                  top::take_rows(s, h, static_cast<size_t>(std::max(t.rows, 0)), &refresh);
               if (t.json) {
                   fmt::print("{}", top::batch_json(d, h));
               } else {
@@ -89,11 +94,11 @@ int run_top(const SessionOptions &so_in, const TopOptions &t) {
     top::HeaderInfo base;
     base.backend = std::string(to_string(s->plan().backend));
     base.kernel = s->facts().release;
-    base.watched = so.mount ? *so.mount : fmt::format("all FUSE ({})", s->mounts().all().size());
-    if (so.pid)
-        base.watched += fmt::format("  pid {}", *so.pid);
+    base.mount = so.mount.value_or(""); // "all FUSE (N)" is counted at every refresh
+    base.pid = so.pid.value_or(0);
     base.sort = *key;
     const bool batch = t.batch || t.json || !isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO);
+    s->watching();
     if (batch)
         return run_batch(*s, t, base);
     return top::run_tty(*s, t, base);

@@ -9,10 +9,17 @@
 
 namespace fusescope::top {
 
+// What take_rows remembers from one refresh to the next.
+struct Refresh {
+    uint64_t last_census_ns = 0;
+    uint64_t drops_reported = 0; // drops() of the last health line on the status stream
+};
+
 // The rows to display (sort, filter, reverse from @h; at most @limit, 0: all);
 // runs a census first (on the session's thread) when some inode's path is
-// still unknown and the last such census is old enough.
-TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, uint64_t *last_census_ns);
+// still unknown and the last such census is old enough. A health line goes to the
+// status stream whenever the header's DROPPED count changed.
+TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, Refresh *r);
 std::string wall_clock(); // "HH:MM:SS"
 
 // The interactive screen; returns an exit status.

@@ -290,18 +290,6 @@ std::string format_holders(const InodeView &iv, size_t width) {
     return fit(comm, room) + id + tail;
 }
 
-std::string format_ns(double ns) {
-    if (!(ns > 0))
-        return "-";
-    if (ns < 1e3)
-        return fmt::format("{:.0f}ns", ns);
-    if (ns < 1e6)
-        return ns < 1e4 ? fmt::format("{:.1f}us", ns / 1e3) : fmt::format("{:.0f}us", ns / 1e3);
-    if (ns < 1e9)
-        return ns < 1e7 ? fmt::format("{:.1f}ms", ns / 1e6) : fmt::format("{:.0f}ms", ns / 1e6);
-    return fmt::format("{:.2f}s", ns / 1e9);
-}
-
 std::string format_rate(double v) {
     if (!(v > 0))
         return "0";
@@ -509,6 +497,13 @@ uint64_t drops(const Health &h) {
     return h.events_lost + h.inode_map_full + h.task_map_full + h.req_map_full + h.prog_misses;
 }
 
+std::string watched_text(const HeaderInfo &h, const Snapshot &s) {
+    std::string w = h.mount.empty() ? fmt::format("all FUSE ({})", s.mounts.size()) : h.mount;
+    if (h.pid)
+        w += fmt::format("  pid {}", h.pid);
+    return w;
+}
+
 std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, size_t width,
                                       int *drops_line) {
     std::vector<std::string> out;
@@ -516,7 +511,7 @@ std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, siz
                                     h.backend, h.kernel);
     // The watched mount is the part that gives way on a narrow screen.
     const size_t room = width > first.size() + 12 ? width - first.size() : 12;
-    out.push_back(fit(first + shorten_path(safe_name(h.watched), room), width));
+    out.push_back(fit(first + shorten_path(safe_name(watched_text(h, d.snap)), room), width));
     const Totals &t = d.totals;
     out.push_back(fit(fmt::format("writes/s: {} shared, {} excl   lock wait: {:.2f} s/s   "
                                   "inodes: {}, {} cached",
@@ -673,6 +668,19 @@ std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size
     return out;
 }
 
+DetailPage detail_page(std::vector<std::string> lines, size_t rows, size_t offset) {
+    DetailPage p;
+    const size_t n = lines.size();
+    p.offset = n > rows ? std::min(offset, n - rows) : 0;
+    const size_t end = std::min(n, p.offset + rows);
+    if (n > rows)
+        p.position = rows ? fmt::format("lines {}-{} of {}", p.offset + 1, end, n)
+                          : fmt::format("{} lines", n);
+    p.lines.assign(std::make_move_iterator(lines.begin() + static_cast<std::ptrdiff_t>(p.offset)),
+                   std::make_move_iterator(lines.begin() + static_cast<std::ptrdiff_t>(end)));
+    return p;
+}
+
 std::vector<std::string> help_lines() {
     return {
         "fusescope top - keys",
@@ -680,6 +688,7 @@ std::vector<std::string> help_lines() {
         "  Up/Down, j/k     move the selection (it follows the inode)",
         "  PgUp/PgDn, g/G   page up/down, first/last",
         "  Enter            show/hide the detail pane of the selected inode",
+        "  J/K              scroll the detail pane down/up a line",
         "  s, >             next sort column     <  previous sort column",
         "  r                reverse the sort order",
         "  /                filter by path substring (empty: clear)",
@@ -808,7 +817,7 @@ std::string batch_json(const TopData &d, const HeaderInfo &h) {
     j["time"] = h.time;
     j["backend"] = h.backend;
     j["kernel"] = h.kernel;
-    j["watched"] = h.watched;
+    j["watched"] = watched_text(h, d.snap);
     j["sort"] = to_string(h.sort);
     j["reverse"] = h.reverse;
     const Totals &t = d.totals;

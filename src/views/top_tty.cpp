@@ -89,6 +89,7 @@ struct Screen {
     bool detail = false, help = false;
     Input input = Input::None;
     std::string buf;
+    size_t detail_scroll = 0; // the detail pane's first line (J/K)
 
     // Until the next refresh, the rows kept for the previous sort are re-sorted.
     void rebuild() {
@@ -100,8 +101,11 @@ struct Screen {
     void move(int d) {
         if (rows.empty())
             return;
+        const int was = sel_idx;
         sel_idx = std::clamp(sel_idx + d, 0, static_cast<int>(rows.size()) - 1);
         sel = rows[static_cast<size_t>(sel_idx)]->key;
+        if (sel_idx != was)
+            detail_scroll = 0; // another inode's detail starts at its top
     }
 
     int table_rows() const {
@@ -185,11 +189,15 @@ struct Screen {
         if (detail && !rows.empty()) {
             const InodeView &iv = *rows[static_cast<size_t>(sel_idx)];
             int y = top_y + 1 + n;
-            line(y, fmt::format("-- detail: {} ", shorten_path(display_path(iv), width / 2)),
+            DetailPage page = detail_page(detail_lines(iv, data.snap.now_ns, width),
+                                          static_cast<size_t>(detail_rows()), detail_scroll);
+            detail_scroll = page.offset; // clamped: J past the end stays on the last page
+            line(y,
+                 fmt::format("-- detail: {} {}", shorten_path(display_path(iv), width / 2),
+                             page.position.empty() ? "" : "(" + page.position + ", J/K) "),
                  A_BOLD, false);
-            auto d = detail_lines(iv, data.snap.now_ns, width);
-            for (int i = 0; i < detail_rows() && i < static_cast<int>(d.size()); ++i)
-                line(y + 1 + i, d[static_cast<size_t>(i)]);
+            for (size_t i = 0; i < page.lines.size(); ++i)
+                line(y + 1 + static_cast<int>(i), page.lines[i]);
         }
         std::string status;
         if (input != Input::None)
@@ -257,6 +265,13 @@ struct Screen {
         case '\r':
         case KEY_ENTER:
             detail = !detail;
+            detail_scroll = 0;
+            break;
+        case 'J':
+            ++detail_scroll; // draw() clamps it to the pane's last page
+            break;
+        case 'K':
+            detail_scroll -= detail_scroll > 0;
             break;
         case 's':
         case '>':
@@ -307,16 +322,15 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     TopData latest;
     uint64_t gen = 0;
     std::atomic<bool> quit{false}, data_done{false};
-    uint64_t last_census = monotonic_ns();
+    Refresh refresh{monotonic_ns()};
     Query query;
     query.set(base);
-    TopData first =
-        take_rows(s, base, kScreenRows, &last_census); // holders from the census at open
+    TopData first = take_rows(s, base, kScreenRows, &refresh); // holders from the census at open
 
     std::thread data([&] {
         s.run([&] { return !quit.load(); }, {},
               [&] {
-                  TopData d = take_rows(s, query.get(), kScreenRows, &last_census);
+                  TopData d = take_rows(s, query.get(), kScreenRows, &refresh);
                   std::lock_guard lk(mu);
                   latest = std::move(d);
                   ++gen;
@@ -328,7 +342,7 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     {
         Curses curses;
         Screen scr{s, base, curses, query, std::move(first), {}, {},
-                   0, 0,    false,  false, Input::None,      {}};
+                   0, 0,    false,  false, Input::None,      {}, 0};
         scr.rebuild();
         uint64_t seen = 0;
         uint64_t last_draw = 0;

@@ -218,6 +218,7 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
     }
     fmt::print(stderr, "fusescope trace: watching ({} backend)\n", to_string(s->plan().backend));
     std::fflush(stderr);
+    s->watching();
     if (!to.json)
         fmt::print("{:>14} {:<10} {:>7} {:<16} {}\n", "TIME(s)", "EVENT", "PID", "COMM", "DETAIL");
     std::fflush(stdout);

@@ -9,13 +9,12 @@ programs we did not write (coreutils' tail and dd, Debian's vmtouch) runs once w
 
 import json
 import os
-import signal
 import subprocess
 import time
 import unittest
 
 from fusemount import testfs_mount
-from fusescope_run import FUSESCOPE
+from fusescope_run import Fusescope
 
 BACKEND = os.environ.get("FUSESCOPE_BACKEND")
 EXTRA = ("--backend", BACKEND) if BACKEND else ()
@@ -39,24 +38,6 @@ def bpf_programs_of(pid):
         except OSError:
             pass
     return {p.get("name", "") for p in json.loads(out) if p.get("id") in ids}
-
-
-class Top:
-    """`fusescope top -b --json` in the background: its snapshots, one JSON object each."""
-
-    def __init__(self, syscall_hooks):
-        self.proc = subprocess.Popen(
-            [FUSESCOPE, *EXTRA, "--syscall-hooks", syscall_hooks, "top", "-b", "--json",
-             "--interval", "0.3", "--rows", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.first = self.proc.stdout.readline()  # the first snapshot: attached
-        if not self.first:
-            raise AssertionError(f"top did not start: {self.proc.stderr.read()}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=30)
-        self.assert_exit = (self.proc.returncode, err)
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def summarize(snapshot, paths):
@@ -91,7 +72,9 @@ class OpensWithoutSyscallHooks(unittest.TestCase):
             for path in (f"{cm.mountpoint}/f1", f"{cm.mountpoint}/f2", f"{dm.mountpoint}/f3"):
                 subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k", f"count={BLOCKS}",
                                 "oflag=direct", "status=none"], check=True)
-            top = Top(syscall_hooks)
+            top = Fusescope(*EXTRA, "--syscall-hooks", syscall_hooks, "top", "-b", "--json",
+                            "--interval", "0.3", "--rows", "0")
+            top.wait_watching()
             progs = bpf_programs_of(top.proc.pid)
             try:
                 for _ in range(3):  # three caching opens, apart: each census sees one more
@@ -113,16 +96,14 @@ class OpensWithoutSyscallHooks(unittest.TestCase):
                                     f"count={BLOCKS}", "oflag=direct", *conv, "status=none"],
                                    check=True)
                 time.sleep(1.5)  # past the hints' census and a few refreshes
-                snaps = top.stop()
+                code, out, err = top.finish()
             finally:
-                if top.proc.poll() is None:
-                    top.proc.kill()
-                    top.proc.wait()
+                top.close()
                 for p in procs:
                     p.kill()
                     p.wait()
-        code, err = top.assert_exit
         self.assertEqual(code, 0, err)
+        snaps = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
         paths = {f"{cm.mountpoint}/{n}": n for n in ("f1", "f2", "new")}
         paths[f"{dm.mountpoint}/f3"] = "f3"
         return summarize(snaps[-1], paths), progs

@@ -21,7 +21,7 @@ import time
 import unittest
 
 from fusemount import BindfsMount, is_mounted, passthrough_supported, testfs_mount, uring_supported
-from fusescope_run import FUSESCOPE, Trace, assert_writes, writes
+from fusescope_run import FUSESCOPE, Fusescope, Trace, assert_writes, writes
 from scenarios import write_path_scenarios
 
 BACKEND = os.environ.get("FUSESCOPE_BACKEND")
@@ -187,19 +187,19 @@ class WritePaths(unittest.TestCase):
                 assert_writes(self, t, {("exclusive", "passthrough"): n})
                 return
             assert_writes(self, t, {})
-            proc = subprocess.Popen(
-                [FUSESCOPE, *EXTRA, "diagnose", "--json", "--duration", "4", "--mount", m.mountpoint],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.5)
-            fd = os.open(m.path("f"), os.O_WRONLY)  # held open across the census
-            try:
-                fio(m.path("f"), 1, 32, "--ioengine=psync", "--direct=0")
-                out, err = proc.communicate(timeout=60)
-            finally:
-                os.close(fd)
+            with Fusescope(*EXTRA, "diagnose", "--json", "--duration", "4", "--mount",
+                           m.mountpoint) as d:
+                d.wait_watching()
+                fd = os.open(m.path("f"), os.O_WRONLY)  # held open across the census
+                try:
+                    fio(m.path("f"), 1, 32, "--ioengine=psync", "--direct=0")
+                    rc = d.wait(60)
+                finally:
+                    os.close(fd)
+                out, err = d.stdout(), d.stderr()
             rep = json.loads(out)
             self.assertFalse(rep["healthy"], out)
-            self.assertEqual(proc.returncode, 5, err)
+            self.assertEqual(rc, 5, err)
             kinds = [f["kind"] for f in rep["findings"]]
             self.assertIn("writes_not_visible", kinds, out)
 

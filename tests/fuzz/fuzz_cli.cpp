@@ -1,10 +1,11 @@
 // libFuzzer target: fusescope's command line (src/cli/main.cpp, compiled with
-// -Dmain=fusescope_cli_main) with the views and the man page writer stubbed out. The input is split
-// at NUL bytes into argv. A parse must end in a status, never a crash or an escaping exception, and
-// values that reach a view must be in range (the checks below).
+// -Dmain=fusescope_cli_main) with the views, the man page writer and the status stream stubbed out.
+// The input is split at NUL bytes into argv. A parse must end in a status, never a crash or an
+// escaping exception, and values that reach a view must be in range (the checks below).
 #include "fusescope/core/build_info.h"
 #include "fusescope/core/exit_codes.h"
 #include "fusescope/core/session.h"
+#include "fusescope/core/status.h"
 #include "fusescope/views/top_render.h"
 #include "fusescope/views/views.h"
 
@@ -62,6 +63,14 @@ bool cli::write_man_pages(CLI::App &, const std::string &, const std::string &, 
     return true;
 }
 std::string cli::bash_completion(CLI::App &, const cli::Completions &) { return {}; }
+// Stubbed: a fuzzed --status-fd N must not write into the fuzzer's own descriptors. Odd
+// numbers are taken, even ones refused, so both paths run.
+std::string status::Stream::open(int fd) { return fd % 2 ? "" : "stub: refused"; }
+status::Stream &status::stream() {
+    static Stream s;
+    return s;
+}
+void status::exit(int) {}
 } // namespace fusescope
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -30,7 +30,8 @@ case $target in
     for a in "trace --duration 5 --mount /mnt --pid 1" "top -b -n 3 --interval 0.5 --sort excl" \
              "export --listen 127.0.0.1:10100 --per-inode-top 5" "--backend tracepoint doctor --json" \
              "export --web.listen-address [::1]:10100 --web.config.file /w.yml --bpf-stats" "--version" \
-             "diagnose --duration 10 --path /x --json" "demo --duration 1 -b" "--help" "trace --duration nan"; do
+             "diagnose --duration 10 --path /x --json" "demo --duration 1 -b" "--help" "trace --duration nan" \
+             "--status-fd 3 trace --json" "--status-fd 4 top -b"; do
       printf '%s' "$a" | tr ' ' '\0' > "$out/corpus/args-$i"; i=$((i + 1))
     done
     ;;

@@ -1,8 +1,6 @@
-"""Helpers of the who-and-where tests (tests/whowhere). Standard library only.
+"""Helpers of the who-and-where tests (tests/whowhere). Standard library only. (fusescope
+itself runs in the background through fusescope_run.py's Fusescope.)
 
-    Session(*args)                   # a fusescope command running in the background:
-        .wait_for(text, timeout)     #   until its stderr says text
-        .stop() -> (rc, out, err)    #   SIGINT, then what it printed (bytes)
     cgroup2_root() -> str            # where the cgroup v2 hierarchy is mounted
     CgroupTree(name)                 # cgroups created for a test under that root, removed
         .make(rel) -> path           #   (with their processes gone) on leaving the block
@@ -15,54 +13,13 @@
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
-FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
-
-
-class Session:
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([FUSESCOPE, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        os.set_blocking(self.proc.stderr.fileno(), False)
-        self.err = b""
-        self.out = b""
-
-    def _read_err(self):
-        try:
-            chunk = self.proc.stderr.read()
-        except BlockingIOError:
-            chunk = None
-        if chunk:
-            self.err += chunk
-
-    def wait_for(self, text, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._read_err()
-            if text.encode() in self.err:
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"{text!r} not seen; stderr: {self.err!r}")
-
-    def wait(self, timeout=120):
-        out, err = self.proc.communicate(timeout=timeout)
-        self.out += out
-        self.err += err
-        return self.proc.returncode, self.out, self.err
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        return self.wait()
+from fusescope_run import FUSESCOPE  # noqa: F401 (the tests import it from here)
 
 
 def cgroup2_root():

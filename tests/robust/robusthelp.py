@@ -1,5 +1,6 @@
-"""Helpers for the robustness tests: run fusescope, see which BPF programs and links one
-fusescope process holds, and check the kernel released them. Standard library only.
+"""Helpers for the robustness tests: see which BPF programs and links one fusescope process
+holds, and check the kernel released them. Standard library only. (fusescope itself runs in
+the background through tests/lib/fusescope_run.py's Fusescope.)
 
 Other tests (and other engineers' fusescope) run concurrently, so nothing here compares
 global counts: each check is on the ids one process held, read from /proc/PID/fdinfo.
@@ -7,13 +8,10 @@ global counts: each check is on the ids one process held, read from /proc/PID/fd
 
 import json
 import os
-import select
-import signal
 import subprocess
-import tempfile
 import time
 
-FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
+from fusescope_run import FUSESCOPE  # noqa: F401 (test_cli imports it from here)
 
 
 def wait_for(pred, timeout=10.0, step=0.1):
@@ -73,67 +71,3 @@ def mount_table():
     """Mount points of this mount namespace."""
     with open("/proc/self/mountinfo") as f:
         return sorted(l.split()[4] for l in f if l.strip())
-
-
-class Running:
-    """fusescope ARGS with stdout/stderr in temp files; wait_attached() waits until its BPF
-    links are in place and `ready` (a substring of stderr or stdout) was printed."""
-
-    def __init__(self, *args):
-        self.args = [FUSESCOPE, *map(str, args)]
-        self._out = tempfile.TemporaryFile(mode="w+b")
-        self._err = tempfile.TemporaryFile(mode="w+b")
-        self.proc = subprocess.Popen(self.args, stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-
-    def stdout(self):
-        self._out.seek(0)
-        return self._out.read().decode(errors="replace")
-
-    def stderr(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")
-
-    def wait_attached(self, ready, timeout=90):
-        def ok():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{' '.join(self.args)} exited {self.proc.returncode}: "
-                                     f"{self.stderr()}")
-            return ready in self.stderr() or ready in self.stdout()
-        if not wait_for(ok, timeout, 0.1):
-            self.kill()
-            raise AssertionError(f"{' '.join(self.args)}: no {ready!r} in {timeout}s: "
-                                 f"{self.stderr()}")
-        progs, links = bpf_fds(self.pid)
-        return progs, links
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout=30):
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"{' '.join(self.args)} did not exit within {timeout}s")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def close(self):
-        self.kill()
-        self._out.close()
-        self._err.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False

@@ -2,7 +2,8 @@
 """Every option with a bad value gets exactly one line on stderr, nothing on stdout, and the
 documented status: 2 for a bad command line, 3 for an environment that does not have what
 the value names (no such path, pid, mount). Runs as root so environment checks are reached;
-none of these cases may load BPF (they fail before Session::open or inside its checks)."""
+none of these cases may load BPF (they fail before Session::open or inside its checks).
+An error that cannot be printed (stderr closed or full) still ends in its status."""
 
 import os
 import subprocess
@@ -69,6 +70,12 @@ USAGE = [
     ["export", "--per-inode-top", "-1"],
     ["export", "--per-inode-top", HUGE],
     ["export", "--per-inode-top", "nan"],
+    # the status stream: not a descriptor, not open (one open only for reading:
+    # tests/unit/test_status.cpp)
+    ["--status-fd", "x", "doctor"],
+    ["--status-fd", "-1", "doctor"],
+    ["--status-fd", HUGE, "doctor"],
+    ["--status-fd", "99", "trace"],
 ]
 
 ENVIRONMENT = [
@@ -106,6 +113,33 @@ class BadValues(unittest.TestCase):
         for args in ENVIRONMENT:
             with self.subTest(args=args):
                 self.check(args, 3)
+
+
+# Errors fusescope cannot print: a closed stderr or one on a full disk must still end in the
+# error's status (an exception thrown by the failed write used to escape main(): SIGABRT).
+UNPRINTABLE = [
+    (["--no-such-flag", "doctor"], 2),
+    (["trace", "--duration", "nan"], 2),
+    (["--status-fd", "99", "doctor"], 2),
+    ([], 2),
+] + ([(["trace", "--mount", MISSING, "--duration", "1"], 3)] if os.geteuid() == 0 else [])
+
+
+class UnwritableStderr(unittest.TestCase):
+    def test_error_status_without_stderr(self):
+        for args, want in UNPRINTABLE:
+            for how in ("closed", "full"):
+                with self.subTest(args=args, stderr=how):
+                    if how == "closed":
+                        r = subprocess.run(["/bin/sh", "-c", 'exec "$0" "$@" 2>&-', FUSESCOPE,
+                                            *args], stdout=subprocess.PIPE, timeout=60,
+                                           stdin=subprocess.DEVNULL)
+                    else:
+                        with open("/dev/full", "w") as full:
+                            r = subprocess.run([FUSESCOPE, *args], stdout=subprocess.PIPE,
+                                               stderr=full, timeout=60, stdin=subprocess.DEVNULL)
+                    self.assertEqual(r.returncode, want, f"{args} with stderr {how}")
+                    self.assertEqual(r.stdout, b"")
 
 
 if __name__ == "__main__":

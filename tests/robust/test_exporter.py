@@ -16,7 +16,8 @@ import unittest
 import urllib.request
 
 from fusemount import run_load, testfs_mount
-from robusthelp import Running, bpf_fds, wait_for
+from fusescope_run import Fusescope
+from robusthelp import bpf_fds, wait_for
 
 
 def free_port():
@@ -132,9 +133,9 @@ BAD_REQUESTS = [
 class Exporter(unittest.TestCase):
     def test_default_listen_is_loopback(self):
         with testfs_mount("--direct-io") as m:
-            with Running("export", "--mount", m.mountpoint) as e:
+            with Fusescope("export", "--mount", m.mountpoint) as e:
                 try:
-                    e.wait_attached("serving ")
+                    e.wait_watching()
                 except AssertionError:
                     if "already in use" in e.stderr():
                         self.skipTest("default port busy (another exporter): " + e.stderr())
@@ -147,8 +148,8 @@ class Exporter(unittest.TestCase):
     def test_drops_capabilities_and_census_still_runs(self):
         port = free_port()
         with testfs_mount("--direct-io") as m:
-            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
-                e.wait_attached("serving ")
+            with Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
+                e.wait_watching()
                 caps, nnp = cap_sets(e.pid)
                 self.assertEqual(caps, {"CapEff": KEPT, "CapPrm": KEPT, "CapBnd": KEPT,
                                         "CapInh": 0, "CapAmb": 0}, e.stderr())
@@ -180,8 +181,8 @@ class Exporter(unittest.TestCase):
     def test_malformed_and_oversized_requests(self):
         port = free_port()
         with testfs_mount("--direct-io") as m:
-            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
-                e.wait_attached("serving ")
+            with Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
+                e.wait_watching()
                 self.assertEqual(metrics(port)[0], 200)
                 for name, data in BAD_REQUESTS:
                     with self.subTest(request=name):
@@ -200,8 +201,8 @@ class Exporter(unittest.TestCase):
         # before libmicrohttpd: 30 of them timed a scrape out) nor grow memory without bound
         port = free_port()
         with testfs_mount("--direct-io") as m:
-            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
-                e.wait_attached("serving ")
+            with Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
+                e.wait_watching()
                 self.assertEqual(metrics(port)[0], 200)
                 before = rss(e.pid)
                 idle = []
@@ -232,9 +233,10 @@ class Exporter(unittest.TestCase):
             self.skipTest("kernel.bpf_stats_enabled is 1 (someone else accounts BPF run time)")
         with testfs_mount("--direct-io", "--parallel-direct-writes") as m:
             port = free_port()
-            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint,
+            with Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint,
                          "--bpf-stats") as e:
-                progs, _ = e.wait_attached("serving ")
+                e.wait_watching()
+                progs, _ = bpf_fds(e.pid)
                 run_load("parallel", "--file", m.path("f"), "--threads", "2", "--writes", "100",
                          "--size", "4096")
                 self.assertTrue(wait_for(lambda: (counter(metrics(port)[1],
@@ -249,8 +251,9 @@ class Exporter(unittest.TestCase):
                 e.kill()  # SIGKILL: no destructor runs
             # a second exporter's programs are not accounted: nothing holds stats on any more
             port = free_port()
-            with Running("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
-                progs, _ = e.wait_attached("serving ")
+            with Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint) as e:
+                e.wait_watching()
+                progs, _ = bpf_fds(e.pid)
                 run_load("parallel", "--file", m.path("g"), "--threads", "2", "--writes", "100",
                          "--size", "4096")
                 body = metrics(port)[1]

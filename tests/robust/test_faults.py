@@ -13,7 +13,8 @@ import unittest
 import urllib.request
 
 from fusemount import LOAD, is_mounted, testfs_mount
-from robusthelp import Running, wait_for
+from fusescope_run import Fusescope
+from robusthelp import wait_for
 
 PARALLEL = ("--direct-io", "--parallel-direct-writes", "--write-delay-us", "200")
 
@@ -49,10 +50,10 @@ class Faults(unittest.TestCase):
 
     def test_server_killed_mid_write(self):
         with testfs_mount(*PARALLEL) as m:
-            with Running("trace", "--json", "--mount", m.mountpoint) as r, \
-                    Running("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
-                r.wait_attached("watching (")
-                t.wait_attached("fusescope top - ")
+            with Fusescope("trace", "--json", "--mount", m.mountpoint) as r, \
+                    Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
+                r.wait_watching()
+                t.wait_watching()
                 writers = subprocess.Popen(
                     [LOAD, "parallel", "--file", m.path("db"), "--threads", "4", "--writes",
                      "100000", "--size", "65536"],
@@ -78,10 +79,10 @@ class Faults(unittest.TestCase):
 
     def test_lazy_unmount_while_watching(self):
         with testfs_mount(*PARALLEL) as m:
-            with Running("trace", "--json", "--mount", m.mountpoint) as r, \
-                    Running("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
-                r.wait_attached("watching (")
-                t.wait_attached("fusescope top - ")
+            with Fusescope("trace", "--json", "--mount", m.mountpoint) as r, \
+                    Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
+                r.wait_watching()
+                t.wait_watching()
                 subprocess.run(["umount", "-l", m.mountpoint], check=True)
                 self.assertTrue(wait_for(lambda: m.proc.poll() is not None, 15),
                                 "testfs kept running after umount -l")
@@ -108,10 +109,10 @@ class Faults(unittest.TestCase):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         port = free_port()
         try:
-            with Running("trace", "--json", "--pid", child.pid) as r, \
-                    Running("export", "--listen", f"127.0.0.1:{port}") as e:
-                r.wait_attached("watching (")
-                e.wait_attached("serving ")
+            with Fusescope("trace", "--json", "--pid", child.pid) as r, \
+                    Fusescope("export", "--listen", f"127.0.0.1:{port}") as e:
+                r.wait_watching()
+                e.wait_watching()
                 with testfs_mount(*PARALLEL) as m:
                     dev = dev_of(m.mountpoint)
                     child.stdin.write(m.path("late") + "\n")

@@ -11,7 +11,8 @@ import time
 import unittest
 
 from fusemount import LOAD, run_load, testfs_mount
-from robusthelp import Running, wait_for
+from fusescope_run import Fusescope
+from robusthelp import wait_for
 
 PARALLEL = ("--direct-io", "--parallel-direct-writes")
 CHURN_FILES = int(os.environ.get("FUSESCOPE_CHURN_FILES", "20000"))
@@ -36,8 +37,8 @@ class Overload(unittest.TestCase):
             run_load("parallel", "--file", m.path("db"), "--threads", "4", "--writes", "5000",
                      "--size", "4096")
             alone = time.monotonic() - t0
-            with Running("trace", "--json", "--mount", m.mountpoint) as r:
-                r.wait_attached("watching (")
+            with Fusescope("trace", "--json", "--mount", m.mountpoint) as r:
+                r.wait_watching()
                 r.signal(signal.SIGSTOP)  # a reader that does not read: the 1 MB ring fills
                 try:
                     t0 = time.monotonic()
@@ -50,10 +51,10 @@ class Overload(unittest.TestCase):
                 time.sleep(1.5)
                 r.signal(signal.SIGINT)
                 self.assertEqual(r.wait(60), 0, r.stderr())
+                lost = r.health().get("events_lost")
                 err = r.stderr()
-            lost = re.search(r"(\d+) events lost", err)
-            self.assertIsNotNone(lost, f"trace did not report lost events: {err}")
-            self.assertGreater(int(lost.group(1)), 0)
+            self.assertIsNotNone(lost, f"trace did not report its health: {err}")
+            self.assertGreater(lost, 0, f"trace did not report lost events: {err}")
             # the workload did not wait for the stopped reader (generous: shared 2 cores)
             self.assertLess(stopped, max(10 * alone, alone + 20),
                             f"writers took {stopped:.1f}s with the reader stopped, {alone:.1f}s "
@@ -63,8 +64,8 @@ class Overload(unittest.TestCase):
         with testfs_mount() as m:  # caching opens: each one makes the file hold cache mode
             run_load("parallel", "--file", m.path("db"), "--threads", "1", "--writes", "1",
                      "--size", "4096")
-            with Running("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
-                t.wait_attached("fusescope top - ")
+            with Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
+                t.wait_watching()
                 t.signal(signal.SIGSTOP)
                 try:
                     # top does not ask for write events, but every caching open that makes
@@ -78,11 +79,13 @@ class Overload(unittest.TestCase):
                 t.signal(signal.SIGINT)
                 self.assertEqual(t.wait(30), 0, t.stderr())
                 self.assertTrue(shown, "top never showed the lost events: " + t.stdout()[-600:])
+                # and said so on its status stream when the screen did
+                self.assertGreater(t.health().get("events_lost", 0), 0, t.status_lines())
 
     def test_inode_churn_memory_bounded(self):
         with testfs_mount(*PARALLEL) as m:
-            with Running("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
-                t.wait_attached("fusescope top - ")
+            with Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t:
+                t.wait_watching()
                 time.sleep(1)
                 base = vm_rss_kb(t.pid)
                 samples = []

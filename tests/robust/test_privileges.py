@@ -9,7 +9,8 @@ import signal
 import unittest
 
 from fusemount import run_load, testfs_mount
-from robusthelp import Running, wait_for
+from fusescope_run import Fusescope
+from robusthelp import wait_for
 
 # CAP_DAC_READ_SEARCH 2, CAP_SYS_PTRACE 19, CAP_PERFMON 38, CAP_BPF 39
 KEPT = (1 << 2) | (1 << 19) | (1 << 38) | (1 << 39)
@@ -36,12 +37,13 @@ class Privileges(unittest.TestCase):
 
     def test_views_drop_and_still_work(self):
         with testfs_mount(*PARALLEL) as m:
-            with Running("trace", "--json", "--mount", m.mountpoint) as r, \
-                    Running("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t, \
-                    Running("diagnose", "--duration", "4", "--json", "--mount", m.mountpoint) as d:
-                r.wait_attached("watching (")
-                t.wait_attached("fusescope top - ")
-                d.wait_attached("census taken")
+            with Fusescope("trace", "--json", "--mount", m.mountpoint) as r, \
+                    Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint) as t, \
+                    Fusescope("diagnose", "--duration", "4", "--json", "--mount",
+                              m.mountpoint) as d:
+                r.wait_watching()
+                t.wait_watching()
+                d.wait_watching()
                 for p in (r, t, d):
                     self.assert_dropped(p)
                 run_load("parallel", "--file", m.path("db"), "--threads", "2", "--writes", "50",

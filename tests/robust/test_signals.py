@@ -10,7 +10,8 @@ import time
 import unittest
 
 from fusemount import testfs_mount
-from robusthelp import Running, assert_released, bpf_fds, mount_table
+from fusescope_run import Fusescope
+from robusthelp import assert_released, bpf_fds, mount_table
 
 
 def free_port():
@@ -19,13 +20,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-# (name, args before --mount, ready marker, exit statuses a stop signal may give)
+# (name, args before --mount, exit statuses a stop signal may give); each is attached once
+# its status stream says "watching"
 COMMANDS = [
-    ("trace", ["trace", "--json"], "watching (", {0}),
-    ("top -b", ["top", "-b", "--interval", "0.5"], "fusescope top - ", {0}),
-    ("export", ["export", "--listen", "127.0.0.1:{port}"], "serving ", {0}),
+    ("trace", ["trace", "--json"], {0}),
+    ("top -b", ["top", "-b", "--interval", "0.5"], {0}),
+    ("export", ["export", "--listen", "127.0.0.1:{port}"], {0}),
     # diagnose stops watching early and reports: 0 healthy, 5 findings
-    ("diagnose", ["diagnose", "--duration", "600"], "census taken", {0, 5}),
+    ("diagnose", ["diagnose", "--duration", "600"], {0, 5}),
 ]
 
 
@@ -37,28 +39,32 @@ def foreign(before, after):
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root (BPF, FUSE mounts)")
 class Signals(unittest.TestCase):
-    def run_one(self, m, args, ready, sig, want):
+    def run_one(self, m, args, sig, want):
         args = [a.format(port=free_port()) for a in args]
         before = mount_table()
-        with Running(*args, "--mount", m.mountpoint) as r:
-            progs, links = r.wait_attached(ready)
+        with Fusescope(*args, "--mount", m.mountpoint) as r:
+            self.assertEqual(r.wait_watching()["pid"], r.pid)
+            progs, links = bpf_fds(r.pid)
             self.assertTrue(progs and links, f"no BPF programs/links seen in /proc/{r.pid}/fdinfo")
             r.signal(sig)
-            rc = r.wait(30)
+            rc = r.wait(30)  # and its status stream's exit line says rc
             if sig == signal.SIGKILL:
                 self.assertEqual(rc, -signal.SIGKILL)
+                self.assertEqual(r.status("exit"), [])
             else:
                 self.assertIn(rc, want, f"{args} on {sig.name}: {r.stderr()}")
                 self.assertNotIn("error", r.stderr().lower(), r.stderr())
+                self.assertEqual(r.status_lines()[-1], {"status": "exit", "code": rc})
+                self.assertEqual(r.health()["view"], args[0])
         assert_released(self, progs, links)
         self.assertEqual(foreign(before, mount_table()), [], "fusescope left a mount")
 
     def test_stop_signals(self):
         with testfs_mount("--direct-io", "--parallel-direct-writes") as m:
-            for name, args, ready, want in COMMANDS:
+            for name, args, want in COMMANDS:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL):
                     with self.subTest(command=name, signal=sig.name):
-                        self.run_one(m, args, ready, sig, want)
+                        self.run_one(m, args, sig, want)
 
     def test_signal_during_startup(self):
         # A signal that arrives while the programs are still loading or the census runs must
@@ -66,7 +72,7 @@ class Signals(unittest.TestCase):
         with testfs_mount("--direct-io") as m:
             for delay in (0.05, 0.3, 1.0):
                 with self.subTest(delay=delay):
-                    with Running("trace", "--json", "--mount", m.mountpoint) as r:
+                    with Fusescope("trace", "--json", "--mount", m.mountpoint) as r:
                         time.sleep(delay)
                         seen = set(), set()
                         for _ in range(3):

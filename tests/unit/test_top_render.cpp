@@ -3,6 +3,7 @@
 #include "fusescope/views/top_render.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 using namespace fusescope;
 using namespace fusescope::top;
@@ -137,12 +138,7 @@ TEST(TopRender, HolderFormatting) {
         EXPECT_LE(format_holders(iv, w).size(), w) << w;
 }
 
-TEST(TopRender, NumberFormatting) {
-    EXPECT_EQ(format_ns(0), "-");
-    EXPECT_EQ(format_ns(850), "850ns");
-    EXPECT_EQ(format_ns(1500), "1.5us");
-    EXPECT_EQ(format_ns(2.5e6), "2.5ms");
-    EXPECT_EQ(format_ns(3e9), "3.00s");
+TEST(TopRender, NumberFormatting) { // durations: tests/unit/test_format.cpp
     EXPECT_EQ(format_rate(0), "0");
     EXPECT_EQ(format_rate(1234), "1234");
     EXPECT_EQ(format_rate(12345), "12.3k");
@@ -197,7 +193,7 @@ TEST(TopRender, BatchTextStartsWithHeaderAndListsRows) {
     h.time = "12:00:00";
     h.backend = "trampoline";
     h.kernel = "6.9.0";
-    h.watched = "/mnt/fuse";
+    h.mount = "/mnt/fuse";
     std::string t = batch_text(collect_rows(s, h.sort, h.reverse, {}, 0), h, 160);
     EXPECT_EQ(t.rfind("fusescope top - 12:00:00", 0), 0u) << t;
     EXPECT_NE(t.find("DROPPED: 3 events lost"), std::string::npos) << t;
@@ -314,4 +310,67 @@ TEST(TopRender, BatchTextSaysHowManyRowsDidNotFit) {
     EXPECT_NE(t.find("... 50 more inodes (--rows N"), std::string::npos) << t;
     t = batch_text(collect_rows(many_inodes(), h.sort, h.reverse, {}, 0), h, 160);
     EXPECT_EQ(t.find("more inodes"), std::string::npos);
+}
+
+TEST(TopRender, DetailPageScrollsWithinTheLines) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 40; ++i)
+        lines.push_back("line " + std::to_string(i));
+    struct Case {
+        size_t rows, offset, want_offset;
+        std::string position;
+        size_t shown;
+    };
+    const Case cases[] = {
+        {10, 0, 0, "lines 1-10 of 40", 10},
+        {10, 5, 5, "lines 6-15 of 40", 10},
+        {10, 30, 30, "lines 31-40 of 40", 10}, // the last page
+        {10, 31, 30, "lines 31-40 of 40", 10}, // one past it: still the last page
+        {10, 1000, 30, "lines 31-40 of 40", 10},
+        {39, 9, 1, "lines 2-40 of 40", 39},
+        {40, 7, 0, "", 40}, // every line fits: no position, no offset
+        {100, 3, 0, "", 40},
+        {0, 3, 3, "40 lines", 0},
+    };
+    for (const Case &c : cases) {
+        DetailPage p = detail_page(lines, c.rows, c.offset);
+        EXPECT_EQ(p.offset, c.want_offset) << c.rows << " " << c.offset;
+        EXPECT_EQ(p.position, c.position) << c.rows << " " << c.offset;
+        ASSERT_EQ(p.lines.size(), c.shown) << c.rows << " " << c.offset;
+        for (size_t i = 0; i < p.lines.size(); ++i)
+            EXPECT_EQ(p.lines[i], lines[c.want_offset + i]);
+    }
+    EXPECT_TRUE(detail_page({}, 10, 5).lines.empty());
+    EXPECT_EQ(detail_page({}, 10, 5).offset, 0u);
+}
+
+TEST(TopRender, DetailPageOfARealInodeEndsWithItsLastLine) {
+    InodeView iv = inode(7, "/mnt/fuse/db", 2000, 10);
+    iv.interval.contention_hist[1].add(5000, 3);
+    auto all = detail_lines(iv, 3'500'000'000, 100);
+    ASSERT_GT(all.size(), 4u);
+    DetailPage p = detail_page(all, 4, all.size()); // J pressed more often than there are lines
+    EXPECT_EQ(p.offset, all.size() - 4);
+    EXPECT_EQ(p.lines.back(), all.back());
+}
+
+TEST(TopRender, WatchedCountsTheMountsOfEachRefresh) {
+    Snapshot s;
+    s.interval_ns = 1'000'000'000;
+    HeaderInfo h;
+    h.time = "12:00:00";
+    EXPECT_EQ(watched_text(h, s), "all FUSE (0)");
+    auto first_line = [&] {
+        return header_lines(collect_rows(s, h.sort, h.reverse, {}, 0), h, 160)[0];
+    };
+    s.mounts.resize(2);
+    EXPECT_NE(first_line().find("mounts: all FUSE (2)"), std::string::npos) << first_line();
+    s.mounts.resize(3); // a mount appeared since top started
+    EXPECT_NE(first_line().find("mounts: all FUSE (3)"), std::string::npos) << first_line();
+    auto j = nlohmann::json::parse(batch_json(collect_rows(s, h.sort, h.reverse, {}, 0), h));
+    EXPECT_EQ(j["watched"], "all FUSE (3)");
+    h.pid = 42;
+    EXPECT_EQ(watched_text(h, s), "all FUSE (3)  pid 42");
+    h.mount = "/mnt/fuse";
+    EXPECT_EQ(watched_text(h, s), "/mnt/fuse  pid 42");
 }

@@ -12,7 +12,8 @@ import time
 import unittest
 
 from fusemount import MODES, testfs_mount
-from whowhere import CgroupTree, Session, free_port, hold_mapping, scrape, series
+from fusescope_run import Fusescope
+from whowhere import CgroupTree, free_port, hold_mapping, scrape, series
 
 CONTAINER = "0123456789abcdef" * 4  # 64 hex digits, as docker names its scopes
 
@@ -38,13 +39,13 @@ class WhereTheyRun(unittest.TestCase):
             with open(data, "wb") as f:
                 f.write(b"d" * 65536)
             ino = os.stat(data).st_ino
-            trace = Session("trace", "--json", "--mount", m.mountpoint)
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
-            diag = Session("diagnose", "--json", "--duration", "60", "--mount", m.mountpoint)
-            export = Session("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint)
+            trace = Fusescope("trace", "--json", "--mount", m.mountpoint)
+            top = Fusescope("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
+            diag = Fusescope("diagnose", "--json", "--duration", "60", "--mount", m.mountpoint)
+            export = Fusescope("export", "--listen", f"127.0.0.1:{port}", "--mount", m.mountpoint)
             try:
-                trace.wait_for("watching")
-                diag.wait_for("census taken")
+                trace.wait_watching()
+                diag.wait_watching()
                 time.sleep(1.0)  # top's first refresh
                 writer = tree.spawn(service, [sys.executable, "-c", WRITE, data],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -58,7 +59,7 @@ class WhereTheyRun(unittest.TestCase):
                 writer.communicate("", timeout=30)
                 time.sleep(1.0)
             finally:
-                results = {name: s.stop() for name, s in
+                results = {name: s.finish() for name, s in
                            (("trace", trace), ("top", top), ("diagnose", diag),
                             ("export", export))}
             for name, (rc, _, err) in results.items():

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from fusemount import MODES, testfs_mount
-from whowhere import Session
+from fusescope_run import Fusescope
 
 RUNS = 35
 
@@ -39,11 +39,11 @@ class CulpritsByProgram(unittest.TestCase):
             with open(data, "wb") as f:
                 f.write(b"d" * 65536)
             st = os.stat(data)
-            diag = Session("diagnose", "--json", "--duration", "60", "--mount", m.mountpoint)
-            top = Session("--syscall-hooks", "on", "top", "-b", "--json", "--interval", "0.5",
+            diag = Fusescope("diagnose", "--json", "--duration", "60", "--mount", m.mountpoint)
+            top = Fusescope("--syscall-hooks", "on", "top", "-b", "--json", "--interval", "0.5",
                           "--mount", m.mountpoint)
             try:
-                diag.wait_for("census taken")
+                diag.wait_watching()
                 time.sleep(1.0)  # top attached too (its first refresh)
                 stop = threading.Event()
                 writer = threading.Thread(target=write_in_eof, args=(data, stop))
@@ -56,8 +56,8 @@ class CulpritsByProgram(unittest.TestCase):
                 writer.join()
                 time.sleep(1.5)  # the last refreshes
             finally:
-                rc, out, err = diag.stop()  # SIGINT: the report now
-                _, tout, terr = top.stop()
+                rc, out, err = diag.finish()  # SIGINT: the report now
+                _, tout, terr = top.finish()
             self.assertIn(rc, (0, 5), err)
             rep = json.loads(out)
             cache = [f for f in rep["findings"] if f["kind"] == "cache_io_mode"

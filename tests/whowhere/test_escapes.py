@@ -11,7 +11,8 @@ import time
 import unittest
 
 from fusemount import MODES, testfs_mount
-from whowhere import FUSESCOPE, Session, hold_mapping
+from fusescope_run import Fusescope
+from whowhere import FUSESCOPE, hold_mapping
 
 EVIL = "\x1b[2J\x1b[31mEVIL"  # 13 bytes: fits TASK_COMM_LEN
 FILE = "\x1b[31mred"
@@ -37,15 +38,15 @@ class EscapedNames(unittest.TestCase):
             with open(path, "wb") as f:
                 f.write(b"d" * 65536)
             sessions = {
-                "trace": Session("trace", "--mount", m.mountpoint),
-                "trace --json": Session("trace", "--json", "--mount", m.mountpoint),
-                "top -b": Session("top", "-b", "--interval", "0.5", "--mount", m.mountpoint),
-                "diagnose": Session("diagnose", "--duration", "60", "--mount", m.mountpoint),
+                "trace": Fusescope("trace", "--mount", m.mountpoint),
+                "trace --json": Fusescope("trace", "--json", "--mount", m.mountpoint),
+                "top -b": Fusescope("top", "-b", "--interval", "0.5", "--mount", m.mountpoint),
+                "diagnose": Fusescope("diagnose", "--duration", "60", "--mount", m.mountpoint),
             }
             try:
-                sessions["trace"].wait_for("watching")
-                sessions["trace --json"].wait_for("watching")
-                sessions["diagnose"].wait_for("census taken")
+                sessions["trace"].wait_watching()
+                sessions["trace --json"].wait_watching()
+                sessions["diagnose"].wait_watching()
                 time.sleep(1.0)  # top's first refresh
                 holder = hold_mapping(path, 3.0, comm=EVIL)
                 writer = subprocess.Popen([sys.executable, "-c", WRITE, path, EVIL],
@@ -59,7 +60,7 @@ class EscapedNames(unittest.TestCase):
                 holder.stdout.close()
                 time.sleep(1.0)
             finally:
-                results = {name: s.stop() for name, s in sessions.items()}
+                results = {name: s.finish() for name, s in sessions.items()}
             results["doctor"] = (doctor.returncode, doctor.stdout, doctor.stderr)
             for name, (rc, out, err) in results.items():
                 with self.subTest(output=name):

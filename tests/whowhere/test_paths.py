@@ -14,7 +14,8 @@ import time
 import unittest
 
 from fusemount import MODES, BindfsMount, testfs_mount
-from whowhere import Session, free_port, scrape, series
+from fusescope_run import Fusescope
+from whowhere import free_port, scrape, series
 
 
 def write_and_close(path, writes=20):
@@ -37,9 +38,9 @@ class ClosedFiles(unittest.TestCase):
             closed, moved = m.path("dir/closed"), m.path("dir/moved")
             # the kernel names a file at its open's syscall exit: a file closed before any
             # census is named only with the syscall hooks (top's and export's are off)
-            top = Session(*HOOKS, "top", "-b", "--json", "--interval", "0.5", "--mount",
+            top = Fusescope(*HOOKS, "top", "-b", "--json", "--interval", "0.5", "--mount",
                           m.mountpoint)
-            export = Session(*HOOKS, "export", "--listen", f"127.0.0.1:{port}", "--mount",
+            export = Fusescope(*HOOKS, "export", "--listen", f"127.0.0.1:{port}", "--mount",
                              m.mountpoint)
             try:
                 scrape(port)  # attached
@@ -51,7 +52,7 @@ class ClosedFiles(unittest.TestCase):
                 time.sleep(1.5)  # refreshes after both were closed
                 metrics = scrape(port)
             finally:
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
                 export.stop()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             self.assertTrue(frames, terr)
@@ -73,7 +74,7 @@ class ClosedFiles(unittest.TestCase):
             os.mkdir(os.path.join(b.mnt, "dir"))
             closed = os.path.join(b.mnt, "dir", "closed")
             moved = os.path.join(b.mnt, "dir", "moved")
-            top = Session(*HOOKS, "top", "-b", "--json", "--interval", "0.5", "--mount", b.mnt)
+            top = Fusescope(*HOOKS, "top", "-b", "--json", "--interval", "0.5", "--mount", b.mnt)
             try:
                 time.sleep(1.5)  # attached
                 for path in (closed, moved):
@@ -84,7 +85,7 @@ class ClosedFiles(unittest.TestCase):
                                timeout=60)
                 time.sleep(1.5)  # refreshes after both were closed
             finally:
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             self.assertTrue(frames, terr)
             rows = {r["ino"]: r for r in frames[-1]["rows"]}
@@ -98,7 +99,7 @@ class ClosedFiles(unittest.TestCase):
     def test_an_open_file_has_its_current_path(self):
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
             first, now = m.path("first"), m.path("now")
-            top = Session("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
+            top = Fusescope("top", "-b", "--json", "--interval", "0.5", "--mount", m.mountpoint)
             fd = None
             try:
                 time.sleep(1.5)
@@ -114,7 +115,7 @@ class ClosedFiles(unittest.TestCase):
             finally:
                 if fd is not None:
                     os.close(fd)
-                _, tout, terr = top.stop()
+                _, tout, terr = top.finish()
             frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
             rows = [r for r in frames[-1]["rows"] if r["ino"] == ino]
             self.assertEqual(len(rows), 1, frames[-1])

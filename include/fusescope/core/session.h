@@ -65,11 +65,13 @@ class Session {
                                          int *exit_code);
     // What every view does to start: open(), the error as one line "fusescope VIEW: ..." on
     // stderr, and once attached, every privilege dropped but the census' (privileges.h).
+    // Such a session writes its last health line on the status stream (status.h) when it
+    // ends; the view writes "watching" (watching()) once it watches.
     static std::unique_ptr<Session> open_for_view(const SessionOptions &opts, std::string_view view,
                                                   int *exit_code);
     // A session over an attached backend; takes no census (open() then does).
     Session(const SessionOptions &opts, SessionParts parts);
-    ~Session();
+    ~Session(); // open_for_view's: the last health line on the status stream
     Session(const Session &) = delete;
     Session &operator=(const Session &) = delete;
 
@@ -102,12 +104,15 @@ class Session {
         return names_.file_path(*backend_, mounts_, key, &captured);
     }
     void stop() { stop_ = true; }
+    // The status stream's "watching" line, for the view open_for_view named.
+    void watching() const;
 
   private:
     // The census of each process whose FUSE_OPEN hints are due; their opens go to @handle.
     void census_open_hints(const std::function<void(const Event &)> &handle);
 
     SessionOptions opts_;
+    std::string view_; // open_for_view's
     KernelFacts facts_;
     HookPlan plan_;
     std::unique_ptr<Backend> backend_;

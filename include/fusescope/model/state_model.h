@@ -72,6 +72,7 @@ class StateModel {
     // A full census of open FUSE files and shared mappings: rebuilds holders.
     void on_census(const std::vector<CensusRecord> &records, uint64_t now_ns);
     void on_health(const Health &h);
+    Health health() const; // the last on_health's
     void set_mounts(const Mounts &m);
     void set_path(const InodeKey &key, std::string path, PathSource source = PathSource::Walk);
     // The path the kernel spelled when the inode was first opened (bpf/names.bpf.h):

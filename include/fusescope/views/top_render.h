@@ -5,6 +5,7 @@
 #pragma once
 
 #include "fusescope/model/snapshot.h"
+#include "fusescope/views/format.h" // format_ns
 
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +42,6 @@ std::string fit(std::string_view s, size_t width);
 // "comm:pid +k more" for the holders of cached mode, fitted into width
 // (width 0: no limit). "-" if no holder, "?" if cached with holders unknown.
 std::string format_holders(const InodeView &iv, size_t width = 0);
-std::string format_ns(double ns);                          // "-", "850ns", "12us", "3.4ms", "1.20s"
 std::string format_rate(double v);                         // "0", "12", "1.2k", "3.4M"
 std::string format_age(uint64_t now_ns, uint64_t then_ns); // "3.2s ago", "5m ago"
 std::string_view short_reason(WriteReason r); // "cache-io", "no-flag", ... (<= 8 chars)
@@ -127,12 +127,16 @@ struct HeaderInfo {
     std::string time;    // wall clock "HH:MM:SS"
     std::string backend; // session.plan().backend
     std::string kernel;  // session.facts().release
-    std::string watched; // "--mount" path or "all FUSE mounts"
+    std::string mount;   // --mount PATH, "" for every FUSE mount
+    uint32_t pid = 0;    // --pid, 0 for none
     bool paused = false;
     SortKey sort = SortKey::Wait;
     bool reverse = false;
     Filter filter;
 };
+// What top watches, at this refresh: the --mount path, or "all FUSE (N)" with N the FUSE
+// mounts in @s's table (mounts come and go while top runs), and "  pid P" with --pid.
+std::string watched_text(const HeaderInfo &h, const Snapshot &s);
 // Two or three lines: identity, totals per second, drops (line index of the
 // drops text in *drops_line if any, for highlighting).
 std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, size_t width,
@@ -141,6 +145,14 @@ std::vector<std::string> header_lines(const TopData &d, const HeaderInfo &h, siz
 // The detail pane of one inode: holders (how, since when), reasons, wait
 // histogram, drain waiters, recent mode transitions.
 std::vector<std::string> detail_lines(const InodeView &iv, uint64_t now_ns, size_t width);
+// The part of the detail pane that fits @rows rows, from line @offset (clamped: the last
+// page is full, never past the end).
+struct DetailPage {
+    size_t offset = 0;              // the first line shown, after clamping
+    std::vector<std::string> lines; // at most @rows
+    std::string position;           // "lines 3-12 of 40", or "" when every line fits
+};
+DetailPage detail_page(std::vector<std::string> lines, size_t rows, size_t offset);
 std::vector<std::string> help_lines();
 
 // One batch (-b) snapshot: header lines, a blank line, the table, and how many

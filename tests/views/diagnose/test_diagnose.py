@@ -2,7 +2,7 @@
 """Scenario tests of `fusescope diagnose` on the host kernel (issue 7).
 
 Each test mounts fusescope-testfs, starts `fusescope diagnose --mount MNT --duration D`, waits for
-its "watching" line on stderr (the census is taken and the probes are attached), runs a
+its "watching" status line (the census is taken and the probes are attached), runs a
 fusescope-load workload inside the window and asserts the report: the JSON schema documented in
 include/fusescope/views/diagnose.h, the exit status (0 healthy, 5 findings, 3 bad --path) and,
 in text mode, the key sentences.
@@ -13,7 +13,6 @@ Environment (ctest sets it): FUSESCOPE, FUSESCOPE_TESTFS, FUSESCOPE_LOAD. Needs 
 import concurrent.futures
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,46 +21,29 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
 from fusemount import LOAD, IoUringTransport, Transport, run_load, testfs_mount  # noqa: E402
+from fusescope_run import FUSESCOPE, Fusescope  # noqa: E402
 
-FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
 EXIT_OK, EXIT_ENV, EXIT_FINDINGS = 0, 3, 5
 PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
             "--write-delay-us", "200")
 
 
-class Diagnose:
-    """A running `fusescope diagnose`; result() waits for it and returns (rc, stdout, stderr)."""
+class Diagnose(Fusescope):
+    """A running `fusescope diagnose`, returned once its status stream says "watching";
+    result() waits for it and returns (rc, stdout, stderr)."""
 
     def __init__(self, mount, duration, *extra, json_out=True, ready_timeout=90, global_args=()):
-        args = [FUSESCOPE, *global_args, "diagnose", "--mount", mount, "--duration", str(duration),
-                *extra]
-        if json_out:
-            args.append("--json")
-        self.args = args
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
-        self.err = b""
-        deadline = time.monotonic() + ready_timeout
-        fd = self.proc.stderr.fileno()
-        while b"watching" not in self.err:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"{args}: no 'watching' line after {ready_timeout}s: {self.err!r}")
-            r, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    out = self.proc.stdout.read()
-                    rc = self.proc.wait()
-                    raise AssertionError(f"{args} exited {rc} before watching: "
-                                         f"{self.err.decode(errors='replace')} {out!r}")
-                self.err += chunk
+        super().__init__(*global_args, "diagnose", "--mount", mount, "--duration", str(duration),
+                         *extra, *(["--json"] if json_out else []))
+        try:
+            self.wait_watching(ready_timeout)
+        except AssertionError:
+            self.close()
+            raise
 
     def result(self, timeout=120):
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out.decode(), (self.err + err).decode(errors="replace")
+        rc = self.wait(timeout)
+        return rc, self.stdout(), self.stderr()
 
     def report(self, timeout=120):
         rc, out, err = self.result(timeout)
@@ -70,11 +52,6 @@ class Diagnose:
         except json.JSONDecodeError as e:
             raise AssertionError(f"diagnose printed bad JSON ({e}), rc={rc}: {out!r} {err}")
         return rc, rep
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
 
 
 def kinds(rep):

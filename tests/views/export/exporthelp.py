@@ -5,13 +5,12 @@ import base64
 import os
 import signal
 import socket
-import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
+from fusescope_run import FUSESCOPE, Fusescope  # noqa: F401 (tests import FUSESCOPE from here)
+
 DASHBOARD = os.environ.get("FUSESCOPE_DASHBOARD", "dashboards/fusescope.json")
 
 
@@ -58,7 +57,8 @@ class Exporter:
     """`fusescope export --web.listen-address ADDR... --mount MNT ...` as a context manager,
     ready once /metrics answers 200 (with context and auth for TLS and basic auth).
     listen: addresses (default one free port on 127.0.0.1); self.addr is the first.
-    Stops it with SIGTERM on exit (SIGKILL if it ignores that) and checks it exited 0."""
+    Stops it with SIGTERM on exit (SIGKILL if it ignores that) and checks it exited 0.
+    Runs through fusescope_run.Fusescope (self.fs): attached once it says "watching"."""
 
     def __init__(self, mount, *args, port=None, listen=None, context=None, auth=None):
         self.port = port or free_port()
@@ -66,26 +66,27 @@ class Exporter:
         self.addr = self.listen[0]
         self.scheme = "https" if context else "http"
         self.context, self.auth = context, auth
-        self._err = tempfile.TemporaryFile(mode="w+b")
-        cmd = [FUSESCOPE, "export", "--mount", mount]
+        cmd = ["export", "--mount", mount]
         for a in self.listen:
             cmd += ["--web.listen-address", a]
-        self.proc = subprocess.Popen(cmd + [str(a) for a in args], stdout=subprocess.DEVNULL,
-                                     stderr=self._err, stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
+        self.fs = Fusescope(*cmd, *args)
+        self.proc = self.fs.proc
+        self.pid = self.fs.pid
         self.returncode = None
         try:
+            self.fs.wait_watching(60)
             wait_http(self.url("/metrics"), timeout=60, proc=self.proc, context=context, auth=auth)
         except AssertionError as e:
             self.stop()
-            raise AssertionError(f"{e}; exporter stderr: {self.stderr()}")
+            err = self.stderr()
+            self.fs.close()
+            raise AssertionError(f"{e}; exporter stderr: {err}")
 
     def url(self, path, addr=None):
         return f"{self.scheme}://{addr or self.addr}{path}"
 
     def stderr(self):
-        self._err.seek(0)
-        return self._err.read().decode(errors="replace")
+        return self.fs.stderr()
 
     def metrics(self, addr=None):
         status, _, body = http_get(self.url("/metrics", addr), context=self.context, auth=self.auth)
@@ -96,13 +97,9 @@ class Exporter:
     def stop(self):
         if self.returncode is not None:
             return self.returncode
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
         try:
-            self.returncode = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.returncode = self.fs.stop(signal.SIGTERM, 20)
+        except AssertionError:  # did not exit: Fusescope killed it
             self.returncode = "killed"
         return self.returncode
 
@@ -112,7 +109,7 @@ class Exporter:
     def __exit__(self, exc_type, exc, tb):
         rc = self.stop()
         err = self.stderr()
-        self._err.close()
+        self.fs.close()
         if exc_type is None and rc != 0:
             raise AssertionError(f"fusescope export exited with {rc} on SIGTERM: {err}")
         return False
