@@ -413,6 +413,37 @@ def contention_tax(a, mnt):
             "programs": progs}
 
 
+def machine_busy_ns():
+    """CPU time the whole machine spent busy (all CPUs, /proc/stat: not idle, not iowait)"""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) * 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def fio_machine(a, mnt):
+    """fio (4 jobs of 4 KiB in-EOF random O_DIRECT writes, psync) with and without `export`:
+    ABBA pairs of its IOPS and of the whole machine's busy CPU time per write (the writers, the
+    FUSE server, fusescope and whatever fusescope makes every other task pay)."""
+    path = os.path.join(mnt, "bench-fio-machine")
+    run_fio(path, a.threads, max(a.fio_ios // 10, 100), "psync", 1)  # warm-up, file made
+
+    def once(fe):
+        b0 = machine_busy_ns()
+        r = run_fio(path, a.threads, a.fio_ios, "psync", 1)
+        return {"iops": r["writes_per_s"], "machine_ns": (machine_busy_ns() - b0) / r["total_writes"]}
+
+    iops, cpu = [], []
+    for i, got in abba_pairs(a, mnt, once):
+        iops.append(got["B"]["iops"] / got["A"]["iops"])
+        cpu.append(got["A"]["machine_ns"] / got["B"]["machine_ns"])
+        log(f"fio machine pair {i + 1}/{a.pairs}: IOPS ratio {iops[-1]:.3f}, machine CPU per "
+            f"write A {got['A']['machine_ns']:.0f} B {got['B']['machine_ns']:.0f} ns ratio "
+            f"{cpu[-1]:.3f} (load {loadavg()})")
+    return {"jobs": a.threads, "ios": a.fio_ios, "iops_ratios": iops, "cpu_ratios": cpu,
+            "median_iops_ratio": statistics.median(iops),
+            "median_cpu_ratio": statistics.median(cpu)}
+
+
 def run_syscalls(binary, calls):
     """fusescope-bench-syscalls: ns per getppid() over @calls calls"""
     out = subprocess.run([binary, str(calls)], capture_output=True, text=True, check=True).stdout
@@ -610,7 +641,7 @@ def main():
     ap.add_argument("--syscalls", help="fusescope-bench-syscalls (the syscalls section)")
     ap.add_argument("--syscall-calls", type=int, default=2000000, help="per run (syscalls)")
     ap.add_argument("--only",
-                    default="throughput,bpf,contention,syscalls,frontend,inodes,attach")
+                    default="throughput,fio,bpf,contention,syscalls,frontend,inodes,attach")
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -648,6 +679,7 @@ def main():
                 a, mnt, f"fio {engine}", 0, res["backend"],
                 workload=lambda path, e=engine, d=depth: run_fio(path, a.threads, a.fio_ios, e, d))
                for engine, depth in (("psync", 1), ("libaio", 2), ("io_uring", 2))}}),
+        ("fio", lambda mnt: fio_machine(a, mnt)),
         ("contention", lambda mnt: contention_tax(a, mnt)),
         ("syscalls", lambda mnt: syscall_tax(a, mnt)),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),

@@ -17,6 +17,7 @@ BUDGET = {
     "first_data_s": 0.5,
     "contention": 0.995,  # a workload contending on other locks, with/without
     "syscalls": 0.995,  # the time of a syscall on the machine, without/with
+    "machine": 0.995,  # fio: IOPS and the whole machine's CPU time per write
 }
 
 
@@ -117,6 +118,15 @@ def markdown(r, vm=None):
         for name, p in sorted(c["programs"].items()):
             row(f"`{name}` on non-FUSE contention", f"{p['ns_per_run']:.0f} ns per run "
                 f"({p['runs']} runs)", "a cheap filter", "")
+    fm = r.get("fio")
+    if fm:
+        for what, key, ratios in (("IOPS", "median_iops_ratio", fm["iops_ratios"]),
+                                  ("machine CPU time per write (without/with)", "median_cpu_ratio",
+                                   fm["cpu_ratios"])):
+            row(f"fio psync {fm['jobs']} jobs, {what}, with/without `export` (median of "
+                f"{len(ratios)} A/B pairs)",
+                f"**{fm[key]:.3f}** (pairs: {', '.join(f'{x:.3f}' for x in ratios)})",
+                "≥ 0.995", ok(fm[key] >= BUDGET["machine"]))
     sc = r.get("syscalls")
     for label, x in (sc or {}).get("runs", {}).items():
         ratios = ", ".join(f"{v:.3f}" for v in x["ratios"])
