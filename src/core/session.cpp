@@ -140,14 +140,15 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     return s;
 }
 
+namespace {
+constexpr ViewSyscallHooks kSyscallHooksByView[] = {
+    {"trace", true}, {"diagnose", true}, {"doctor", true}, {"top", false}, {"export", false}};
+} // namespace
+
+std::span<const ViewSyscallHooks> syscall_hooks_defaults() { return kSyscallHooksByView; }
+
 bool syscall_hooks_default(std::string_view view) {
-    struct ViewDefault {
-        std::string_view view;
-        bool syscall_hooks;
-    };
-    static constexpr ViewDefault kDefaults[] = {
-        {"trace", true}, {"diagnose", true}, {"doctor", true}, {"top", false}, {"export", false}};
-    for (const auto &d : kDefaults)
+    for (const auto &d : kSyscallHooksByView)
         if (d.view == view)
             return d.syscall_hooks;
     return true;
@@ -257,8 +258,18 @@ void Session::run(const std::function<bool()> &keep_going,
                   const std::function<void(const Event &)> &on_event,
                   const std::function<void()> &on_tick) {
     double census_every = opts_.census_interval_s;
-    if (census_every < 0)
-        census_every = plan_.backend == BackendKind::Tracepoint ? 2.0 : 0.0;
+    if (census_every < 0) {
+        // A census walks every task's files and mappings (the FUSE server's backing fds
+        // included): it was most of an idle exporter's CPU. The trampoline backend sees every
+        // open and mapping; with the syscall hooks only opens through io_uring hide; without
+        // them each FUSE_OPEN brings its opener's census, and a mode change seen by a writer
+        // or a lock wait a full one: what is left is a mapping made long after its open while
+        // nobody writes.
+        if (plan_.backend == BackendKind::Trampoline)
+            census_every = 0.0;
+        else
+            census_every = plan_.loads("fs_sys_exit_openat") ? 2.0 : 30.0;
+    }
     const uint64_t interval_ns = static_cast<uint64_t>(opts_.interval_s * 1e9);
     uint64_t next_tick = monotonic_ns() + interval_ns;
     auto handle = [&](const Event &ev) {

@@ -8,6 +8,7 @@
 #include "fusescope/views/views.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -90,6 +91,13 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
                                  {"hooks", r.hooks},
                                  {"note", r.note}});
         j["roles"] = roles;
+        if (plan && plan->backend == BackendKind::Tracepoint) {
+            nlohmann::ordered_json by_view;
+            for (const auto &v : syscall_hooks_defaults())
+                by_view[std::string(v.view)] = v.syscall_hooks;
+            j["syscall_hooks"] = {{"this_run", plan->loads("fs_sys_exit_openat")},
+                                  {"default_by_view", by_view}};
+        }
         nlohmann::ordered_json progs = nlohmann::ordered_json::array();
         for (const auto &a : attached)
             progs.push_back({{"program", a.program}, {"target", a.target}});
@@ -128,6 +136,16 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             out += fmt::format("backend       NONE: {}\n", plan_err);
         } else {
             out += fmt::format("backend       {}: {}\n", to_string(plan->backend), plan->why);
+            if (plan->backend == BackendKind::Tracepoint) {
+                std::vector<std::string> on, off;
+                for (const auto &v : syscall_hooks_defaults())
+                    (v.syscall_hooks ? on : off).emplace_back(v.view);
+                out += fmt::format("syscall hooks {} below; by default on for {}, off for {} "
+                                   "(while attached, every syscall on the machine takes the "
+                                   "kernel's slow path)\n",
+                                   plan->loads("fs_sys_exit_openat") ? "on" : "off",
+                                   fmt::join(on, ", "), fmt::join(off, ", "));
+            }
             out += fmt::format("\n{:<18} {:<4} {}\n", "ROLE", "OK", "HOOKS / NOTE");
             for (const auto &r : plan->roles) {
                 std::string text = r.available ? r.hooks : "-";

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -33,11 +34,11 @@ struct SessionOptions {
     // tracepoint backend: the open/mmap syscall hooks (nullopt: the view's default,
     // syscall_hooks_default())
     std::optional<bool> syscall_hooks;
-    bool write_cache = true; // tracepoint backend: per-CPU write cache slots
-    bool bpf_stats = false;  // account BPF run time while the session lives
-    double interval_s = 1.0; // counters refresh
-    double census_interval_s =
-        -1; // <0: backend default (tracepoint 2 s, trampoline: on hints only)
+    bool write_cache = true;       // tracepoint backend: per-CPU write cache slots
+    bool bpf_stats = false;        // account BPF run time while the session lives
+    double interval_s = 1.0;       // counters refresh
+    double census_interval_s = -1; // <0: backend default (trampoline: on hints only; tracepoint: 2
+                                   // s with the syscall hooks, 30 s without; Session::run says why)
 };
 
 // Whether @view ("trace", "top", ...) attaches the open/mmap syscall hooks unless told
@@ -45,6 +46,11 @@ struct SessionOptions {
 // happens, do; the monitors that run for days (top, export) do not, because those hooks tax
 // every syscall on the machine, and find holders by the census on FUSE_OPEN hints instead.
 bool syscall_hooks_default(std::string_view view);
+struct ViewSyscallHooks {
+    std::string_view view;
+    bool syscall_hooks;
+};
+std::span<const ViewSyscallHooks> syscall_hooks_defaults(); // the table behind it
 
 // What a session is made of once its backend is attached: Session::open builds it from the
 // kernel; unit tests give a fake Backend (tests/unit/test_session.cpp).
