@@ -309,8 +309,7 @@ template <typename Skel> class BpfBackend final : public Backend {
                 out.push_back(decode_census(r));
             }
         }
-        if (!pid)
-            census_runs_++; // full censuses only: a process census is an open hint's
+        census_runs_++; // of the machine, or of one process (an open hint's)
         return out;
     }
 

@@ -195,7 +195,7 @@ void Session::watching() const { status::watching(view_, to_string(plan_.backend
 void Session::refresh() {
     uint64_t now = monotonic_ns();
     model_->on_counter_changes(backend_->read_counters(), now);
-    model_->on_health(backend_->read_health());
+    model_->on_health(health());
     if (auto diff = mounts_.reload(); diff && !diff->empty())
         model_->set_mounts(mounts_);
     resolve_names();
@@ -214,6 +214,12 @@ void Session::resolve_names() {
         if (auto p = names_.file_path(*backend_, mounts_, key, &captured))
             model_->set_kernel_path(key, std::move(*p), captured);
     }
+}
+
+Health Session::health() {
+    Health h = backend_->read_health();
+    h.opens_unexplained = open_hints_.dropped();
+    return h;
 }
 
 void Session::census(const std::function<void(const Event &)> &handle) {
@@ -235,7 +241,7 @@ void Session::census(const std::function<void(const Event &)> &handle) {
     open_hints_.on_full_census(recs, now);
     model_->resolve_paths_from_census(recs);
     resolve_names(); // while the processes the census saw still live (/proc/PID/exe)
-    model_->on_health(backend_->read_health());
+    model_->on_health(health());
 }
 
 void Session::census_open_hints(const std::function<void(const Event &)> &handle) {

@@ -49,6 +49,7 @@ std::string health_line(std::string_view view, const Health &h) {
 #undef FS_X
     j["events_received"] = h.events_received;
     j["census_runs"] = h.census_runs;
+    j["opens_unexplained"] = h.opens_unexplained;
     j["prog_misses"] = h.prog_misses;
     return text(j);
 }

@@ -345,7 +345,8 @@ std::vector<MetricFamily> ExportCollector::families(const Summary &s,
     Builder::counter(mapfull, {"task"}, num(h.task_map_full));
     Builder::counter(mapfull, {"req"}, num(h.req_map_full));
     Builder::counter(b.family(Family::WritesUnresolved), {}, num(h.writes_unresolved));
-    Builder::counter(b.family(Family::CensusRuns), {}, num(s.stats.census_runs));
+    Builder::counter(b.family(Family::OpensUnexplained), {}, num(h.opens_unexplained));
+    Builder::counter(b.family(Family::CensusRuns), {}, num(h.census_runs)); // process ones too
     Builder::gauge(b.family(Family::ModelInodes), {}, num(s.stats.inodes));
     Builder::gauge(b.family(Family::ModelInodesLimit), {}, num(s.stats.max_inodes));
     Builder::counter(b.family(Family::ModelEvictions), {}, num(s.stats.evictions));

@@ -122,8 +122,14 @@ constexpr FamilyDef kFamilies[] = {
      "BPF map updates that failed because the map was full", ""},
     {Family::WritesUnresolved, G::Self, "fusescope_writes_unresolved_total", T::Counter, "",
      "Writes whose lock mode or reason the probes could not resolve", ""},
+    {Family::OpensUnexplained, G::Self, "fusescope_opens_unexplained_total", T::Counter, "",
+     "FUSE_OPENs whose file no census of the opener found (it closed within a second; top "
+     "and export without the syscall hooks): their holders and writers are not named",
+     ""},
     {Family::CensusRuns, G::Self, "fusescope_census_runs_total", T::Counter, "",
-     "Census runs (open files and mappings walked)", ""},
+     "Census runs: open files and mappings walked, of every process or of one opener (after its "
+     "FUSE_OPEN, without the syscall hooks)",
+     ""},
     {Family::ModelInodes, G::Self, "fusescope_model_inodes", T::Gauge, "",
      "Inodes the state model holds", ""},
     {Family::ModelInodesLimit, G::Self, "fusescope_model_inodes_limit", T::Gauge, "",

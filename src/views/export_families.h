@@ -54,6 +54,7 @@ enum class Family : uint8_t {
     EventsReceived,
     MapFull,
     WritesUnresolved,
+    OpensUnexplained,
     CensusRuns,
     ModelInodes,
     ModelInodesLimit,

@@ -114,6 +114,7 @@ class Session {
     void watching() const;
 
   private:
+    Health health(); // the backend's, and what the session itself could not explain
     // The census of each process whose FUSE_OPEN hints are due; their opens go to @handle.
     void census_open_hints(const std::function<void(const Event &)> &handle);
 

@@ -50,6 +50,9 @@ inline constexpr Field kFields[] = {
 #undef FS_X
     {Kind::Health, "events_received", "ring-buffer events read"},
     {Kind::Health, "census_runs", "censuses of open files and shared mappings taken"},
+    {Kind::Health, "opens_unexplained",
+     "FUSE_OPENs whose file no census of the opener found (closed within a second; without "
+     "the syscall hooks): not named as holders or writers"},
     {Kind::Health, "prog_misses",
      "runs of fusescope's BPF programs the kernel skipped (recursion on a CPU): writes not "
      "counted"},

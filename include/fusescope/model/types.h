@@ -215,6 +215,9 @@ struct Health {
 #undef FS_X
     uint64_t events_received = 0;
     uint64_t census_runs = 0;
+    // FUSE_OPENs (without the syscall hooks) whose file no census of the opener found: it
+    // closed within a second, and its holder or writer is not named (open_hints.h).
+    uint64_t opens_unexplained = 0;
     // Runs of fusescope's programs the kernel skipped because the same program
     // was already running on that CPU (bpf_prog_info.recursion_misses). On
     // preemptible kernels a task preempted inside an fentry program makes the
