@@ -492,7 +492,7 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 /*
  * Without the syscall hooks (cfg_open_hints) nothing sees the open's outcome:
  * the opener's FUSE_OPEN/FUSE_CREATE, sent from its own thread, tells
- * userspace which process to take a census of (src/core/open_hints.h). The
+ * userspace which process to take a census of (fusescope/model/open_hints.h). The
  * new inode is not known yet: FUSE_OPEN carries the file's nodeid, FUSE_CREATE
  * its parent's. Opens are rare next to writes; the machine's other syscalls
  * pay nothing.

@@ -194,7 +194,8 @@ struct Builder {
         bool sys = tp("syscalls/sys_exit_openat") && tp("syscalls/sys_enter_mmap") &&
                    tp("syscalls/sys_exit_mmap");
         bool iomodes_note = !k.has_iomodes;
-        const bool sys_hooks = sys && k.probe_read_allowed && o.syscall_hooks; // exits load
+        const bool sys_possible = sys && k.probe_read_allowed;  // the open/mmap exits load
+        const bool sys_hooks = sys_possible && o.syscall_hooks; // off: by choice
         if (sys_hooks) {
             for (const char *p : {"fs_sys_exit_openat", "fs_sys_enter_mmap", "fs_sys_exit_mmap"})
                 prog(p);
@@ -210,12 +211,12 @@ struct Builder {
         } else {
             // The opener's FUSE_OPEN names the process, and a census of it (iterators read
             // BTF pointers, no probe_read) shows the file: open_hints.h.
-            const bool by_choice = sys && k.probe_read_allowed;
             const std::string why =
-                by_choice ? "syscall hooks off (--syscall-hooks on: every syscall on the machine "
-                            "pays for them)"
-                : sys     ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
-                          : "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
+                sys_possible
+                    ? "syscall hooks off (--syscall-hooks on: every syscall on the machine "
+                      "pays for them)"
+                : sys ? "bpf_probe_read_kernel refused (confidentiality lockdown)"
+                      : "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
             role(Role::Open, !iomodes_note,
                  iomodes_note ? ""
                               : "tp_btf fuse:fuse_request_send FUSE_OPEN/FUSE_CREATE, then a "
@@ -240,10 +241,9 @@ struct Builder {
                  "an upper bound: includes the server's answer to the open, for mmap the wait for "
                  "mmap_lock");
         } else {
-            const bool by_choice = sys && k.probe_read_allowed;
             role(Role::DrainWait, false, "",
                  !k.has_iomodes ? "n/a (kernel has no IO modes)"
-                 : by_choice    ? "needs the open/mmap syscall hooks (--syscall-hooks on)"
+                 : sys_possible ? "needs the open/mmap syscall hooks (--syscall-hooks on)"
                                 : "needs the open/mmap syscall hooks");
         }
         role(Role::Release, k.has_iomodes,
