@@ -40,6 +40,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 import fusemount  # noqa: E402
+from fusescope_run import bpf_prog_ids_of  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -164,24 +165,10 @@ def run_load(load, scenario, path, threads, writes, size=4096, extra=()):
     return json.loads(p.stdout)
 
 
-def prog_ids_of(pid):
-    """ids of the BPF programs process pid holds (from /proc/PID/fdinfo)."""
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            pass
-    return ids
-
-
 def bpf_progs(pid):
     """{name: (run_time_ns, run_cnt)} of the fs_* programs of process pid (other fusescope
     instances on the machine, e.g. other people's tests, are not ours to count)."""
-    ids = prog_ids_of(pid)
+    ids = bpf_prog_ids_of(pid)
     out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
                          check=True).stdout
     progs = {}

@@ -14,7 +14,7 @@ import time
 import unittest
 
 from fusemount import testfs_mount
-from fusescope_run import Fusescope
+from fusescope_run import Fusescope, bpf_prog_ids_of
 
 BACKEND = os.environ.get("FUSESCOPE_BACKEND")
 EXTRA = ("--backend", BACKEND) if BACKEND else ()
@@ -28,15 +28,7 @@ def bpf_programs_of(pid):
     """names of the BPF programs process @pid holds open"""
     out = subprocess.run(["bpftool", "--json", "prog", "show"], capture_output=True, text=True,
                          check=True).stdout
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.add(int(line.split()[1]))
-        except OSError:
-            pass
+    ids = bpf_prog_ids_of(pid)
     return {p.get("name", "") for p in json.loads(out) if p.get("id") in ids}
 
 

@@ -40,6 +40,21 @@ FUSESCOPE = os.environ.get("FUSESCOPE", "fusescope")
 SIGINT = signal.SIGINT  # (Fusescope.signal hides the module in its class body)
 
 
+def bpf_prog_ids_of(pid):
+    """ids of the BPF programs process @pid holds (from /proc/PID/fdinfo): other fusescope
+    instances on the machine are not ours to count (also bench/bench.py's)."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
 def run_fusescope(*args, timeout=120, check=False):
     return subprocess.run([FUSESCOPE, *args], capture_output=True, text=True, timeout=timeout,
                           check=check)
