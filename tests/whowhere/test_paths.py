@@ -31,6 +31,19 @@ HOOKS = ("--syscall-hooks", "on")
 
 
 class ClosedFiles(unittest.TestCase):
+    def assert_kernel_paths(self, tout, terr, files):
+        """top's last frame names each (ino, path) of @files by the kernel's name, marked as
+        possibly stale (the file was closed, maybe renamed)"""
+        frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
+        self.assertTrue(frames, terr)
+        rows = {r["ino"]: r for r in frames[-1]["rows"]}
+        for ino, path in files:
+            with self.subTest(path=path):
+                self.assertIn(ino, rows, frames[-1])
+                r = rows[ino]
+                self.assertEqual((r["path"], r["path_source"], r["path_may_be_stale"]),
+                                 (path, "kernel", True))
+
     def test_closed_and_renamed_files_keep_a_path(self):
         port = free_port()
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
@@ -54,15 +67,7 @@ class ClosedFiles(unittest.TestCase):
             finally:
                 _, tout, terr = top.finish()
                 export.stop()
-            frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
-            self.assertTrue(frames, terr)
-            rows = {r["ino"]: r for r in frames[-1]["rows"]}
-            for ino, path in ((ino_closed, closed), (ino_moved, moved)):
-                with self.subTest(path=path):
-                    self.assertIn(ino, rows, frames[-1])
-                    r = rows[ino]
-                    self.assertEqual((r["path"], r["path_source"], r["path_may_be_stale"]),
-                                     (path, "kernel", True))
+            self.assert_kernel_paths(tout, terr, ((ino_closed, closed), (ino_moved, moved)))
             labelled = {l["path"] for l, _ in series(metrics, "fusescope_inode_writer_processes")}
             self.assertIn(closed, labelled)
             self.assertIn(moved, labelled)
@@ -86,15 +91,7 @@ class ClosedFiles(unittest.TestCase):
                 time.sleep(1.5)  # refreshes after both were closed
             finally:
                 _, tout, terr = top.finish()
-            frames = [json.loads(l) for l in tout.decode().splitlines() if l.startswith("{")]
-            self.assertTrue(frames, terr)
-            rows = {r["ino"]: r for r in frames[-1]["rows"]}
-            for ino, path in ((ino_closed, closed), (ino_moved, moved)):
-                with self.subTest(path=path):
-                    self.assertIn(ino, rows, frames[-1])
-                    r = rows[ino]
-                    self.assertEqual((r["path"], r["path_source"], r["path_may_be_stale"]),
-                                     (path, "kernel", True))
+            self.assert_kernel_paths(tout, terr, ((ino_closed, closed), (ino_moved, moved)))
 
     def test_an_open_file_has_its_current_path(self):
         with testfs_mount(*MODES["direct-io-allow-mmap"]) as m:
