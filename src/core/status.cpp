@@ -47,10 +47,9 @@ std::string health_line(std::string_view view, const Health &h) {
 #define FS_X(c, field, doc) j[#field] = h.field;
     FS_COUNTER_TABLE(FS_X)
 #undef FS_X
-    j["events_received"] = h.events_received;
-    j["census_runs"] = h.census_runs;
-    j["opens_unexplained"] = h.opens_unexplained;
-    j["prog_misses"] = h.prog_misses;
+#define FS_X(field, doc) j[#field] = h.field;
+    FS_FRONTEND_COUNTER_TABLE(FS_X)
+#undef FS_X
     return text(j);
 }
 

@@ -48,14 +48,9 @@ inline constexpr Field kFields[] = {
 #define FS_X(c, field, doc) {Kind::Health, #field, doc},
     FS_COUNTER_TABLE(FS_X)
 #undef FS_X
-    {Kind::Health, "events_received", "ring-buffer events read"},
-    {Kind::Health, "census_runs", "censuses of open files and shared mappings taken"},
-    {Kind::Health, "opens_unexplained",
-     "FUSE_OPENs whose file no census of the opener found (closed within a second; without "
-     "the syscall hooks): not named as holders or writers"},
-    {Kind::Health, "prog_misses",
-     "runs of fusescope's BPF programs the kernel skipped (recursion on a CPU): writes not "
-     "counted"},
+#define FS_X(field, doc) {Kind::Health, #field, doc},
+    FS_FRONTEND_COUNTER_TABLE(FS_X)
+#undef FS_X
     {Kind::Exit, "code", "fusescope's exit status (see EXIT STATUS)"},
 };
 // clang-format on

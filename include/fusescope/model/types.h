@@ -208,21 +208,31 @@ struct ProgramStats {
     uint64_t runs = 0;
 };
 
+// fusescope's own counters kept in userspace, beside the BPF side's FS_COUNTER_TABLE
+// (abi_tables.h): X(field, doc). Health, the status stream's health line and its field table
+// (fusescope/core/status.h) are made from this one list.
+//   opens_unexplained: without the syscall hooks, a FUSE_OPEN whose opener closed the file
+//     within a second is not named as a holder or writer (open_hints.h).
+//   prog_misses: bpf_prog_info.recursion_misses. On preemptible kernels a task preempted
+//     inside an fentry program makes the next one on that CPU miss: such a write is not
+//     counted, and this says so.
+#define FS_FRONTEND_COUNTER_TABLE(X)                                                               \
+    X(events_received, "ring-buffer events read")                                                  \
+    X(census_runs, "censuses of open files and shared mappings taken")                             \
+    X(opens_unexplained,                                                                           \
+      "FUSE_OPENs whose file no census of the opener found (closed within a second; without "      \
+      "the syscall hooks): not named as holders or writers")                                       \
+    X(prog_misses, "runs of fusescope's BPF programs the kernel skipped (recursion on a CPU): "    \
+                   "writes not counted")
+
 // fusescope's own health, cumulative.
 struct Health {
 #define FS_X(c, field, doc) uint64_t field = 0;
     FS_COUNTER_TABLE(FS_X)
 #undef FS_X
-    uint64_t events_received = 0;
-    uint64_t census_runs = 0;
-    // FUSE_OPENs (without the syscall hooks) whose file no census of the opener found: it
-    // closed within a second, and its holder or writer is not named (open_hints.h).
-    uint64_t opens_unexplained = 0;
-    // Runs of fusescope's programs the kernel skipped because the same program
-    // was already running on that CPU (bpf_prog_info.recursion_misses). On
-    // preemptible kernels a task preempted inside an fentry program makes the
-    // next one on that CPU miss: such a write is not counted, and this says so.
-    uint64_t prog_misses = 0;
+#define FS_X(field, doc) uint64_t field = 0;
+    FS_FRONTEND_COUNTER_TABLE(FS_X)
+#undef FS_X
     // Run-time accounting: whether the kernel does it now (the sysctl, or fusescope's own
     // BPF_ENABLE_STATS descriptor), and every loaded program's numbers.
     bool bpf_stats_enabled = false;
