@@ -4,16 +4,20 @@ While a syscalls:* tracepoint is attached every syscall on the machine takes the
 path, so top and export find opens by the opener's FUSE_OPEN/FUSE_CREATE and a census of that
 process (src/model/open_hints.cpp) instead of the open/mmap syscall exits. The same workload of
 programs we did not write (coreutils' tail and dd, Debian's vmtouch) runs once with
-`--syscall-hooks on` and once with `off`; both must report exactly what was done, and the same.
+`--syscall-hooks on` and once with `off`; both must report exactly what was done, and the same:
+on fusescope-testfs, and on a server we did not write either (Debian's bindfs, where every open
+is a caching open).
 """
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import time
 import unittest
 
-from fusemount import testfs_mount
+from fusemount import BindfsMount, testfs_mount
 from fusescope_run import Fusescope, bpf_prog_ids_of
 
 BACKEND = os.environ.get("FUSESCOPE_BACKEND")
@@ -58,10 +62,13 @@ def summarize(snapshot, paths):
 class OpensWithoutSyscallHooks(unittest.TestCase):
     maxDiff = None
 
-    def run_workload(self, syscall_hooks):
+    def run_workload(self, syscall_hooks, mounts):
+        """@mounts: a context manager giving the directory of a mount whose read-only opens
+        are caching opens and that of a direct-IO mount (None: the server has none)"""
         procs = []
-        with testfs_mount(*CACHING) as cm, testfs_mount(*DIRECT) as dm:
-            for path in (f"{cm.mountpoint}/f1", f"{cm.mountpoint}/f2", f"{dm.mountpoint}/f3"):
+        with mounts() as (cdir, ddir):
+            files = [f"{cdir}/f1", f"{cdir}/f2"] + ([f"{ddir}/f3"] if ddir else [])
+            for path in files:
                 subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k", f"count={BLOCKS}",
                                 "oflag=direct", "status=none"], check=True)
             top = Fusescope(*EXTRA, "--syscall-hooks", syscall_hooks, "top", "-b", "--json",
@@ -70,20 +77,19 @@ class OpensWithoutSyscallHooks(unittest.TestCase):
             progs = bpf_programs_of(top.proc.pid)
             try:
                 for _ in range(3):  # three caching opens, apart: each census sees one more
-                    procs.append(subprocess.Popen(["tail", "-f", f"{cm.mountpoint}/f1"],
+                    procs.append(subprocess.Popen(["tail", "-f", f"{cdir}/f1"],
                                                   stdout=subprocess.DEVNULL))
                     time.sleep(0.3)
                 procs[0].kill()  # one hold ends by its release
                 procs[0].wait()
                 # a caching open that also maps; a direct-IO open whose shared map holds
-                for path in (f"{cm.mountpoint}/f2", f"{dm.mountpoint}/f3"):
+                for path in files[1:]:
                     procs.append(subprocess.Popen(["vmtouch", "-l", "-q", path],
                                                   stdout=subprocess.DEVNULL))
                 # direct-IO writers, one of an existing file, one creating its file
                 # (FUSE_CREATE); each writes for longer than the census after its open takes
                 # (a writer gone by then is counted but not named: open_hints.h)
-                for path, conv in ((f"{cm.mountpoint}/f1", ["conv=notrunc"]),
-                                   (f"{cm.mountpoint}/new", [])):
+                for path, conv in ((f"{cdir}/f1", ["conv=notrunc"]), (f"{cdir}/new", [])):
                     subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=4k",
                                     f"count={BLOCKS}", "oflag=direct", *conv, "status=none"],
                                    check=True)
@@ -96,24 +102,16 @@ class OpensWithoutSyscallHooks(unittest.TestCase):
                     p.wait()
         self.assertEqual(code, 0, err)
         snaps = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-        paths = {f"{cm.mountpoint}/{n}": n for n in ("f1", "f2", "new")}
-        paths[f"{dm.mountpoint}/f3"] = "f3"
+        paths = {f"{cdir}/{n}": n for n in ("f1", "f2", "new")}
+        if ddir:
+            paths[f"{ddir}/f3"] = "f3"
         return summarize(snaps[-1], paths), progs
 
-    def test_both_ways_report_exactly_what_was_done(self):
-        want = {
-            "f1": {"holders": {("tail", "open"): (3, 2, 1)}, "writers": {"dd": 1},
-                   "since_before_start": [False, False]},
-            "f2": {"holders": {("vmtouch", "open"): (1, 1, 1)}, "writers": {},
-                   "since_before_start": [False]},
-            "f3": {"holders": {("vmtouch", "mmap"): (1, 1, 1)}, "writers": {},
-                   "since_before_start": [False]},
-            "new": {"holders": {}, "writers": {"dd": 1}, "since_before_start": []},
-        }
+    def assert_both_ways(self, mounts, want):
         results = {}
         for hooks in ("on", "off"):
             with self.subTest(syscall_hooks=hooks):
-                got, progs = self.run_workload(hooks)
+                got, progs = self.run_workload(hooks, mounts)
                 syscall_progs = sorted(p for p in progs if p.startswith("fs_sys_"))
                 if hooks == "off":
                     self.assertEqual(syscall_progs, [], "no syscall is taxed")
@@ -123,6 +121,44 @@ class OpensWithoutSyscallHooks(unittest.TestCase):
                 self.assertEqual(got, want)
                 results[hooks] = got
         self.assertEqual(results.get("on"), results.get("off"))
+
+    def test_both_ways_report_exactly_what_was_done(self):
+        @contextlib.contextmanager
+        def testfs_mounts():
+            with testfs_mount(*CACHING) as cm, testfs_mount(*DIRECT) as dm:
+                yield cm.mountpoint, dm.mountpoint
+
+        want = {
+            "f1": {"holders": {("tail", "open"): (3, 2, 1)}, "writers": {"dd": 1},
+                   "since_before_start": [False, False]},
+            "f2": {"holders": {("vmtouch", "open"): (1, 1, 1)}, "writers": {},
+                   "since_before_start": [False]},
+            "f3": {"holders": {("vmtouch", "mmap"): (1, 1, 1)}, "writers": {},
+                   "since_before_start": [False]},
+            "new": {"holders": {}, "writers": {"dd": 1}, "since_before_start": []},
+        }
+        self.assert_both_ways(testfs_mounts, want)
+
+    @unittest.skipUnless(shutil.which("bindfs"), "bindfs not installed")
+    def test_bindfs_both_ways_report_exactly_what_was_done(self):
+        # bindfs (libfuse2, no direct_io here): every open is a caching open, dd's too, so dd
+        # holds cache mode while it writes (O_DIRECT on a caching open): on f1 behind the
+        # tails that hold it already, on the file it creates (FUSE_CREATE) as the first.
+        # Without FUSE_DIRECT_IO_ALLOW_MMAP there is no direct-IO open to map (no f3).
+        @contextlib.contextmanager
+        def bindfs_mount():
+            with BindfsMount() as bm:
+                yield bm.mnt, None
+
+        want = {
+            "f1": {"holders": {("tail", "open"): (3, 2, 1), ("dd", "open"): (1, 0, 0)},
+                   "writers": {"dd": 1}, "since_before_start": [False, False]},
+            "f2": {"holders": {("vmtouch", "open"): (1, 1, 1)}, "writers": {},
+                   "since_before_start": [False]},
+            "new": {"holders": {("dd", "open"): (1, 0, 1)}, "writers": {"dd": 1},
+                    "since_before_start": []},
+        }
+        self.assert_both_ways(bindfs_mount, want)
 
 
 if __name__ == "__main__":
