@@ -28,10 +28,17 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--writes", type=int, default=20000)
     ap.add_argument("--append-writes", type=int, default=5000)
+    ap.add_argument("--fio-ios", type=int, default=5000, help="per fio job; 0: no fio engines")
     a = ap.parse_args()
     bench.fusemount.TESTFS = a.testfs
     backend = bench.backend_of(a.base)
     got = {}  # (scenario, build, prog) -> [ns/run]
+    # the load driver's scenarios, then Debian's fio through its engines (as bench.py's bpf)
+    scenarios = [("parallel", a.writes, None), ("append", a.append_writes, None)]
+    if a.fio_ios:
+        scenarios += [(f"fio {e}", 0,
+                       lambda path, e=e, d=d: bench.run_fio(path, a.threads, a.fio_ios, e, d))
+                      for e, d in (("psync", 1), ("libaio", 2), ("io_uring", 2))]
     with bench.fusemount.testfs_mount("--direct-io", "--parallel-direct-writes") as m:
         for i in range(a.rounds):
             builds = [("base", a.base), ("new", a.new)]
@@ -39,8 +46,8 @@ def main():
                 builds.reverse()
             for name, binary in builds:
                 a.fusescope = binary
-                for sc, n in (("parallel", a.writes), ("append", a.append_writes)):
-                    r = bench.bpf_cost(a, m.mountpoint, sc, n, backend)
+                for sc, n, workload in scenarios:
+                    r = bench.bpf_cost(a, m.mountpoint, sc, n, backend, workload=workload)
                     for prog, p in r["programs"].items():
                         if p["runs"]:
                             got.setdefault((sc, name, prog), []).append(p["ns_per_run"])
@@ -49,7 +56,7 @@ def main():
             bench.log(f"round {i + 1}/{a.rounds} done (load {bench.loadavg()})")
     progs = sorted({k[2] for k in got})
     print(f"| scenario | program | base ns/run | new ns/run |\n|---|---|---|---|")
-    for sc in ("parallel", "append"):
+    for sc, _, _ in scenarios:
         for prog in progs:
             b, n = got.get((sc, "base", prog)), got.get((sc, "new", prog))
             if b or n:
