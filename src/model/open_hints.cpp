@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <iterator>
+#include <unordered_map>
 
 namespace fusescope {
 
@@ -89,17 +90,22 @@ void OpenHints::on_full_census(const std::vector<CensusRecord> &records, uint64_
     known_files_ = std::move(now); // closed files drop out
 }
 
+uint64_t OpenHints::due_ns(const Hint &h) const {
+    auto it = last_census_ns_.find(h.sent.pid);
+    return it == last_census_ns_.end() ? h.due_ns : std::max(h.due_ns, it->second + kCensusGapNs);
+}
+
 uint64_t OpenHints::next_due_ns() const {
     uint64_t next = UINT64_MAX;
     for (const auto &h : hints_)
-        next = std::min(next, h.due_ns);
+        next = std::min(next, due_ns(h));
     return next;
 }
 
 std::vector<uint32_t> OpenHints::due(uint64_t now_ns) const {
     std::vector<uint32_t> pids;
     for (const auto &h : hints_)
-        if (h.due_ns <= now_ns && std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
+        if (due_ns(h) <= now_ns && std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
             pids.push_back(h.sent.pid);
     return pids;
 }
@@ -120,6 +126,26 @@ std::vector<Event> OpenHints::resolve_from_full_census(const std::vector<CensusR
 
 std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusRecord> &records,
                                       uint64_t now_ns, bool scheduled) {
+    if (scheduled) {
+        std::erase_if(last_census_ns_,
+                      [&](const auto &e) { return e.second + kCensusGapNs <= now_ns; });
+        last_census_ns_[pid] = now_ns;
+    }
+    // The process's records, in census order, and by nodeid: each hint looks at its own
+    // file's (a process with thousands of open files has thousands of hints).
+    std::vector<size_t> mine;
+    std::unordered_map<uint64_t, std::vector<size_t>> by_nodeid;
+    std::unordered_map<uint64_t, size_t> vma_of; // its first mapping, by file_id
+    for (size_t i = 0; i < records.size(); ++i) {
+        const CensusRecord &r = records[i];
+        if (r.pid != pid)
+            continue;
+        mine.push_back(i);
+        by_nodeid[r.nodeid].push_back(i);
+        if (r.kind == CensusKind::Vma)
+            vma_of.try_emplace(r.file_id, i);
+    }
+    static const std::vector<size_t> kNone;
     std::vector<Event> out;
     // FUSE_OPEN hints name their file; a FUSE_CREATE's takes what is left of the process's
     // new files on that mount, so the named ones go first.
@@ -132,18 +158,28 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                 continue;
             }
             // the open file, else a shared mapping of it (vmtouch closes its fd once mapped)
-            auto unknown = [&](const CensusRecord &r) { return may_be_its_open(h, r); };
-            auto file = std::find_if(records.begin(), records.end(), [&](const CensusRecord &r) {
-                return r.kind == CensusKind::File && unknown(r);
-            });
-            if (file == records.end())
-                file = std::find_if(records.begin(), records.end(), unknown);
-            const bool cached = file != records.end() && file->iomode == FileIoMode::Cached;
+            const auto &candidates = creates ? mine : [&]() -> const std::vector<size_t> & {
+                auto c = by_nodeid.find(h.sent.nodeid);
+                return c == by_nodeid.end() ? kNone : c->second;
+            }();
+            const CensusRecord *file = nullptr;
+            for (bool any_kind : {false, true}) {
+                for (size_t i : candidates) {
+                    const CensusRecord &r = records[i];
+                    if ((any_kind || r.kind == CensusKind::File) && may_be_its_open(h, r)) {
+                        file = &r;
+                        break;
+                    }
+                }
+                if (file)
+                    break;
+            }
+            const bool cached = file && file->iomode == FileIoMode::Cached;
             // A read-only direct-IO open changes nothing (the syscall exit does not report it
             // either) unless it is mapped shared later: ask again until the last try.
-            const bool plain = file != records.end() && !cached && !file->writable &&
-                               file->iomode != FileIoMode::Uncached;
-            if (file == records.end() || plain) {
+            const bool plain =
+                file && !cached && !file->writable && file->iomode != FileIoMode::Uncached;
+            if (!file || plain) {
                 h.seen = h.seen || plain;
                 if (!scheduled) { // not its census: it keeps its tries
                     ++it;
@@ -168,17 +204,15 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
             if (cached && !by_mmap)
                 open.flags |= evflag::Holder | entered;
             out.push_back(open);
-            auto vma = std::find_if(records.begin(), records.end(), [&](const CensusRecord &r) {
-                return r.kind == CensusKind::Vma && r.file_id == file->file_id;
-            });
-            if (by_mmap || vma != records.end()) {
+            auto vma = vma_of.find(file->file_id);
+            if (by_mmap || vma != vma_of.end()) {
                 Event map = open;
                 map.type = EventType::Mmap;
                 map.ts_ns = now_ns; // no later than this census
                 map.flags = evflag::SharedMap | (by_mmap ? evflag::Holder | entered : 0);
-                if (vma != records.end()) {
-                    map.offset = vma->vm_start;
-                    if (vma->writable_map)
+                if (vma != vma_of.end()) {
+                    map.offset = records[vma->second].vm_start;
+                    if (records[vma->second].writable_map)
                         map.flags |= evflag::WritableMap;
                 }
                 out.push_back(map);

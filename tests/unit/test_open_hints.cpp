@@ -248,4 +248,47 @@ TEST(OpenHints, DueListsEachProcessOnce) {
     EXPECT_EQ(h.due(kSent + 120 * kMs), (std::vector<uint32_t>{100, 200}));
 }
 
+TEST(OpenHints, AProcessIsCensusedAtMostOncePerGap) {
+    // a process opening files one after another: each hint falls due 2 ms after its
+    // FUSE_OPEN, but after a census of that process the next waits for the gap
+    OpenHints h;
+    constexpr uint64_t kGap = OpenHints::kCensusGapNs;
+    h.on_sent(sent(100, 2, kSent));
+    ASSERT_EQ(h.due(kCensus), std::vector<uint32_t>{100});
+    h.resolve(100, {rec({.nodeid = 2, .file_id = 0xf2, .writable = true})}, kCensus);
+    h.on_sent(sent(100, 3, kCensus + kMs));
+    h.on_sent(sent(200, 3, kCensus + kMs)); // another process is not held back
+    EXPECT_EQ(h.next_due_ns(), kCensus + 3 * kMs);
+    EXPECT_EQ(h.due(kCensus + 3 * kMs), std::vector<uint32_t>{200});
+    EXPECT_EQ(h.due(kCensus + kGap - 1), std::vector<uint32_t>{200});
+    EXPECT_EQ(h.due(kCensus + kGap), (std::vector<uint32_t>{100, 200}));
+    // that census finds both files of process 100 opened since: one event each
+    auto evs = h.resolve(100,
+                         {rec({.nodeid = 2, .file_id = 0xf2, .writable = true}),
+                          rec({.nodeid = 3, .file_id = 0xf3, .writable = true})},
+                         kCensus + kGap);
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0].nodeid, 3u);
+    EXPECT_EQ(evs[0].ts_ns, kCensus + kMs);
+    // a census the model took for itself (a full one) does not hold the next one back
+    h.on_sent(sent(300, 4, 3 * kSent));
+    h.resolve_from_full_census({}, 3 * kSent + kMs);
+    EXPECT_EQ(h.due(3 * kSent + 2 * kMs), (std::vector<uint32_t>{200, 300}));
+}
+
+TEST(OpenHints, ThousandsOfOpensOfOneProcessResolveInOneCensus) {
+    OpenHints h;
+    constexpr uint64_t kFiles = 3000;
+    std::vector<CensusRecord> census;
+    for (uint64_t i = 0; i < kFiles; ++i) {
+        h.on_sent(sent(100, 10 + i, kSent + i));
+        census.push_back(rec({.nodeid = 10 + i, .file_id = 0x1000 + i, .writable = true}));
+    }
+    auto evs = h.resolve(100, census, kSent + kFiles + 2 * kMs);
+    ASSERT_EQ(evs.size(), kFiles);
+    for (uint64_t i = 0; i < kFiles; ++i)
+        EXPECT_EQ(evs[i].file_id, 0x1000 + i);
+    EXPECT_FALSE(h.pending());
+}
+
 } // namespace

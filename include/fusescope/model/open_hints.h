@@ -30,6 +30,11 @@ class OpenHints {
     // the hint is dropped (the open failed, or closed before it was seen).
     static constexpr uint64_t kRetryDelaysNs[] = {2'000'000, 20'000'000, 200'000'000,
                                                   1'000'000'000};
+    // Two censuses of one process are at least this far apart: a process that opens many
+    // files (a database at start, tar, a compiler) is censused at most 100 times a second,
+    // each census walking all its open files, instead of once per hint that falls due.
+    // Shorter than the step between the first two delays: a lone hint keeps its schedule.
+    static constexpr uint64_t kCensusGapNs = 10'000'000;
 
     // An OpenSent event: remember to take a census of its process.
     void on_sent(const Event &sent);
@@ -40,10 +45,12 @@ class OpenHints {
 
     bool pending() const { return !hints_.empty(); }
     uint64_t next_due_ns() const; // UINT64_MAX: none
-    // Processes whose hints are due at @now_ns, each once.
+    // Processes whose hints are due at @now_ns, each once (and none censused less than
+    // kCensusGapNs ago).
     std::vector<uint32_t> due(uint64_t now_ns) const;
-    // The census of process @pid taken at @now_ns: the events of the opens its due hints
-    // were about (in hint order); unresolved hints are retried later or dropped.
+    // The census of process @pid taken at @now_ns (@scheduled: because its hints were due):
+    // the events of the opens its due hints were about (in hint order); unresolved hints are
+    // retried later or dropped.
     std::vector<Event> resolve(uint32_t pid, const std::vector<CensusRecord> &records,
                                uint64_t now_ns, bool scheduled = true);
     // A census of every process at @now_ns shows the openers too: the events of the hints it
@@ -73,12 +80,14 @@ class OpenHints {
         bool claimed = false;       // reported as a hint's open
     };
     using KnownFiles = std::unordered_map<uint64_t, Known>; // by file_id
+    uint64_t due_ns(const Hint &h) const; // its due time, after its process's census gap
     bool may_be_about(const Hint &h, const CensusRecord &r) const;
     const Known *known(const CensusRecord &r) const;
     bool may_be_its_open(const Hint &h, const CensusRecord &r) const;
 
     std::deque<Hint> hints_;
     KnownFiles known_files_;
+    std::unordered_map<uint32_t, uint64_t> last_census_ns_; // scheduled censuses, by pid
     uint64_t resolved_ = 0;
     uint64_t dropped_ = 0;
 };
