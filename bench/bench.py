@@ -460,6 +460,61 @@ def syscall_tax(a, mnt):
     return {"calls": a.syscall_calls, "runs": out}
 
 
+OPENER = r"""
+import os, sys, time
+d, n, flags = sys.argv[1], int(sys.argv[2]), os.O_RDWR if sys.argv[3] == "rw" else os.O_RDONLY
+t0 = time.monotonic()
+fds = [os.open(os.path.join(d, f"f{i:05d}"), flags) for i in range(n)]
+t1 = time.monotonic()
+time.sleep(1.5)  # past the last hint's last census (open_hints.h: 1 s)
+for fd in fds:
+    os.close(fd)
+print(t1 - t0)
+"""
+
+
+def open_census_cost(a, mnt):
+    """What the opens of one process cost fusescope without the syscall hooks (the default of
+    top and export): each FUSE_OPEN is a hint answered by a census of its opener (one per due
+    time, however many of its hints are due), and that census walks every file the process
+    has open. A process opens a.opens files of the mount one after the other and keeps them
+    open, as a database does at start: once read-write (found at the first census), once
+    read-only (on a direct-IO mount a read-only open changes nothing, so it is asked again
+    until its last retry). Per kind: the opener's time with (B) and without (A) `export`, and
+    the frontend's CPU time and census runs during B."""
+    d = os.path.join(mnt, "opens")
+    os.makedirs(d, exist_ok=True)
+    for i in range(a.opens):
+        open(os.path.join(d, f"f{i:05d}"), "wb").close()
+
+    def opener(kind):
+        out = subprocess.run([sys.executable, "-c", OPENER, d, str(a.opens), kind],
+                             capture_output=True, text=True, check=True).stdout
+        return float(out.split()[-1])
+
+    res = {"opens": a.opens}
+    for kind in ("rw", "ro"):
+        opener(kind)  # warm: the kernel's dentries
+        a_s = opener(kind)
+        fe = Frontend(a.fusescope, mnt)
+        try:
+            time.sleep(0.5)
+            m0, c0 = fe.metrics(), proc_exec_ns(fe.pid)
+            b_s = opener(kind)
+            time.sleep(1.5)  # the model takes the last census in
+            m1, c1 = fe.metrics(), proc_exec_ns(fe.pid)
+        finally:
+            fe.stop()
+        runs = metric_sum(m1, "fusescope_census_runs_total") - metric_sum(m0, "fusescope_census_runs_total")
+        res[kind] = {"opener_s_A": a_s, "opener_s_B": b_s, "frontend_cpu_s": (c1 - c0) / 1e9,
+                     "census_runs": runs,
+                     "opens_unexplained": metric_sum(m1, "fusescope_opens_unexplained_total"),
+                     "frontend_cpu_us_per_open": (c1 - c0) / 1e3 / a.opens}
+        log(f"opens ({kind}): {res[kind]}")
+    shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 def frontend_steady(a, mnt):
     """Frontend CPU idle and under the highest write rate we reach, over a long window."""
     path = os.path.join(mnt, "bench-steady")
@@ -627,8 +682,9 @@ def main():
     ap.add_argument("--contend-s", type=int, default=5, help="per stress-ng run (contention)")
     ap.add_argument("--syscalls", help="fusescope-bench-syscalls (the syscalls section)")
     ap.add_argument("--syscall-calls", type=int, default=2000000, help="per run (syscalls)")
+    ap.add_argument("--opens", type=int, default=2000, help="files one process opens (opens)")
     ap.add_argument("--only",
-                    default="throughput,fio,bpf,contention,syscalls,frontend,inodes,attach")
+                    default="throughput,fio,bpf,contention,syscalls,opens,frontend,inodes,attach")
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -636,6 +692,8 @@ def main():
     fusemount.TESTFS = a.testfs
     only = set(a.only.split(","))
     res = {"machine": machine(), "load_start": loadavg(), "backend": backend_of(a.fusescope),
+           # what the user typed (run.sh passes it on), for the report's header
+           "command": os.environ.get("FUSESCOPE_BENCH_COMMAND", "bench/bench.py"),
            "params": {k: v for k, v in vars(a).items() if k not in ("json",)}}
     log("machine", res["machine"], "backend", res["backend"], "load", res["load_start"])
     # the test filesystem keeps a backing fd per inode: 100k inodes need more than 20000 fds
@@ -669,6 +727,7 @@ def main():
         ("fio", lambda mnt: fio_machine(a, mnt)),
         ("contention", lambda mnt: contention_tax(a, mnt)),
         ("syscalls", lambda mnt: syscall_tax(a, mnt)),
+        ("opens", lambda mnt: open_census_cost(a, mnt)),
         ("frontend", lambda mnt: frontend_steady(a, mnt)),
         ("inodes", lambda mnt: {"export": many_inodes(a, mnt, "export"),
                                 "top -b": many_inodes(a, mnt, "top")}),

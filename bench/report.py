@@ -6,19 +6,42 @@
 
 import json
 import os
+import random
 import statistics
 import sys
 
 BUDGET = {
-    "throughput": 0.99,       # ratio with/without
-    "bpf_ns_per_write": 250,  # all write-path programs together
+    "throughput": 0.995,      # ratio with/without (issue 19)
+    "bpf_ns_per_write": 100,  # all programs that run because of the write, net (issue 19)
     "frontend_core_frac": 0.01,  # at 100k writes/s
     "rss_mb": 30,             # with 100k inodes touched
     "first_data_s": 0.5,
     "contention": 0.995,  # a workload contending on other locks, with/without
     "syscalls": 0.995,  # the time of a syscall on the machine, without/with
     "machine": 0.995,  # fio: IOPS and the whole machine's CPU time per write
+    "se": 0.003,  # a ratio's median is resolved when its standard error is under this
 }
+
+
+def se_of_median(xs, resamples=2000):
+    """The standard error of the median of @xs (pair ratios): the spread of the medians of
+    bootstrap resamples (seeded, so a report renders the same twice)."""
+    if len(xs) < 2:
+        return float("inf")
+    rng = random.Random(0)
+    meds = [statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples)]
+    return statistics.stdev(meds)
+
+
+def ratio_cells(xs, budget):
+    """(result text, verdict) of a median of A/B pair ratios @xs against @budget: resolved only
+    when the median's standard error is under BUDGET["se"]; every pair is listed."""
+    med, se = statistics.median(xs), se_of_median(xs)
+    pairs = ", ".join(f"{x:.3f}" for x in xs)
+    text = f"**{med:.3f}** ± {se:.3f} (median ± its standard error; pairs: {pairs})"
+    if se > BUDGET["se"]:
+        return text, f"not resolved: standard error {se:.3f} > {BUDGET['se']}"
+    return text, ok(med >= budget)
 
 
 def ok(good):
@@ -33,7 +56,8 @@ def markdown(r, vm=None):
     m = r["machine"]
     lines = [f"Measured {m['date']} on {m['os']}, kernel {m['kernel']}, {m['cpus']} CPUs "
              f"({m['cpu']}), {r.get('backend')} backend; load average {r.get('load_start')} at "
-             f"start, {r.get('load_end')} at end (the machine is shared: ratios and medians only).",
+             f"start, {r.get('load_end')} at end (the machine is shared: ratios and medians only). "
+             f"Command: `{r.get('command', './bench/run.sh')}`.",
              "",
              "| measure | result | budget | |",
              "|---|---|---|---|"]
@@ -42,20 +66,17 @@ def markdown(r, vm=None):
         lines.append(f"| {name} | {value} | {budget} | {verdict} |")
 
     for sc, t in r.get("throughput", {}).items():
-        ratios = ", ".join(f"{x:.3f}" for x in t["ratios"])
-        row(f"throughput `{sc}` with/without `export` (median of {len(t['ratios'])} A/B pairs)",
-            f"**{t['median_ratio']:.3f}** (pairs: {ratios}; median {t['median_A']:.0f} vs "
-            f"{t['median_B']:.0f} writes/s)",
-            "≥ 0.99",
-            f"not resolved: pairs from {min(t['ratios']):.2f} to {max(t['ratios']):.2f}"
-            if max(t["ratios"]) - min(t["ratios"]) > 0.1 else ok(t["median_ratio"] >= BUDGET["throughput"]))
+        text, verdict = ratio_cells(t["ratios"], BUDGET["throughput"])
+        row(f"throughput `{sc}` with/without `export` ({len(t['ratios'])} A/B pairs)",
+            f"{text}; median {t['median_A']:.0f} vs {t['median_B']:.0f} writes/s",
+            f"≥ {BUDGET['throughput']}", verdict)
         if t.get("cpu_ratios"):
-            cr = ", ".join(f"{x:.3f}" for x in t["cpu_ratios"])
             ca, cb = (statistics.median(t["cpu_ns_per_write"][s]) for s in ("A", "B"))
+            text, verdict = ratio_cells(t["cpu_ratios"], BUDGET["throughput"])
             row(f"CPU time per write without/with `export` (`{sc}`; writers + FUSE server + "
-                "frontend; median of the pairs' ratios)",
-                f"**{t['median_cpu_ratio']:.3f}** (pairs: {cr}; median {ca:.0f} vs {cb:.0f} ns)",
-                "≥ 0.99 (throughput if CPU-bound)", ok(t["median_cpu_ratio"] >= BUDGET["throughput"]))
+                f"frontend; {len(t['cpu_ratios'])} A/B pairs)",
+                f"{text}; median {ca:.0f} vs {cb:.0f} ns",
+                f"≥ {BUDGET['throughput']} (throughput if CPU-bound)", verdict)
         foreign = t.get("foreign_fusescope_during_A") or []
         if any(foreign):
             row(f"other fusescope instances attached during the A runs (`{sc}`)",
@@ -92,7 +113,7 @@ def markdown(r, vm=None):
             f"({what}); {raw:.0f} ns as accounted "
             f"({', '.join('`' + n + '`' for n in b['write_path'])}, at ≤ 1 run per write each); "
             f"{per}",
-            "≤ 250 ns", ok(net <= BUDGET["bpf_ns_per_write"]))
+            f"≤ {BUDGET['bpf_ns_per_write']} ns", ok(net <= BUDGET["bpf_ns_per_write"]))
     # The A/B medians cannot resolve 1 % on a shared, loaded machine; the kernel's own
     # accounting can: BPF CPU per second of writing, as a share of the machine's CPUs (the
     # slowdown when the workload is CPU-bound, as fusescope-testfs is here; the kernel's
@@ -107,14 +128,13 @@ def markdown(r, vm=None):
         row(f"throughput cost `{sc}` estimated from BPF CPU time (net)",
             f"{one:.0f} ns × {rate:.0f} writes/s = {fmt_pct(one * rate / 1e9)} of one core, "
             f"{fmt_pct(share)} of {m['cpus']} CPUs → ratio ≈ **{1 - share:.3f}** if CPU-bound",
-            "≥ 0.99", ok(1 - share >= BUDGET["throughput"]))
+            f"≥ {BUDGET['throughput']}", ok(1 - share >= BUDGET["throughput"]))
     c = r.get("contention")
     if c:
-        ratios = ", ".join(f"{x:.3f}" for x in c["ratios"])
+        text, verdict = ratio_cells(c["ratios"], BUDGET["contention"])
         row(f"non-FUSE lock contention (stress-ng --{c['stressor']} {c['workers']}, bogo ops/s) "
-            f"with/without `export` (median of {len(c['ratios'])} A/B pairs)",
-            f"**{c['median_ratio']:.3f}** (pairs: {ratios})", "≥ 0.995",
-            ok(c["median_ratio"] >= BUDGET["contention"]))
+            f"with/without `export` ({len(c['ratios'])} A/B pairs)", text,
+            f"≥ {BUDGET['contention']}", verdict)
         for name, p in sorted(c["programs"].items()):
             row(f"`{name}` on non-FUSE contention", f"{p['ns_per_run']:.0f} ns per run "
                 f"({p['runs']} runs)", "a cheap filter", "")
@@ -123,18 +143,26 @@ def markdown(r, vm=None):
         for what, key, ratios in (("IOPS", "median_iops_ratio", fm["iops_ratios"]),
                                   ("machine CPU time per write (without/with)", "median_cpu_ratio",
                                    fm["cpu_ratios"])):
-            row(f"fio psync {fm['jobs']} jobs, {what}, with/without `export` (median of "
-                f"{len(ratios)} A/B pairs)",
-                f"**{fm[key]:.3f}** (pairs: {', '.join(f'{x:.3f}' for x in ratios)})",
-                "≥ 0.995", ok(fm[key] >= BUDGET["machine"]))
+            text, verdict = ratio_cells(ratios, BUDGET["machine"])
+            row(f"fio psync {fm['jobs']} jobs, {what}, with/without `export` ({len(ratios)} "
+                "A/B pairs)", text, f"≥ {BUDGET['machine']}", verdict)
     sc = r.get("syscalls")
     for label, x in (sc or {}).get("runs", {}).items():
-        ratios = ", ".join(f"{v:.3f}" for v in x["ratios"])
+        text, verdict = ratio_cells(x["ratios"], BUDGET["syscalls"])
         row(f"time per syscall of other programs (getppid) without/with `export` ({label}; "
-            f"median of {len(x['ratios'])} A/B pairs)",
-            f"**{x['median_ratio']:.3f}** ({x['median_A']:.1f} vs {x['median_B']:.1f} ns; "
-            f"pairs: {ratios})", "≥ 0.995" if label == "default" else "(for comparison)",
-            ok(x["median_ratio"] >= BUDGET["syscalls"]) if label == "default" else "")
+            f"{len(x['ratios'])} A/B pairs)",
+            f"{text}; median {x['median_A']:.1f} vs {x['median_B']:.1f} ns",
+            f"≥ {BUDGET['syscalls']}" if label == "default" else "(for comparison)",
+            verdict if label == "default" else "")
+    op = r.get("opens")
+    for kind, o in ((k, v) for k, v in (op or {}).items() if k in ("rw", "ro")):
+        row(f"one process opening {op['opens']} files and keeping them open "
+            f"({'read-write' if kind == 'rw' else 'read-only, asked again until the last try'}; "
+            "default: no syscall hooks, a census of the opener per due hint)",
+            f"frontend **{o['frontend_cpu_us_per_open']:.0f} µs** CPU per open "
+            f"({o['frontend_cpu_s']:.2f} s, {o['census_runs']:.0f} censuses); the opener took "
+            f"{o['opener_s_B']:.3f} s with `export`, {o['opener_s_A']:.3f} s without; "
+            f"{o['opens_unexplained']:.0f} opens unexplained", "", "")
     f = r.get("frontend")
     if f:
         busy, idle = f["busy"], f["idle"]
@@ -191,9 +219,10 @@ def vm_markdown(vm):
             ratios = [float(x) for x in vm.get(sc + "_ratios", "").split(",") if x]
             spread = (max(ratios) - min(ratios)) if ratios else 0
             verdict = ("noise: pairs from " f"{min(ratios):.2f} to {max(ratios):.2f}"
-                       if spread > 0.1 else ok(r >= 0.99))
+                       if spread > 0.1 else ok(r >= BUDGET["throughput"]))
             out.append(f"| throughput `{sc}` with/without (median of {len(ratios)} pair ratios) | "
-                       f"**{r:.3f}** (pairs {', '.join(f'{x:.2f}' for x in ratios)}) | ≥ 0.99 | "
+                       f"**{r:.3f}** (pairs {', '.join(f'{x:.2f}' for x in ratios)}) | "
+                       f"≥ {BUDGET['throughput']} | "
                        f"{verdict} |")
         if f"{sc}_bpf_ns_per_write" in vm:
             b = float(vm[f"{sc}_bpf_ns_per_write"])
@@ -207,7 +236,7 @@ def vm_markdown(vm):
                        f"ratio ≈ {1 - share:.3f} (upper bound on the cost: emulated run times "
                        f"include the vCPU thread being descheduled by the host)")
             out.append(f"| BPF per write `{sc}`, emulated | {b:.0f} ns{est}; {progs} | "
-                       f"≤ 250 ns natively | not comparable |")
+                       f"≤ {BUDGET['bpf_ns_per_write']} ns natively | not comparable |")
     return "\n".join(out)
 
 

@@ -26,6 +26,7 @@ FLOOR=$BUILD/bench/floor/fusescope-bench-floor
 SYSCALLS=$BUILD/bench/floor/fusescope-bench-syscalls
 # never leave stats on (they cost two clock reads per program run)
 export PYTHONDONTWRITEBYTECODE=1
+export FUSESCOPE_BENCH_COMMAND="./bench/run.sh${*:+ $*}"
 trap 'echo 0 > /proc/sys/kernel/bpf_stats_enabled' EXIT
 python3 "$ROOT/bench/bench.py" --fusescope "$FS" --testfs "$TESTFS" --load "$LOAD" --floor "$FLOOR" \
   --syscalls "$SYSCALLS" "$@" \
