@@ -49,21 +49,45 @@ mount_testfs() { # options...
 }
 umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
 
-trace_start() {
-  rm -f /tmp/trace.json /tmp/trace.err # a stale "watching" line must not pass for this run's
-  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} > /tmp/trace.json 2>/tmp/trace.err &
-  TR=$!
+# The status stream (fusescope --status-fd, include/fusescope/core/status.h): one JSON object a
+# line, which the guest reads instead of fusescope's human stderr (its wording is for people).
+# wait_watching FILE PID: until FILE has the "watching" line (probes attached, census taken);
+# fails when PID exits first or after 60 s.
+wait_watching() {
   i=0
-  while ! grep -q watching /tmp/trace.err 2>/dev/null; do
+  while ! grep -q '"status":"watching"' "$1" 2>/dev/null; do
     i=$((i + 1))
-    if [ $i -gt 600 ] || ! kill -0 $TR 2>/dev/null; then
-      fail "${P}trace_start" "$(tail -n1 /tmp/trace.err)"; return 1
-    fi
+    if [ $i -gt 600 ] || ! kill -0 "$2" 2>/dev/null; then return 1; fi
     sleep 0.1
   done
 }
-trace_stop() { sleep 0.3; kill -INT $TR; wait $TR; }
+# status_field FILE KIND FIELD: FIELD (a number) of FILE's last line of KIND
+status_field() {
+  grep "\"status\":\"$2\"" "$1" 2>/dev/null | tail -n1 | sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"
+}
+
+trace_start() {
+  # the redirection truncates /tmp/trace.status: a stale "watching" line cannot pass for this run's
+  rm -f /tmp/trace.json /tmp/trace.err
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB --status-fd 3 trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} \
+    > /tmp/trace.json 2>/tmp/trace.err 3>/tmp/trace.status &
+  TR=$!
+  if ! wait_watching /tmp/trace.status $TR; then
+    fail "${P}trace_start" "$(tail -n1 /tmp/trace.err)"; return 1
+  fi
+}
+# status_exit NAME FILE RC: the stream's last line must be "exit" with the status the process
+# exited with (as tests/lib/fusescope_run.py checks on the host); a failed check NAME if not
+status_exit() {
+  got=$(tail -n1 "$2" | sed -n 's/^{"status":"exit","code":\([0-9]*\)}$/\1/p')
+  [ "$got" = "$3" ] || fail "$1" "exited_$3_status_stream_says_${got:-nothing}"
+}
+trace_stop() {
+  sleep 0.3; kill -INT $TR; wait $TR; trc=$?
+  status_exit "${P}trace_exit" /tmp/trace.status $trc
+  return $trc
+}
 count() { grep -c "$1" /tmp/trace.json; }
 expect() { # name got want
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got_$2_want_$3"; fi
@@ -77,16 +101,16 @@ all_writes() { count "$W"; }
 diag_start() {
   rm -f /tmp/diag.json /tmp/diag.err
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB diagnose --mount $M --duration 600 --json > /tmp/diag.json 2>/tmp/diag.err &
+  fusescope $FSB --status-fd 3 diagnose --mount $M --duration 600 --json \
+    > /tmp/diag.json 2>/tmp/diag.err 3>/tmp/diag.status &
   DG=$!
-  i=0
-  while ! grep -q watching /tmp/diag.err 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && break
-    kill -0 $DG 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_watching /tmp/diag.status $DG || true # diag_stop's status and the report then tell why
 }
-diag_stop() { sleep 0.3; kill -INT $DG; wait $DG; } # returns diagnose's exit status
+diag_stop() { # returns diagnose's exit status
+  sleep 0.3; kill -INT $DG; wait $DG; drc=$?
+  status_exit "${P}diag_exit" /tmp/diag.status $drc
+  return $drc
+}
 first_kind() { grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/'; }
 # diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 1.5 s workload runs
 # (started once diagnose is attached, ended before it reports); the first finding must be
@@ -109,10 +133,11 @@ diag_exact() {
   diag_stop
   expect "$name" "$(grep -m1 '"writes": ' /tmp/diag.json | sed 's/.*"writes": *\([0-9]*\).*/\1/')" "$want"
 }
-# Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
-# preemptible kernel (7.2+, RT) a writer preempted inside an fentry program makes the next
-# one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
-misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
+# Runs the kernel skipped (bpf_prog_info.recursion_misses: the last trace's last health line,
+# written when its session ends). On a preemptible kernel (7.2+, RT) a writer preempted inside
+# an fentry program makes the next one on that CPU miss; fusescope counts these, so a count
+# may fall short by at most that many.
+misses() { status_field /tmp/trace.status health prog_misses; }
 expect_writes() { # name got want
   m=$(misses); m=${m:-0}
   result "$1=$2" "prog_misses=$m"
@@ -357,6 +382,6 @@ fi
 
 expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0
 if [ $GUEST_FAILED != 0 ] && [ -f /tmp/trace.json ]; then
-  echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err
+  echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err /tmp/trace.status
 fi
 guest_finish
