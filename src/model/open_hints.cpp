@@ -132,18 +132,19 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
         last_census_ns_[pid] = now_ns;
     }
     // The process's records, in census order, and by nodeid: each hint looks at its own
-    // file's (a process with thousands of open files has thousands of hints).
+    // file's (a process with thousands of open files has thousands of hints). A file's
+    // first mapping is looked up in every process's records (a child may hold it).
     std::vector<size_t> mine;
     std::unordered_map<uint64_t, std::vector<size_t>> by_nodeid;
-    std::unordered_map<uint64_t, size_t> vma_of; // its first mapping, by file_id
+    std::unordered_map<uint64_t, size_t> vma_of; // by file_id
     for (size_t i = 0; i < records.size(); ++i) {
         const CensusRecord &r = records[i];
+        if (r.kind == CensusKind::Vma)
+            vma_of.try_emplace(r.file_id, i);
         if (r.pid != pid)
             continue;
         mine.push_back(i);
         by_nodeid[r.nodeid].push_back(i);
-        if (r.kind == CensusKind::Vma)
-            vma_of.try_emplace(r.file_id, i);
     }
     static const std::vector<size_t> kNone;
     std::vector<Event> out;
