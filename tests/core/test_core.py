@@ -2,6 +2,10 @@
 direct-IO write, the holder of cache IO mode (by event and by census), and
 the return to parallel writes. Deterministic workloads, exact counts.
 
+The single-load lock/reason scenarios are the rows of tests/scenarios/core.txt
+(one test_NAME each, run_row), the same table the VM guests run
+(tests/vm/guest-core.sh); the scenarios of several steps are methods here.
+
 Runs on the host (tracepoint backend) and inside the VMs (trampoline
 backend) with the same assertions; FUSESCOPE_BACKEND forces a backend.
 
@@ -16,12 +20,12 @@ fails.
 import os
 import signal
 import subprocess
-import sys
 import time
 import unittest
 
 from fusemount import LOAD, IoUringTransport, Transport, run_load
-from fusescope_run import Trace, assert_writes, run_fusescope, writes
+from fusescope_run import Trace, assert_writes, run_fusescope
+from scenarios import core_scenarios
 
 PARALLEL = ("--direct-io", "--parallel-direct-writes", "--direct-io-allow-mmap",
             "--write-delay-us", "200")
@@ -57,31 +61,19 @@ class Holder:
 class CoreTest(Transport, unittest.TestCase):
     """Over /dev/fuse; CoreTestIoUring runs the same over FUSE over io_uring."""
 
-    def test_parallel_writes_are_shared(self):
-        with self.mount(*PARALLEL) as m:
+    def run_row(self, sc):
+        """One row of tests/scenarios/core.txt on its own mount: exactly the row's writes,
+        and exactly what fusescope-load says it issued."""
+        with self.mount(*sc.testfs_flags) as m:
             with Trace(m.mountpoint, *EXTRA) as t:
-                parallel(m, 4, 50)
-            assert_writes(self, t, {("shared", "shared"): 200})
+                load = run_load(*sc.load_args, "--file", m.path(sc.name))
+            want = sc.expected(t.backend)
+            self.assertEqual(load["total_writes"], sum(want.values()),
+                             "fusescope-load did not issue what the row says")
+            assert_writes(self, t, want)
 
-    def test_append_is_exclusive_append(self):
-        with self.mount(*PARALLEL) as m:
-            with Trace(m.mountpoint, *EXTRA) as t:
-                run_load("append", "--file", m.path("log"), "--threads", "2", "--writes", "20",
-                         "--size", "4096")
-            assert_writes(self, t, {("exclusive", "append"): 40})
-
-    def test_without_flag_is_no_parallel_flag(self):
-        with self.mount("--direct-io", "--write-delay-us", "200") as m:
-            with Trace(m.mountpoint, *EXTRA) as t:
-                parallel(m, 4, 25)
-            assert_writes(self, t, {("exclusive", "no_parallel_flag"): 100})
-
-    def test_extend_is_past_eof(self):
-        with self.mount(*PARALLEL) as m:
-            with Trace(m.mountpoint, *EXTRA) as t:
-                run_load("extend", "--file", m.path("grow"), "--threads", "1", "--writes", "30",
-                         "--size", "4096")
-            assert_writes(self, t, {("exclusive", "past_eof"): 30})
+    # Scenarios of several steps (a holder, the census, drains) do not fit the table's one
+    # load per row: they are the methods below.
 
     @unittest.skipUnless(IO_MODES, "kernel has no IO modes")
     def test_mmap_holder_taints_then_release_restores(self):
@@ -163,6 +155,17 @@ class CoreTest(Transport, unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("/db ", r.stdout)
 
+
+def _add_row_tests():
+    for sc in core_scenarios():
+        def test(self, sc=sc):
+            self.run_row(sc)
+        test.__doc__ = (f"{sc.name}: {' '.join(sc.testfs_flags)} / "
+                        f"{' '.join(sc.load_args)} -> {' '.join(sc.expect)}")
+        setattr(CoreTest, f"test_{sc.name}", test)
+
+
+_add_row_tests()
 
 
 class CoreTestIoUring(IoUringTransport, CoreTest):

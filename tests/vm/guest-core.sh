@@ -1,16 +1,16 @@
 # shellcheck shell=sh
 # guest-core.sh: fusescope's core scenarios inside a QEMU guest (busybox sh), the same
 # workloads and exact counts as tests/core/test_core.py on the host:
-#   parallel 4x50 in-EOF writes    -> 200 shared
-#   O_APPEND 2x20                  -> 40 exclusive append
-#   extend 1x30                    -> 30 exclusive past_eof
-#   no FOPEN_PARALLEL_DIRECT_WRITES -> 100 exclusive no_parallel_flag
-#   diagnose's first finding for each (healthy, append, past_eof, no_parallel_flag)
+#   the rows of tests/scenarios/core.txt, the lock/reason table both run (core_table_scenario:
+#   parallel writes shared; append, past_eof and no_parallel_flag exclusive)
+#   and, as code (several steps each, which a row of one load does not fit):
+#   diagnose's first finding for a healthy, appending, extending and no-flag workload
 #   shared mmap by "indexer"       -> 100 exclusive cache_io_mode, mmap event names the holder,
 #   after unmap+close              -> 100 shared, a release that leaves cache mode   (6.9+)
 #   census of a mapping made before fusescope started, diagnose names it            (6.9+)
 #   a caching open / shared mmap while parallel writers are in flight waits (drain); with
 #   none in flight it does not                                                      (6.9+)
+#   the rows of tests/scenarios/write-paths.txt marked vm or both, with fio (guest-write-paths.sh)
 # Each scenario is one function, run once per backend pass (run_scenarios): first the
 # trampoline backend (every kernel here allows fentry), then the tracepoint backend -- what a
 # host that refuses trampolines gets -- wherever the kernel has the fuse request tracepoints
@@ -49,21 +49,45 @@ mount_testfs() { # options...
 }
 umount_testfs() { kill -TERM $TFS; wait $TFS; rm -rf ${B:?}/*; }
 
-trace_start() {
-  rm -f /tmp/trace.json /tmp/trace.err # a stale "watching" line must not pass for this run's
-  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} > /tmp/trace.json 2>/tmp/trace.err &
-  TR=$!
+# The status stream (fusescope --status-fd, include/fusescope/core/status.h): one JSON object a
+# line, which the guest reads instead of fusescope's human stderr (its wording is for people).
+# wait_watching FILE PID: until FILE has the "watching" line (probes attached, census taken);
+# fails when PID exits first or after 60 s.
+wait_watching() {
   i=0
-  while ! grep -q watching /tmp/trace.err 2>/dev/null; do
+  while ! grep -q '"status":"watching"' "$1" 2>/dev/null; do
     i=$((i + 1))
-    if [ $i -gt 600 ] || ! kill -0 $TR 2>/dev/null; then
-      fail "${P}trace_start" "$(tail -n1 /tmp/trace.err)"; return 1
-    fi
+    if [ $i -gt 600 ] || ! kill -0 "$2" 2>/dev/null; then return 1; fi
     sleep 0.1
   done
 }
-trace_stop() { sleep 0.3; kill -INT $TR; wait $TR; }
+# status_field FILE KIND FIELD: FIELD (a number) of FILE's last line of KIND
+status_field() {
+  grep "\"status\":\"$2\"" "$1" 2>/dev/null | tail -n1 | sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"
+}
+
+trace_start() {
+  # the redirection truncates /tmp/trace.status: a stale "watching" line cannot pass for this run's
+  rm -f /tmp/trace.json /tmp/trace.err
+  # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
+  fusescope $FSB --status-fd 3 trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} \
+    > /tmp/trace.json 2>/tmp/trace.err 3>/tmp/trace.status &
+  TR=$!
+  if ! wait_watching /tmp/trace.status $TR; then
+    fail "${P}trace_start" "$(tail -n1 /tmp/trace.err)"; return 1
+  fi
+}
+# status_exit NAME FILE RC: the stream's last line must be "exit" with the status the process
+# exited with (as tests/lib/fusescope_run.py checks on the host); a failed check NAME if not
+status_exit() {
+  got=$(tail -n1 "$2" | sed -n 's/^{"status":"exit","code":\([0-9]*\)}$/\1/p')
+  [ "$got" = "$3" ] || fail "$1" "exited_$3_status_stream_says_${got:-nothing}"
+}
+trace_stop() {
+  sleep 0.3; kill -INT $TR; wait $TR; trc=$?
+  status_exit "${P}trace_exit" /tmp/trace.status $trc
+  return $trc
+}
 count() { grep -c "$1" /tmp/trace.json; }
 expect() { # name got want
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got_$2_want_$3"; fi
@@ -72,21 +96,28 @@ expect() { # name got want
 W='"event":"write"'
 writes() { grep "$W" /tmp/trace.json | grep -c "\"lock\":\"$1\",\"reason\":\"$2\""; }
 all_writes() { count "$W"; }
+# dev_writes DEV [LOCK REASON]: the trace's writes on device DEV (of that lock and reason)
+dev_writes() {
+  if [ $# = 1 ]; then grep "$W" /tmp/trace.json | grep -c "\"dev\":\"$1\""
+  else grep "$W" /tmp/trace.json | grep "\"dev\":\"$1\"" | grep -c "\"lock\":\"$2\",\"reason\":\"$3\""; fi
+}
+# mount_dev: the major:minor of the FUSE mount at $M, as trace's "dev" names it
+mount_dev() { awk -v m="$M" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo; }
 # diag_start: `fusescope $FSB diagnose` in the background (pid DG), once it watches. It watches
 # until diag_stop (SIGINT: diagnose reports early), so a workload is never cut short by a clock.
 diag_start() {
   rm -f /tmp/diag.json /tmp/diag.err
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
-  fusescope $FSB diagnose --mount $M --duration 600 --json > /tmp/diag.json 2>/tmp/diag.err &
+  fusescope $FSB --status-fd 3 diagnose --mount $M --duration 600 --json \
+    > /tmp/diag.json 2>/tmp/diag.err 3>/tmp/diag.status &
   DG=$!
-  i=0
-  while ! grep -q watching /tmp/diag.err 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && break
-    kill -0 $DG 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_watching /tmp/diag.status $DG || true # diag_stop's status and the report then tell why
 }
-diag_stop() { sleep 0.3; kill -INT $DG; wait $DG; } # returns diagnose's exit status
+diag_stop() { # returns diagnose's exit status
+  sleep 0.3; kill -INT $DG; wait $DG; drc=$?
+  status_exit "${P}diag_exit" /tmp/diag.status $drc
+  return $drc
+}
 first_kind() { grep -m1 '"kind":' /tmp/diag.json | sed 's/.*"kind": *"\([a-z_]*\)".*/\1/'; }
 # diag_during NAME KIND RC SCENARIO ARGS...: `diagnose` watches while a 1.5 s workload runs
 # (started once diagnose is attached, ended before it reports); the first finding must be
@@ -109,10 +140,11 @@ diag_exact() {
   diag_stop
   expect "$name" "$(grep -m1 '"writes": ' /tmp/diag.json | sed 's/.*"writes": *\([0-9]*\).*/\1/')" "$want"
 }
-# Runs the kernel skipped (bpf_prog_info.recursion_misses, reported by trace at exit). On a
-# preemptible kernel (7.2+, RT) a writer preempted inside an fentry program makes the next
-# one on that CPU miss; fusescope counts these, so a count may fall short by at most that many.
-misses() { sed -n 's/.*prog_misses=\([0-9]*\).*/\1/p' /tmp/trace.err | tail -n1; }
+# Runs the kernel skipped (bpf_prog_info.recursion_misses: the last trace's last health line,
+# written when its session ends). On a preemptible kernel (7.2+, RT) a writer preempted inside
+# an fentry program makes the next one on that CPU miss; fusescope counts these, so a count
+# may fall short by at most that many.
+misses() { status_field /tmp/trace.status health prog_misses; }
 expect_writes() { # name got want
   m=$(misses); m=${m:-0}
   result "$1=$2" "prog_misses=$m"
@@ -172,19 +204,54 @@ needs() {
 
 # --- scenarios (each runs in both passes; results prefixed with $P) ---
 
-# lock_reasons_scenario: in one trace, 4x50 in-EOF writes all shared, 2x20 appends all
-# exclusive (append), 1x30 extending writes all exclusive (past_eof), and no other write (one
-# trace for the three: each fusescope start costs seconds under TCG). Needs a mount made with $PAR.
-lock_reasons_scenario() {
-  trace_start || return
-  fusescope-load parallel --file $M/db --threads 4 --writes 50 --size 65536 --sync-start > /dev/null
-  fusescope-load append --file $M/log --threads 2 --writes 20 --size 4096 > /dev/null
-  fusescope-load extend --file $M/grow --threads 1 --writes 30 --size 4096 > /dev/null
+# core_table_scenario: every row of tests/scenarios/core.txt (the host's tests/core/test_core.py
+# runs the same table) on its own testfs mount, all under one trace (each fusescope start costs
+# seconds under TCG): the row's mount must see exactly the row's writes (NAME per lock/reason,
+# NAME_all for all of them), and fusescope-load must report issuing their sum (NAME_issued).
+# The mounts stay until the trace has stopped: an unmounted FUSE device number is the next
+# mount's. Counts are plain numbers (no N, no @BACKEND: scenarios.py refuses them).
+CORE_TABLE=/bin/core.txt
+core_table_scenario() {
+  if [ ! -r $CORE_TABLE ]; then fail "${P}core_table_input" table_missing; return; fi
+  grep -v '^[[:space:]]*#' $CORE_TABLE | grep '|' > /tmp/core-rows.txt
+  : > /tmp/core-done.txt # name dev server-pid expect..., one line per row that ran
+  TRACE_MOUNT=""
+  trace_start; started=$?
+  TRACE_MOUNT=$M
+  [ $started = 0 ] || return
+  while IFS='|' read -r name flags load expect; do
+    name=$(echo "$name" | tr -d ' \t')
+    B=/tmp/core/$name.b M=/tmp/core/$name.m
+    mkdir -p "$B" "$M"
+    # shellcheck disable=SC2086 # flags and load: word-split on purpose
+    if mount_testfs $flags; then
+      fusescope-load $load --file $M/$name < /dev/null > /tmp/core-load.json 2>/tmp/core-load.err ||
+        fail "${P}${name}_load" "$(tail -n1 /tmp/core-load.err)"
+      want_total=0
+      for item in $expect; do want_total=$((want_total + ${item#*=})); done
+      expect "${P}${name}_issued" \
+        "$(sed -n 's/.*"total_writes": *\([0-9]*\).*/\1/p' /tmp/core-load.json)" $want_total
+      echo "$name $(mount_dev) $TFS $expect" >> /tmp/core-done.txt
+    fi
+  done < /tmp/core-rows.txt
+  B=/tmp/b M=/tmp/m
   trace_stop
-  expect_writes "${P}parallel_shared" "$(writes shared shared)" 200
-  expect_writes "${P}append_exclusive" "$(writes exclusive append)" 40
-  expect_writes "${P}extend_past_eof" "$(writes exclusive past_eof)" 30
-  expect_writes "${P}lock_reasons_all" "$(all_writes)" 270
+  while read -r name dev TFS expect; do
+    B=/tmp/core/$name.b
+    umount_testfs
+    # shellcheck disable=SC2086 # the expected items: one word each
+    set -- $expect
+    want_total=0
+    for item in "$@"; do
+      lr=${item%%=*} want=${item#*=}
+      want_total=$((want_total + want))
+      # one expected lock/reason: the result is the row's name; several: NAME_LOCK_REASON
+      rn=$name; [ $# = 1 ] || rn=${name}_${lr%%/*}_${lr#*/}
+      expect_writes "${P}$rn" "$(dev_writes "$dev" "${lr%%/*}" "${lr#*/}")" "$want"
+    done
+    expect_writes "${P}${name}_all" "$(dev_writes "$dev")" "$want_total"
+  done < /tmp/core-done.txt
+  B=/tmp/b
 }
 
 # diag_kinds_scenario: diagnose's first finding for a healthy, an appending and an extending
@@ -291,16 +358,11 @@ no_drain_scenario() {
   umount_testfs
 }
 
-# no_flag_scenario: without FOPEN_PARALLEL_DIRECT_WRITES every direct write is exclusive
-# (no_parallel_flag), and diagnose says so first.
-no_flag_scenario() {
+# diag_no_flag_scenario: without FOPEN_PARALLEL_DIRECT_WRITES diagnose's first finding is
+# no_parallel_flag (the exact counts of such writes are core.txt's no_flag_exclusive).
+diag_no_flag_scenario() {
   mount_testfs --direct-io --write-delay-us 200
-  if trace_start; then
-    fusescope-load parallel --file $M/db --threads 4 --writes 25 --size 65536 --sync-start > /dev/null
-    trace_stop
-    expect_writes "${P}no_flag_exclusive" "$(writes exclusive no_parallel_flag)" 100
-  fi
-  [ $DIAGNOSE = 1 ] && diag_during "${P}diag_no_flag" no_parallel_flag 5 parallel --file $M/db3 --threads 4 --size 4096
+  diag_during "${P}diag_no_flag" no_parallel_flag 5 parallel --file $M/db3 --threads 4 --size 4096
   umount_testfs
 }
 
@@ -316,8 +378,8 @@ timed() {
 # DIAGNOSE=0 leaves out diagnose's findings: they come from the state model, whatever backend
 # fed it, and the host's tests/views/diagnose checks them on the tracepoint backend already.
 run_scenarios() {
+  needs core_table write-lock && timed core_table core_table_scenario
   mount_testfs $PAR
-  needs lock_reasons write-lock && timed lock_reasons lock_reasons_scenario
   [ $DIAGNOSE = 1 ] && needs diag_kinds write-lock && timed diag_kinds diag_kinds_scenario
   [ "$P" = tp_ ] && needs write_cache write-lock && timed write_cache write_cache_scenario
   if [ $IOMODES = 1 ]; then
@@ -329,7 +391,7 @@ run_scenarios() {
     needs drain drain-wait open && timed drain drain_scenario
     needs no_drain drain-wait open mmap && timed no_drain no_drain_scenario
   fi
-  needs no_flag write-lock && timed no_flag no_flag_scenario
+  [ $DIAGNOSE = 1 ] && needs diag_no_flag write-lock && timed diag_no_flag diag_no_flag_scenario
   needs write_paths write-lock && timed write_paths write_paths_scenario
 }
 
@@ -357,6 +419,6 @@ fi
 
 expect mounts_left "$(grep -c ' fuse' /proc/mounts)" 0
 if [ $GUEST_FAILED != 0 ] && [ -f /tmp/trace.json ]; then
-  echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err
+  echo "--- last trace ---"; tail -n 20 /tmp/trace.json; cat /tmp/trace.err /tmp/trace.status
 fi
 guest_finish

@@ -2,8 +2,8 @@
 # guest-write-paths.sh: the write-path scenarios of tests/scenarios/write-paths.txt (the rows
 # marked vm or both) inside a QEMU guest, with Debian's fio: the same table and expectations as
 # tests/core/test_write_paths.py on the host. Sourced by guest-core.sh, whose helpers it uses
-# (mount_testfs, umount_testfs, trace_start, trace_stop, expect_writes, $B, $M, $P); the table
-# and fio arrive in /bin (tests/vm/CMakeLists.txt).
+# (mount_testfs, umount_testfs, trace_start, trace_stop, expect_writes, dev_writes, mount_dev,
+# $B, $M, $P); the table and fio arrive in /bin (tests/vm/CMakeLists.txt).
 # One trace watches every row (loading BPF under TCG takes seconds): each row is its own testfs
 # mount, so its writes are the trace's writes on that mount's device. The mounts stay until the
 # trace has stopped: an unmounted FUSE device number is the next mount's (lowest free minor).
@@ -20,12 +20,6 @@ wp_count() {
   case "$c" in *@*) only=${c#*@} c=${c%@*} ;; esac
   if [ -n "$only" ] && [ "$only" != "$BACKEND_NAME" ]; then echo 0; return; fi
   if [ "$c" = N ]; then echo "$2"; else echo "$c"; fi
-}
-
-# wp_writes DEV [LOCK REASON]: the trace's writes on device DEV (of that lock and reason)
-wp_writes() {
-  if [ $# = 1 ]; then grep "$W" /tmp/trace.json | grep -c "\"dev\":\"$1\""
-  else grep "$W" /tmp/trace.json | grep "\"dev\":\"$1\"" | grep -c "\"lock\":\"$2\",\"reason\":\"$3\""; fi
 }
 
 # write_paths_scenario: every vm/both row on its own mount, all under one trace
@@ -52,7 +46,7 @@ write_paths_scenario() {
     mkdir -p $B $M
     # shellcheck disable=SC2086
     if mount_testfs $flags; then
-      dev=$(awk -v m=$M '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
+      dev=$(mount_dev)
       truncate -s 16M $B/f
       # shellcheck disable=SC2086
       fio --name=w --filename=$M/f --size=16M --bs=4k --rw=randwrite --norandommap \
@@ -69,8 +63,8 @@ write_paths_scenario() {
     for item in $expect; do
       lr=${item%%=*} want=$(wp_count "$item" "$n")
       want_total=$((want_total + want))
-      expect_writes "${P}wp_${name}_${lr%%/*}_${lr#*/}" "$(wp_writes "$dev" "${lr%%/*}" "${lr#*/}")" "$want"
+      expect_writes "${P}wp_${name}_${lr%%/*}_${lr#*/}" "$(dev_writes "$dev" "${lr%%/*}" "${lr#*/}")" "$want"
     done
-    expect_writes "${P}wp_${name}_all" "$(wp_writes "$dev")" "$want_total"
+    expect_writes "${P}wp_${name}_all" "$(dev_writes "$dev")" "$want_total"
   done < /tmp/wp-done.txt
 }
