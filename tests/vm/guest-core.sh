@@ -67,8 +67,9 @@ status_field() {
 }
 
 trace_start() {
-  # the redirection truncates /tmp/trace.status: a stale "watching" line cannot pass for this run's
-  rm -f /tmp/trace.json /tmp/trace.err
+  # removed first: the background child truncates its redirections only once it runs, and
+  # until then wait_watching would read the last run's "watching" line
+  rm -f /tmp/trace.json /tmp/trace.err /tmp/trace.status
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
   fusescope $FSB --status-fd 3 trace --json ${TRACE_MOUNT:+--mount "$TRACE_MOUNT"} \
     > /tmp/trace.json 2>/tmp/trace.err 3>/tmp/trace.status &
@@ -106,7 +107,7 @@ mount_dev() { awk -v m="$M" '$5 == m { d = $3 } END { print d }' /proc/self/moun
 # diag_start: `fusescope $FSB diagnose` in the background (pid DG), once it watches. It watches
 # until diag_stop (SIGINT: diagnose reports early), so a workload is never cut short by a clock.
 diag_start() {
-  rm -f /tmp/diag.json /tmp/diag.err
+  rm -f /tmp/diag.json /tmp/diag.err /tmp/diag.status # as in trace_start: no stale "watching"
   # shellcheck disable=SC2086 # FSB: global options, word-split on purpose
   fusescope $FSB --status-fd 3 diagnose --mount $M --duration 600 --json \
     > /tmp/diag.json 2>/tmp/diag.err 3>/tmp/diag.status &
