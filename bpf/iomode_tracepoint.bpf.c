@@ -24,6 +24,9 @@
  * a cache-mode file, of an inode that had parallel writes, one voluntary
  * switch more than the server's answer takes (open: one, mmap: none) means
  * the thread slept for the drain, and the time since the stamp is reported.
+ * The open's answer takes no switch when it came before the opener slept (a
+ * server woken by the request preempts the opener and answers): then a single
+ * switch whose sleep was uninterruptible was the drain's (fs_drain_wait).
  * That time includes the server's answer to the open (and for mmap, waiting
  * for mmap_lock): an upper bound, where the trampoline backend times the
  * function itself.
@@ -113,18 +116,52 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
 }
 
 /*
+ * Was the opener's one voluntary switch since FUSE_OPEN's send the drain's,
+ * not the answer's? The answer costs that switch only when the opener went to
+ * sleep before the server answered; a server that the request's wakeup lets
+ * preempt the opener answers first (seen on one vCPU in the VM drain test: in
+ * about half of the drains the answer took no switch, and the drain's sleep
+ * was the only one). request_wait_answer() sleeps interruptibly, unless the
+ * connection has no_interrupt; the drain's wait_event() in
+ * fuse_file_cached_io_open() uninterruptibly, and the scheduler notes at
+ * every blocking sleep whether it was uninterruptible
+ * (sched_contributes_to_load). Without that field, or with no_interrupt, the
+ * answer's sleep cannot be told apart: the drain is not claimed.
+ */
+static __always_inline bool fs_one_switch_was_drain(struct task_struct *task,
+						    const struct fs_file_info *fi)
+{
+	struct fuse_file *ff = (struct fuse_file *)fi->file_id;
+	struct fuse_conn *fc;
+
+	if (!bpf_core_field_exists(struct task_struct, sched_contributes_to_load) || !ff)
+		return false;
+	fc = BPF_CORE_READ(ff, fm, fc);
+	if (!fc || BPF_CORE_READ_BITFIELD_PROBED(fc, no_interrupt))
+		return false;
+	return BPF_CORE_READ_BITFIELD_PROBED(task, sched_contributes_to_load) != 0;
+}
+
+/*
  * The drain wait of the open (@sleeps_answering = 1: FUSE_OPEN's answer) or
  * mmap (0) stamped at @start_ns with @nvcsw voluntary switches, which has just
  * made @fi a cache-mode file; 0 if it did not sleep or the inode never had
- * parallel writes (nothing to wait for).
+ * parallel writes (nothing to wait for). One switch after an open's send is
+ * the drain's only when fs_one_switch_was_drain() says so.
  */
 static __always_inline __u64 fs_drain_wait(const struct fs_file_info *fi, __u64 start_ns,
 					   __u64 nvcsw, __u64 sleeps_answering)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fs_inode_stats *st;
+	__u64 slept;
 
-	if (!start_ns || BPF_CORE_READ(task, nvcsw) - nvcsw <= sleeps_answering)
+	if (!start_ns)
+		return 0;
+	slept = BPF_CORE_READ(task, nvcsw) - nvcsw;
+	if (slept < sleeps_answering)
+		return 0;
+	if (slept == sleeps_answering && (!sleeps_answering || !fs_one_switch_was_drain(task, fi)))
 		return 0;
 	st = bpf_map_lookup_elem(&inode_stats, &fi->key);
 	if (!st || (!st->writes[FS_REASON_SHARED] && !st->write_bytes[FS_LOCK_SHARED]))

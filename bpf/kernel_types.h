@@ -237,6 +237,8 @@ struct task_struct {
 	struct task_struct *group_leader;
 	struct files_struct *files;
 	unsigned long nvcsw; /* voluntary context switches */
+	/* set at every blocking sleep: was it uninterruptible (counts in the load average)? */
+	unsigned sched_contributes_to_load : 1;
 	struct pid *thread_pid;
 	struct task_io_accounting ioac;
 	struct mm_struct *mm;
@@ -264,6 +266,8 @@ struct fuse_ring;
 
 struct fuse_conn {
 	struct pid_namespace *pid_ns;
+	/* the server refused FUSE_INTERRUPT: answers are awaited uninterruptibly */
+	unsigned no_interrupt : 1;
 	struct fuse_ring *ring; /* 6.14+, CONFIG_FUSE_IO_URING: set once the server registers */
 	unsigned int num_background;	/* <= 7.2 */
 	unsigned int active_background; /* <= 7.2 */
