@@ -125,8 +125,9 @@ static __always_inline bool fs_file_info_read(struct file *file, struct fs_file_
  * connection has no_interrupt; the drain's wait_event() in
  * fuse_file_cached_io_open() uninterruptibly, and the scheduler notes at
  * every blocking sleep whether it was uninterruptible
- * (sched_contributes_to_load). Without that field, or with no_interrupt, the
- * answer's sleep cannot be told apart: the drain is not claimed.
+ * (sched_contributes_to_load). Without that field, without fuse_conn's
+ * no_interrupt (7.3+) or with it set, the answer's sleep cannot be told
+ * apart: the drain is not claimed.
  */
 static __always_inline bool fs_one_switch_was_drain(struct task_struct *task,
 						    const struct fs_file_info *fi)
@@ -134,7 +135,9 @@ static __always_inline bool fs_one_switch_was_drain(struct task_struct *task,
 	struct fuse_file *ff = (struct fuse_file *)fi->file_id;
 	struct fuse_conn *fc;
 
-	if (!bpf_core_field_exists(struct task_struct, sched_contributes_to_load) || !ff)
+	/* 7.3's fuse_conn has no no_interrupt (its CO-RE relocation fails there) */
+	if (!bpf_core_field_exists(struct task_struct, sched_contributes_to_load) ||
+	    !bpf_core_field_exists(struct fuse_conn, no_interrupt) || !ff)
 		return false;
 	fc = BPF_CORE_READ(ff, fm, fc);
 	if (!fc || BPF_CORE_READ_BITFIELD_PROBED(fc, no_interrupt))
