@@ -58,16 +58,19 @@ struct fs_req_slot {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FS_REQ_SLOTS);
+	__uint(max_entries, FS_REQ_SLOTS); /* userspace sets it before load */
 	__type(key, __u32);
 	__type(value, struct fs_req_slot);
 } req_slots SEC(".maps");
+
+/* req_slots' entries less one (a power of two less one), set with the map's size */
+const volatile __u32 cfg_req_slot_mask = FS_REQ_SLOTS - 1;
 
 static __always_inline struct fs_req_slot *fs_req_slot_of(const struct fuse_req *req)
 {
 	/* slab objects: drop the alignment bits, then a multiplicative hash */
 	__u64 bits = fs_addr_bits(req) >> 6;
-	__u32 idx = (__u32)((bits * 0x9E3779B97F4A7C15ULL) >> 40) & (FS_REQ_SLOTS - 1);
+	__u32 idx = (__u32)((bits * 0x9E3779B97F4A7C15ULL) >> 40) & cfg_req_slot_mask;
 
 	return bpf_map_lookup_elem(&req_slots, &idx);
 }

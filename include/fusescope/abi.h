@@ -20,7 +20,8 @@
 /* log2 histogram of nanoseconds: slot 0 holds [0, 2), slot i holds [2^i, 2^(i+1)). */
 #define FS_HIST_SLOTS 36
 #define FS_MAX_INODES 16384
-#define FS_REQ_SLOTS 4096 /* power of two: direct-mapped in-flight FUSE_WRITE starts */
+/* direct-mapped in-flight FUSE_WRITE starts, until userspace sizes them (kRequestSlotsDefault) */
+#define FS_REQ_SLOTS 4096
 #define FS_RINGBUF_BYTES (1 << 20)
 
 #include "fusescope/abi_tables.h"

@@ -100,6 +100,19 @@ template <typename Skel> class BpfBackend final : public Backend {
         if (plan.cache_io_mode_bit >= 0)
             ro->cfg_cache_io_mode_bit = static_cast<__u8>(plan.cache_io_mode_bit);
         ro->cfg_time_requests = plan.loads("fs_request_end");
+        if constexpr (T::kind == BackendKind::Tracepoint) {
+            static_assert(FS_REQ_SLOTS == kRequestSlotsDefault, "the BPF object's default");
+            // untimed, the slots are never looked at: one keeps the map small
+            const uint32_t n = ro->cfg_time_requests ? o.request_slots : 1;
+            if (n == 0 || (n & (n - 1)) || n > kRequestSlotsMax ||
+                bpf_map__set_max_entries(skel_->maps.req_slots, n) != 0) {
+                *error = "cannot size the request slots to " + std::to_string(n) +
+                         ": a power of two from 1 to " + std::to_string(kRequestSlotsMax) +
+                         " is needed";
+                return false;
+            }
+            ro->cfg_req_slot_mask = n - 1;
+        }
         ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
             // on only with a slot per CPU that read_counters() reads (else counts would hide there)

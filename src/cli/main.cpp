@@ -25,6 +25,7 @@ struct CommonFlags {
     std::string backend = "auto";
     bool verbose = false;
     bool service_time = false;
+    uint32_t service_time_slots = kRequestSlotsDefault;
     bool no_write_cache = false;
     std::string syscall_hooks = "auto";
     std::string mount;
@@ -42,6 +43,14 @@ const CLI::Validator kFinite(
     },
     "FINITE", "FINITE");
 constexpr double kMaxSeconds = 365.0 * 86400; // one year
+const CLI::Validator kPowerOfTwo(
+    [](std::string &in) -> std::string {
+        uint64_t v = 0;
+        if (CLI::detail::lexical_cast(in, v) && v && !(v & (v - 1)))
+            return {};
+        return "Value " + in + " is not a power of two";
+    },
+    "POWER OF TWO", "POWER_OF_TWO");
 
 void add_filters(CLI::App *cmd, CommonFlags &f) {
     cmd->add_option("--mount", f.mount, "only this FUSE mount (any path on it)");
@@ -53,6 +62,7 @@ SessionOptions session_options(const CommonFlags &f) {
     so.backend = backend_from_string(f.backend); // "auto" -> nullopt
     so.verbose = f.verbose;
     so.service_time = f.service_time;
+    so.request_slots = f.service_time_slots;
     so.write_cache = !f.no_write_cache;
     if (f.syscall_hooks != "auto")
         so.syscall_hooks = f.syscall_hooks == "on";
@@ -94,9 +104,18 @@ void define(Cli &c) {
     app.add_option("--backend", f.backend, "auto | trampoline | tracepoint")
         ->check(CLI::IsMember({"auto", "trampoline", "tracepoint"}));
     app.add_flag("-v,--verbose", f.verbose, "show libbpf's messages (verifier logs)");
-    app.add_flag("--service-time", f.service_time,
-                 "tracepoint backend: also time each FUSE write request (runs one more BPF "
-                 "program on every FUSE request; the trampoline backend always has it)");
+    CLI::Option *service_time =
+        app.add_flag("--service-time", f.service_time,
+                     "tracepoint backend: also time each FUSE write request (runs one more BPF "
+                     "program on every FUSE request; the trampoline backend always has it)");
+    app.add_option("--service-time-slots", f.service_time_slots,
+                   "tracepoint backend: slots for the start times of FUSE writes in flight (a "
+                   "power of two; two requests on one slot lose a sample, counted in "
+                   "req_map_full: raise it when that grows)")
+        ->type_name("N")
+        ->default_val(kRequestSlotsDefault)
+        ->check(kPowerOfTwo & CLI::Range(1u, kRequestSlotsMax))
+        ->needs(service_time);
     app.add_option("--syscall-hooks", f.syscall_hooks,
                    "tracepoint backend: attach the open/mmap syscall tracepoints (auto: trace "
                    "and diagnose do, top and export do not; while attached, every syscall on "

@@ -109,6 +109,7 @@ std::unique_ptr<Session> Session::open(const SessionOptions &opts, std::string *
     bo.emit_all_opens = opts.emit_all_opens;
     bo.verbose = opts.verbose;
     bo.write_cache = opts.write_cache;
+    bo.request_slots = opts.request_slots;
     bo.bpf_stats = opts.bpf_stats;
     parts.model.io_modes_available = parts.facts.offer.has_iomodes;
     // No need to remember more inodes than the kernel's stats map holds: past that the

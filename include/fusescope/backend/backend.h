@@ -14,6 +14,13 @@
 
 namespace fusescope {
 
+// Tracepoint backend with service timing: slots for in-flight FUSE_WRITE starts, direct-mapped
+// by the request's address. Two requests in flight on one slot lose the first one's sample
+// (counted as req_map_full), so a server with many requests in flight (a large max_background
+// and deep io_uring or libaio queues) wants more: --service-time-slots, a power of two.
+inline constexpr uint32_t kRequestSlotsDefault = 4096; // 128 KiB of map
+inline constexpr uint32_t kRequestSlotsMax = 1u << 20;
+
 struct BackendOptions {
     uint32_t filter_tgid = 0; // 0: all processes
     uint32_t filter_dev = 0;  // 0: all FUSE mounts (kernel s_dev encoding)
@@ -23,6 +30,7 @@ struct BackendOptions {
     // Tracepoint backend: writes to the inode a CPU wrote last count in that
     // CPU's slot (abi.h fs_write_cache). Off on PREEMPT_RT kernels regardless.
     bool write_cache = true;
+    uint32_t request_slots = kRequestSlotsDefault; // a power of two, 1..kRequestSlotsMax
     // Turn the kernel's BPF run-time accounting on for as long as the backend lives
     // (BPF_ENABLE_STATS: the kernel turns it off when the descriptor closes, also when
     // the process is killed; kernel.bpf_stats_enabled is left as it is).

@@ -34,7 +34,9 @@ struct SessionOptions {
     // tracepoint backend: the open/mmap syscall hooks (nullopt: the view's default,
     // syscall_hooks_default())
     std::optional<bool> syscall_hooks;
-    bool write_cache = true;       // tracepoint backend: per-CPU write cache slots
+    bool write_cache = true; // tracepoint backend: per-CPU write cache slots
+    // tracepoint backend with service time: slots for writes in flight (--service-time-slots)
+    uint32_t request_slots = kRequestSlotsDefault;
     bool bpf_stats = false;        // account BPF run time while the session lives
     double interval_s = 1.0;       // counters refresh
     double census_interval_s = -1; // <0: backend default (trampoline: on hints only; tracepoint: 2
