@@ -44,6 +44,33 @@ Event open_event(const Event &sent, const CensusRecord &file) {
 
 } // namespace
 
+// A census' records, indexed for the hints of some processes: each hint looks at its own
+// file's records (a process with thousands of open files has thousands of hints). A file's
+// first mapping is looked up in every process's records (a child may hold it).
+struct OpenHints::CensusIndex {
+    struct Process {
+        std::vector<size_t> records; // in census order
+        std::unordered_map<uint64_t, std::vector<size_t>> by_nodeid;
+    };
+    std::unordered_map<uint32_t, Process> processes; // the indexed pids only
+    std::unordered_map<uint64_t, size_t> vma_of;     // by file_id: its first mapping
+
+    // @wanted(pid): whether that process's records are indexed
+    template <typename Wanted>
+    CensusIndex(const std::vector<CensusRecord> &records, Wanted wanted) {
+        for (size_t i = 0; i < records.size(); ++i) {
+            const CensusRecord &r = records[i];
+            if (r.kind == CensusKind::Vma)
+                vma_of.try_emplace(r.file_id, i);
+            if (!wanted(r.pid))
+                continue;
+            Process &p = processes[r.pid];
+            p.records.push_back(i);
+            p.by_nodeid[r.nodeid].push_back(i);
+        }
+    }
+};
+
 void OpenHints::on_sent(const Event &sent) {
     if (hints_.size() >= kMaxHints) {
         hints_.pop_front();
@@ -112,13 +139,17 @@ std::vector<uint32_t> OpenHints::due(uint64_t now_ns) const {
 
 std::vector<Event> OpenHints::resolve_from_full_census(const std::vector<CensusRecord> &records,
                                                        uint64_t now_ns) {
-    std::vector<uint32_t> pids;
+    std::vector<uint32_t> pids; // in hint order
     for (const auto &h : hints_)
         if (std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
             pids.push_back(h.sent.pid);
+    // indexed once for all of them: O(records), not O(pids x records)
+    const CensusIndex index(records, [&](uint32_t pid) {
+        return std::find(pids.begin(), pids.end(), pid) != pids.end();
+    });
     std::vector<Event> out;
     for (uint32_t pid : pids) {
-        auto evs = resolve(pid, records, now_ns, /*scheduled=*/false);
+        auto evs = resolve(pid, records, index, now_ns, /*scheduled=*/false);
         out.insert(out.end(), evs.begin(), evs.end());
     }
     return out;
@@ -131,22 +162,17 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                       [&](const auto &e) { return e.second + kCensusGapNs <= now_ns; });
         last_census_ns_[pid] = now_ns;
     }
-    // The process's records, in census order, and by nodeid: each hint looks at its own
-    // file's (a process with thousands of open files has thousands of hints). A file's
-    // first mapping is looked up in every process's records (a child may hold it).
-    std::vector<size_t> mine;
-    std::unordered_map<uint64_t, std::vector<size_t>> by_nodeid;
-    std::unordered_map<uint64_t, size_t> vma_of; // by file_id
-    for (size_t i = 0; i < records.size(); ++i) {
-        const CensusRecord &r = records[i];
-        if (r.kind == CensusKind::Vma)
-            vma_of.try_emplace(r.file_id, i);
-        if (r.pid != pid)
-            continue;
-        mine.push_back(i);
-        by_nodeid[r.nodeid].push_back(i);
-    }
+    return resolve(pid, records, CensusIndex(records, [&](uint32_t p) { return p == pid; }), now_ns,
+                   scheduled);
+}
+
+std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusRecord> &records,
+                                      const CensusIndex &index, uint64_t now_ns, bool scheduled) {
     static const std::vector<size_t> kNone;
+    static const CensusIndex::Process kNoRecords;
+    const auto proc = index.processes.find(pid);
+    const CensusIndex::Process &mine = proc == index.processes.end() ? kNoRecords : proc->second;
+    const auto &vma_of = index.vma_of;
     std::vector<Event> out;
     // FUSE_OPEN hints name their file; a FUSE_CREATE's takes what is left of the process's
     // new files on that mount, so the named ones go first.
@@ -159,9 +185,9 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                 continue;
             }
             // the open file, else a shared mapping of it (vmtouch closes its fd once mapped)
-            const auto &candidates = creates ? mine : [&]() -> const std::vector<size_t> & {
-                auto c = by_nodeid.find(h.sent.nodeid);
-                return c == by_nodeid.end() ? kNone : c->second;
+            const auto &candidates = creates ? mine.records : [&]() -> const std::vector<size_t> & {
+                auto c = mine.by_nodeid.find(h.sent.nodeid);
+                return c == mine.by_nodeid.end() ? kNone : c->second;
             }();
             const CensusRecord *file = nullptr;
             for (bool any_kind : {false, true}) {

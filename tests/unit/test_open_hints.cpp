@@ -292,3 +292,31 @@ TEST(OpenHints, ThousandsOfOpensOfOneProcessResolveInOneCensus) {
 }
 
 } // namespace
+
+TEST(OpenHints, AFullCensusResolvesEveryOpenerFromItsOwnRecords) {
+    OpenHints h;
+    h.on_sent(sent(300, 4, kSent));
+    h.on_sent(sent(100, 2, kSent + 1));
+    h.on_sent(sent(400, 5, kSent + 2)); // its process is gone: nothing of it in the census
+    h.on_sent(sent(100, 3, kSent + 3));
+    const std::vector<CensusRecord> census = {
+        rec({.pid = 100, .nodeid = 2, .file_id = 0xa2, .writable = true}),
+        rec({.pid = 200, .nodeid = 4, .file_id = 0xb4, .writable = true}), // not 300's open
+        rec({.pid = 300, .nodeid = 4, .file_id = 0xc4, .writable = true}),
+        rec({.pid = 100, .nodeid = 3, .file_id = 0xa3, .writable = true}),
+        // 300's file, mapped by a child that holds it
+        rec({.kind = CensusKind::Vma, .pid = 301, .nodeid = 4, .file_id = 0xc4}),
+    };
+    auto evs = h.resolve_from_full_census(census, kSent + kMs);
+    // in hint order, grouped by process; the mapping found in the child's records
+    ASSERT_EQ(evs.size(), 4u);
+    EXPECT_EQ(evs[0].file_id, 0xc4u);
+    EXPECT_EQ(evs[0].type, EventType::Open);
+    EXPECT_EQ(evs[1].file_id, 0xc4u);
+    EXPECT_EQ(evs[1].type, EventType::Mmap);
+    EXPECT_EQ(evs[2].file_id, 0xa2u);
+    EXPECT_EQ(evs[3].file_id, 0xa3u);
+    // the gone process's hint keeps its schedule
+    EXPECT_TRUE(h.pending());
+    EXPECT_EQ(h.due(kSent + 2 + OpenHints::kRetryDelaysNs[0]), std::vector<uint32_t>{400});
+}

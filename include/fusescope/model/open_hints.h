@@ -80,6 +80,9 @@ class OpenHints {
         bool claimed = false;       // reported as a hint's open
     };
     using KnownFiles = std::unordered_map<uint64_t, Known>; // by file_id
+    struct CensusIndex;                                     // open_hints.cpp
+    std::vector<Event> resolve(uint32_t pid, const std::vector<CensusRecord> &records,
+                               const CensusIndex &index, uint64_t now_ns, bool scheduled);
     uint64_t due_ns(const Hint &h) const; // its due time, after its process's census gap
     bool may_be_about(const Hint &h, const CensusRecord &r) const;
     const Known *known(const CensusRecord &r) const;
