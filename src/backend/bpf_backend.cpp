@@ -112,6 +112,7 @@ template <typename Skel> class BpfBackend final : public Backend {
                 return false;
             }
             ro->cfg_req_slot_mask = n - 1;
+            req_slots_ = ro->cfg_time_requests ? n : 0;
         }
         ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
@@ -198,6 +199,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     BackendKind kind() const override { return T::kind; }
     const std::vector<AttachedProgram> &attached() const override { return attached_; }
     size_t write_cache_slots() const override { return wcache_ ? wcache_slots_ : 0; }
+    size_t request_slots() const override { return req_slots_; }
 
     int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) override {
         cb_ = &on_event;
@@ -457,6 +459,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
     const fs_write_cache *wcache_ = nullptr;
     size_t wcache_slots_ = 0;
+    size_t req_slots_ = 0; // request slots while FUSE writes are timed, else 0
     size_t wcache_bytes_ = 0;
     WriteCacheMerge wcache_merge_;
     std::vector<fs_inode_key> batch_keys_;

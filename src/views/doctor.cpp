@@ -57,13 +57,14 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
     std::string load_err;
     int load_code = exit_code::kOk;
     std::vector<AttachedProgram> attached;
-    size_t write_cache_slots = 0;
+    size_t write_cache_slots = 0, request_slots = 0;
     std::vector<MountTransport> transports;
     if (plan) {
         auto s = Session::open(so, &load_err, &load_code);
         if (s) {
             attached = s->backend().attached();
             write_cache_slots = s->backend().write_cache_slots();
+            request_slots = s->backend().request_slots();
             transports = mount_transports(s->model().snapshot(), *plan);
         }
     }
@@ -103,6 +104,7 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
             progs.push_back({{"program", a.program}, {"target", a.target}});
         j["attached"] = progs;
         j["write_cache_slots"] = write_cache_slots;
+        j["request_slots"] = request_slots;
         nlohmann::ordered_json mounts = nlohmann::ordered_json::array();
         for (const auto &t : transports)
             mounts.push_back({{"mount", t.mount_point},
@@ -164,6 +166,10 @@ int run_doctor(const SessionOptions &so, const DoctorOptions &d) {
                         "write cache   one slot per CPU ({}): writes to the inode a CPU "
                         "wrote last count there\n",
                         write_cache_slots);
+                if (request_slots)
+                    out += fmt::format("request slots {} (--service-time-slots): writes in "
+                                       "flight on one slot lose a sample (req_map_full)\n",
+                                       request_slots);
                 if (!transports.empty()) {
                     out += fmt::format("\n{:<40} {:<8} {:<10} {}\n", "FUSE MOUNT", "DEV",
                                        "TRANSPORT", "NOTE");

@@ -76,6 +76,11 @@ USAGE = [
     ["--status-fd", "-1", "doctor"],
     ["--status-fd", HUGE, "doctor"],
     ["--status-fd", "99", "trace"],
+    # request slots: not a power of two, zero, too many, without --service-time
+    ["--service-time", "--service-time-slots", "3", "doctor"],
+    ["--service-time", "--service-time-slots", "0", "doctor"],
+    ["--service-time", "--service-time-slots", str(1 << 21), "doctor"],
+    ["--service-time-slots", "64", "doctor"],
 ]
 
 ENVIRONMENT = [

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from fusemount import LOAD, run_load, testfs_mount
-from fusescope_run import Fusescope
+from fusescope_run import FUSESCOPE, Fusescope
 from robusthelp import wait_for
 from whowhere import free_port, scrape, series
 
@@ -95,6 +95,10 @@ class Overload(unittest.TestCase):
         if not shutil.which("fio"):
             self.skipTest("needs fio")
         jobs, ios = 4, 4000  # fewer than the file's 4096 blocks: fio stops at its size
+        doctor = subprocess.run([FUSESCOPE, "--service-time",
+                                 "--service-time-slots", "1", "doctor", "--json"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(json.loads(doctor.stdout)["request_slots"], 1, doctor.stderr)
         with testfs_mount(*PARALLEL, "--write-delay-us", "200") as m:
             with open(m.path("db"), "wb") as f:
                 f.truncate(16 << 20)

@@ -21,6 +21,7 @@ class FakeBackend : public Backend {
     BackendKind kind() const override { return BackendKind::Tracepoint; }
     const std::vector<AttachedProgram> &attached() const override { return attached_; }
     size_t write_cache_slots() const override { return 0; }
+    size_t request_slots() const override { return 0; }
     int poll(int, const std::function<void(const Event &)> &on_event) override {
         ++poll_calls;
         if (polls.empty())

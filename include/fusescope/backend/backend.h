@@ -55,6 +55,9 @@ class Backend {
     virtual const std::vector<AttachedProgram> &attached() const = 0;
     // Per-CPU write cache slots in use (BackendOptions::write_cache); 0: off.
     virtual size_t write_cache_slots() const = 0;
+    // Request slots timing FUSE writes in flight (BackendOptions::request_slots); 0: untimed
+    // this way (the trampoline backend times a write within its own call).
+    virtual size_t request_slots() const = 0;
     // Waits up to timeout_ms for ring-buffer events; returns how many were handled, <0 on error.
     virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
     // The per-inode counters that changed since the previous call, and the
