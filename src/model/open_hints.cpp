@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <iterator>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace fusescope {
 
@@ -144,9 +145,8 @@ std::vector<Event> OpenHints::resolve_from_full_census(const std::vector<CensusR
         if (std::find(pids.begin(), pids.end(), h.sent.pid) == pids.end())
             pids.push_back(h.sent.pid);
     // indexed once for all of them: O(records), not O(pids x records)
-    const CensusIndex index(records, [&](uint32_t pid) {
-        return std::find(pids.begin(), pids.end(), pid) != pids.end();
-    });
+    const std::unordered_set<uint32_t> wanted(pids.begin(), pids.end());
+    const CensusIndex index(records, [&](uint32_t pid) { return wanted.contains(pid); });
     std::vector<Event> out;
     for (uint32_t pid : pids) {
         auto evs = resolve(pid, records, index, now_ns, /*scheduled=*/false);

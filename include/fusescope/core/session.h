@@ -131,6 +131,9 @@ class Session {
     OpenHints open_hints_; // opens seen only as FUSE_OPEN (no syscall hooks)
     uint64_t start_ns_ = 0;
     uint64_t last_census_ns_ = 0;
+    // free heap memory handed back to the kernel (malloc_trim) at most this often
+    static constexpr uint64_t kTrimEveryNs = 10'000'000'000;
+    uint64_t last_trim_ns_ = 0;
     std::atomic<bool> stop_{false};
 };
 
