@@ -238,8 +238,10 @@ std::vector<Event> OpenHints::resolve(uint32_t pid, const std::vector<CensusReco
                 map.ts_ns = now_ns; // no later than this census
                 map.flags = evflag::SharedMap | (by_mmap ? evflag::Holder | entered : 0);
                 if (vma != vma_of.end()) {
-                    map.offset = records[vma->second].vm_start;
-                    if (records[vma->second].writable_map)
+                    const CensusRecord &m = records[vma->second];
+                    map.offset = m.vm_start; // where and how long, as the trampoline reports it
+                    map.bytes = m.vm_end - m.vm_start;
+                    if (m.writable_map)
                         map.flags |= evflag::WritableMap;
                 }
                 out.push_back(map);

@@ -103,8 +103,8 @@ class Overload(unittest.TestCase):
             with open(m.path("db"), "wb") as f:
                 f.truncate(16 << 20)
             port = free_port()
-            with Fusescope("--service-time", "--service-time-slots", "1", "export", "--listen", f"127.0.0.1:{port}",
-                           "--mount", m.mountpoint) as r:
+            with Fusescope("--service-time", "--service-time-slots", "1", "export", "--listen",
+                           f"127.0.0.1:{port}", "--mount", m.mountpoint) as r:
                 r.wait_watching()
                 p = subprocess.run(
                     ["fio", "--name=w", f"--filename={m.path('db')}", "--size=16M", "--bs=4k",

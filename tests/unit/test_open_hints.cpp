@@ -58,6 +58,7 @@ CensusRecord rec(const Rec &r) {
     c.writable_map = r.writable_map;
     c.release_id = r.file_id + 1;
     c.vm_start = r.kind == CensusKind::Vma ? 0x7f0000 : 0;
+    c.vm_end = r.kind == CensusKind::Vma ? 0x800000 : 0;
     return c;
 }
 
@@ -314,6 +315,8 @@ TEST(OpenHints, AFullCensusResolvesEveryOpenerFromItsOwnRecords) {
     EXPECT_EQ(evs[0].type, EventType::Open);
     EXPECT_EQ(evs[1].file_id, 0xc4u);
     EXPECT_EQ(evs[1].type, EventType::Mmap);
+    EXPECT_EQ(evs[1].offset, 0x7f0000u); // the mapping: where and how long
+    EXPECT_EQ(evs[1].bytes, 0x10000u);
     EXPECT_EQ(evs[2].file_id, 0xa2u);
     EXPECT_EQ(evs[3].file_id, 0xa3u);
     // the gone process's hint keeps its schedule
