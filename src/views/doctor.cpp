@@ -28,7 +28,7 @@ struct MountTransport {
 std::vector<MountTransport> mount_transports(const Snapshot &snap, const HookPlan &plan) {
     std::vector<MountTransport> out;
     for (const Mount &m : snap.mounts) {
-        MountTransport t{m.mount_point, fmt::format("{}:{}", m.major, m.minor), "unknown",
+        MountTransport t{m.mount_point, dev_string(m.kdev), "unknown",
                          "no file open on it when fusescope looked"};
         if (auto it = snap.uring_by_dev.find(m.kdev); it != snap.uring_by_dev.end()) {
             t.transport = it->second ? "io_uring" : "/dev/fuse";
