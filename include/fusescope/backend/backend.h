@@ -18,7 +18,7 @@ namespace fusescope {
 // by the request's address. Two requests in flight on one slot lose the first one's sample
 // (counted as req_map_full), so a server with many requests in flight (a large max_background
 // and deep io_uring or libaio queues) wants more: --service-time-slots, a power of two.
-inline constexpr uint32_t kRequestSlotsDefault = 4096; // 128 KiB of map
+inline constexpr uint32_t kRequestSlotsDefault = 4096; // 160 KiB of map (40-byte slots)
 inline constexpr uint32_t kRequestSlotsMax = 1u << 20;
 
 struct BackendOptions {
