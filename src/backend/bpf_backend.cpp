@@ -100,11 +100,12 @@ template <typename Skel> class BpfBackend final : public Backend {
         if (plan.cache_io_mode_bit >= 0)
             ro->cfg_cache_io_mode_bit = static_cast<__u8>(plan.cache_io_mode_bit);
         ro->cfg_time_requests = plan.loads("fs_request_end");
+        ncpus_ = libbpf_num_possible_cpus();
         if constexpr (T::kind == BackendKind::Tracepoint) {
             static_assert(FS_REQ_SLOTS == kRequestSlotsDefault, "the BPF object's default");
             // untimed, the slots are never looked at: one keeps the map small
             const uint32_t n = ro->cfg_time_requests ? o.request_slots : 1;
-            if (n == 0 || (n & (n - 1)) || n > kRequestSlotsMax ||
+            if (!request_slots_valid(n) ||
                 bpf_map__set_max_entries(skel_->maps.req_slots, n) != 0) {
                 *error = "cannot size the request slots to " + std::to_string(n) +
                          ": a power of two from 1 to " + std::to_string(kRequestSlotsMax) +
@@ -113,9 +114,6 @@ template <typename Skel> class BpfBackend final : public Backend {
             }
             ro->cfg_req_slot_mask = n - 1;
             req_slots_ = ro->cfg_time_requests ? n : 0;
-        }
-        ncpus_ = libbpf_num_possible_cpus();
-        if constexpr (T::kind == BackendKind::Tracepoint) {
             // on only with a slot per CPU that read_counters() reads (else counts would hide there)
             const bool on =
                 o.write_cache && !ro->cfg_time_requests && ncpus_ > 0 &&

@@ -43,14 +43,16 @@ const CLI::Validator kFinite(
     },
     "FINITE", "FINITE");
 constexpr double kMaxSeconds = 365.0 * 86400; // one year
-const CLI::Validator kPowerOfTwo(
+// --service-time-slots: what the backend takes (request_slots_valid), said before anything loads
+const CLI::Validator kRequestSlots(
     [](std::string &in) -> std::string {
         uint64_t v = 0;
-        if (CLI::detail::lexical_cast(in, v) && v && !(v & (v - 1)))
+        if (CLI::detail::lexical_cast(in, v) && request_slots_valid(v))
             return {};
-        return "Value " + in + " is not a power of two";
+        return "Value " + in + " is not a power of two from 1 to " +
+               std::to_string(kRequestSlotsMax);
     },
-    "POWER OF TWO", "POWER_OF_TWO");
+    "POWER OF TWO", "REQUEST_SLOTS");
 
 void add_filters(CLI::App *cmd, CommonFlags &f) {
     cmd->add_option("--mount", f.mount, "only this FUSE mount (any path on it)");
@@ -114,7 +116,7 @@ void define(Cli &c) {
                    "req_map_full: raise it when that grows)")
         ->type_name("N")
         ->default_val(kRequestSlotsDefault)
-        ->check(kPowerOfTwo & CLI::Range(1u, kRequestSlotsMax))
+        ->check(kRequestSlots)
         ->needs(service_time);
     app.add_option("--syscall-hooks", f.syscall_hooks,
                    "tracepoint backend: attach the open/mmap syscall tracepoints (auto: trace "

@@ -20,6 +20,10 @@ namespace fusescope {
 // and deep io_uring or libaio queues) wants more: --service-time-slots, a power of two.
 inline constexpr uint32_t kRequestSlotsDefault = 4096; // 160 KiB of map (40-byte slots)
 inline constexpr uint32_t kRequestSlotsMax = 1u << 20;
+// A slot count the backend takes: a power of two (the slot is a masked hash), 1..kRequestSlotsMax.
+constexpr bool request_slots_valid(uint64_t n) {
+    return n != 0 && (n & (n - 1)) == 0 && n <= kRequestSlotsMax;
+}
 
 struct BackendOptions {
     uint32_t filter_tgid = 0; // 0: all processes
