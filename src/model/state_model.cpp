@@ -267,6 +267,8 @@ struct StateModel::Impl {
     Mounts mounts;
     Health health;
     ModelStats stats;
+    // StateModel::generation(): bumped under the lock by every change a brief view may show.
+    uint64_t generation = 0;
     uint64_t now_ns = 0;
     uint64_t last_counters_ns = 0;
     uint64_t interval_ns = 0;
@@ -515,7 +517,7 @@ struct StateModel::Impl {
     void begin_counters(uint64_t now);
     void take_counters(const InodeCounters &c);
 
-    InodeView make_view(const InodeState &s) const;
+    InodeView make_view(const InodeState &s, ViewDetail detail = ViewDetail::Full) const;
 
     std::string exe_path_of(const InodeKey &exe) const {
         auto it = exe_paths.find(exe);
@@ -630,6 +632,7 @@ void StateModel::Impl::take_counters(const InodeCounters &c) {
 void StateModel::on_counters(const std::vector<InodeCounters> &counters, uint64_t now_ns) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
+    ++m.generation;
     m.begin_counters(now_ns);
     for (const auto &c : counters)
         m.take_counters(c);
@@ -647,6 +650,10 @@ void StateModel::on_counters(const std::vector<InodeCounters> &counters, uint64_
 void StateModel::on_counter_changes(const CountersDelta &delta, uint64_t now_ns) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
+    // an idle read (nothing listed, no interval to clear) changes no view but its interval
+    // length, which only scales an interval that is zero: top keeps its ranking then
+    if (!delta.changed.empty() || !delta.gone.empty() || !m.intervals.empty())
+        ++m.generation;
     m.begin_counters(now_ns);
     for (const auto &c : delta.changed)
         m.take_counters(c);
@@ -664,6 +671,7 @@ void StateModel::on_counter_changes(const CountersDelta &delta, uint64_t now_ns)
 void StateModel::on_event(const Event &ev) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
+    ++m.generation;
     ++m.stats.events;
     m.now_ns = std::max(m.now_ns, ev.ts_ns);
     if (ev.type == EventType::OpenSent)
@@ -746,6 +754,7 @@ void StateModel::on_event(const Event &ev) {
 void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t now_ns) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
+    ++m.generation;
     ++m.stats.census_runs;
     m.now_ns = std::max(m.now_ns, now_ns);
 
@@ -872,6 +881,7 @@ Health StateModel::health() const {
 void StateModel::set_mounts(const Mounts &mounts) {
     Impl &m = *impl_;
     std::lock_guard lk(m.mu);
+    ++m.generation;
     m.mounts = mounts;
     if (m.mounts.all().empty())
         return; // no table read: keep every device
@@ -897,6 +907,7 @@ void StateModel::set_mounts(const Mounts &mounts) {
 
 void StateModel::set_path(const InodeKey &key, std::string path, PathSource source) {
     std::lock_guard lk(impl_->mu);
+    ++impl_->generation;
     auto it = impl_->inodes.find(key);
     if (it == impl_->inodes.end())
         return;
@@ -908,6 +919,7 @@ void StateModel::set_path(const InodeKey &key, std::string path, PathSource sour
 
 void StateModel::set_kernel_path(const InodeKey &key, std::string path, uint64_t captured_ns) {
     std::lock_guard lk(impl_->mu);
+    ++impl_->generation;
     auto it = impl_->inodes.find(key);
     if (it == impl_->inodes.end() || path.empty())
         return;
@@ -953,6 +965,7 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
         if (auto p = w.map ? map_path(w.pid, w.vm_start) : readlink(w.pid, w.fd); p && !p->empty())
             found.emplace_back(w.key, std::move(*p));
     std::lock_guard lk(impl_->mu);
+    ++impl_->generation;
     for (auto &[key, path] : found) {
         auto it = impl_->inodes.find(key);
         if (it != impl_->inodes.end() && wanted(it->second)) {
@@ -996,7 +1009,7 @@ bool StateModel::needs_census() const {
     return impl_->census_wanted;
 }
 
-InodeView StateModel::Impl::make_view(const InodeState &s) const {
+InodeView StateModel::Impl::make_view(const InodeState &s, ViewDetail detail) const {
     InodeView v;
     v.key = s.key;
     v.nodeid = s.nodeid;
@@ -1015,6 +1028,10 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
         v.path = x->path;
         v.path_source = x->path_source;
         v.path_captured_ns = x->path_captured_ns;
+        v.passthrough_files = static_cast<uint32_t>(x->passthrough_files.size());
+    }
+    const InodeExtra *x = detail == ViewDetail::Full ? s.extra.get() : nullptr;
+    if (x) {
         v.holders = x->holders;
         for (auto &h : v.holders) {
             h.exe_path = exe_path_of(h.exe);
@@ -1026,7 +1043,6 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
             v.total.wait_share_ns(v.total.writes[static_cast<size_t>(WriteReason::CacheIoMode)]));
         for (const auto &p : x->write_programs)
             v.writers.push_back(WriterProgram{program_ref(p), p.opens});
-        v.passthrough_files = static_cast<uint32_t>(x->passthrough_files.size());
         v.mmaps_shared = x->mmaps_shared;
         v.mmaps_private = x->mmaps_private;
         v.mmaps_writable = x->mmaps_writable;
@@ -1034,9 +1050,11 @@ InodeView StateModel::Impl::make_view(const InodeState &s) const {
         v.drain_events_ns = x->drain_events_ns;
         v.last_drain_waiters = x->drain_waiters;
     }
-    v.transitions.reserve(s.transitions.size());
-    for (const auto &t : s.transitions)
-        v.transitions.push_back(t.unpack());
+    if (detail == ViewDetail::Full) {
+        v.transitions.reserve(s.transitions.size());
+        for (const auto &t : s.transitions)
+            v.transitions.push_back(t.unpack());
+    }
     v.first_seen_ns = s.first_seen_ns;
     v.last_seen_ns = s.last_seen_ns;
     v.last_write_ns = s.last_write_ns;
@@ -1064,7 +1082,8 @@ void fill_header(const S &m, uint64_t &now, uint64_t &interval, bool &iomodes, H
 }
 } // namespace
 
-Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take) const {
+Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take,
+                                   ViewDetail detail) const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
     Snapshot snap;
@@ -1072,8 +1091,45 @@ Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take
                 snap.stats, snap.uring_by_dev);
     for (const auto &[key, s] : m.inodes)
         if (!m.opts.pid || s.pid_match)
-            take(m.make_view(s));
+            take(m.make_view(s, detail));
+    snap.generation = m.generation;
     return snap;
+}
+
+Snapshot StateModel::snapshot_ranked(const std::function<void(InodeView &&)> &take,
+                                     const std::function<std::vector<InodeView *>()> &kept) const {
+    const Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    Snapshot snap;
+    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
+                snap.stats, snap.uring_by_dev);
+    for (const auto &[key, s] : m.inodes)
+        if (!m.opts.pid || s.pid_match)
+            take(m.make_view(s, ViewDetail::Brief));
+    // same lock, same state: the full view ranks exactly where its brief one did
+    for (InodeView *v : kept())
+        if (auto it = m.inodes.find(v->key); it != m.inodes.end())
+            *v = m.make_view(it->second);
+    snap.generation = m.generation;
+    return snap;
+}
+
+Snapshot StateModel::snapshot_of(const std::vector<InodeKey> &keys) const {
+    const Impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    Snapshot snap;
+    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
+                snap.stats, snap.uring_by_dev);
+    for (const auto &k : keys)
+        if (auto it = m.inodes.find(k); it != m.inodes.end())
+            snap.inodes.push_back(m.make_view(it->second));
+    snap.generation = m.generation;
+    return snap;
+}
+
+uint64_t StateModel::generation() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->generation;
 }
 
 Snapshot StateModel::snapshot() const {

@@ -20,17 +20,22 @@ namespace top {
 
 TopData take_rows(Session &s, const HeaderInfo &h, size_t limit, Refresh *r) {
     auto collect = [&] {
-        RowCollector rows(h.sort, h.reverse, h.filter, limit);
-        Snapshot head = s.model().snapshot_each([&](InodeView &&iv) { rows.add(std::move(iv)); });
-        return std::move(rows).finish(std::move(head));
+        return rank_rows(s.model(), h.sort, h.reverse, h.filter, limit, &r->ranking);
     };
     TopData d = collect();
     const uint64_t now = monotonic_ns();
-    constexpr uint64_t kCensusEvery = 2'000'000'000ull;
-    if (d.path_unknown && now - r->last_census_ns >= kCensusEvery) {
+    // A census resolves the paths of open files (readlink of their fds). One that left N
+    // paths unknown is asked again soon only once that count moved: the files of the rest
+    // are closed (a census walks every task's files; each second, that was top's idle cost).
+    constexpr uint64_t kCensusEvery = 2'000'000'000ull, kCensusUnchangedEvery = 30'000'000'000ull;
+    const uint64_t since = now - r->last_census_ns;
+    if (d.paths_unknown > 0 &&
+        (since >= kCensusUnchangedEvery ||
+         (since >= kCensusEvery && d.paths_unknown != r->paths_unknown_after))) {
         r->last_census_ns = now;
-        s.census(); // resolves paths of open files (readlink of their fds)
+        s.census();
         d = collect();
+        r->paths_unknown_after = d.paths_unknown;
     }
     if (const uint64_t n = drops(d.snap.health); n != r->drops_reported) {
         r->drops_reported = n;
@@ -56,7 +61,8 @@ constexpr size_t kBatchWidth = 160;
 
 int run_batch(Session &s, const TopOptions &t, const top::HeaderInfo &base) {
     int printed = 0;
-    top::Refresh refresh{monotonic_ns()};
+    top::Refresh refresh;
+    refresh.last_census_ns = monotonic_ns();
     s.run([&] { return t.iterations <= 0 || printed < t.iterations; }, {},
           [&] {
               top::HeaderInfo h = base;

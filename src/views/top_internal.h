@@ -12,7 +12,9 @@ namespace fusescope::top {
 // What take_rows remembers from one refresh to the next.
 struct Refresh {
     uint64_t last_census_ns = 0;
-    uint64_t drops_reported = 0; // drops() of the last health line on the status stream
+    size_t paths_unknown_after = 0; // TopData::paths_unknown right after that census
+    uint64_t drops_reported = 0;    // drops() of the last health line on the status stream
+    Ranking ranking;                // rank_rows' last
 };
 
 // The rows to display (sort, filter, reverse from @h; at most @limit, 0: all);

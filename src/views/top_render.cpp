@@ -1,5 +1,6 @@
 // `fusescope top`: sorting, filtering, layout and text (no terminal; see top_render.h).
 #include "fusescope/views/top_render.h"
+#include "fusescope/model/state_model.h"
 
 #include "fusescope/views/json_out.h"
 #include "fusescope/views/text_escape.h"
@@ -454,7 +455,7 @@ RowCollector::RowCollector(SortKey key, bool reverse, Filter filter, size_t limi
 void RowCollector::add(InodeView &&iv) {
     totals_.add(iv);
     if (iv.path.empty())
-        path_unknown_ = true;
+        ++paths_unknown_;
     if (!matches(iv, filter_))
         return;
     ++matched_;
@@ -472,11 +473,19 @@ void RowCollector::add(InodeView &&iv) {
     std::push_heap(kept_.begin(), kept_.end(), before);
 }
 
+std::vector<InodeView *> RowCollector::kept() {
+    std::vector<InodeView *> out;
+    out.reserve(kept_.size());
+    for (auto &iv : kept_)
+        out.push_back(&iv);
+    return out;
+}
+
 TopData RowCollector::finish(Snapshot head) && {
     TopData d;
     d.totals = totals_.finish(head.interval_ns);
     d.matched = matched_;
-    d.path_unknown = path_unknown_;
+    d.paths_unknown = paths_unknown_;
     std::sort(kept_.begin(), kept_.end(),
               [](const InodeView &a, const InodeView &b) { return a.key < b.key; });
     head.inodes = std::move(kept_);
@@ -491,6 +500,34 @@ TopData collect_rows(Snapshot s, SortKey key, bool reverse, const Filter &f, siz
     for (auto &iv : views)
         c.add(std::move(iv));
     return std::move(c).finish(std::move(s));
+}
+
+TopData rank_rows(const StateModel &m, SortKey key, bool reverse, const Filter &f, size_t limit,
+                  Ranking *last) {
+    const bool same_query = last->valid && last->key == key && last->reverse == reverse &&
+                            last->filter == f && last->limit == limit;
+    if (same_query && m.generation() == last->generation) {
+        Snapshot snap = m.snapshot_of(last->keys);
+        if (snap.generation == last->generation) { // nothing moved in between either
+            TopData d;
+            d.snap = std::move(snap);
+            d.totals = last->totals;
+            d.matched = last->matched;
+            d.paths_unknown = last->paths_unknown;
+            return d;
+        }
+    }
+    RowCollector rows(key, reverse, f, limit);
+    Snapshot head = m.snapshot_ranked([&](InodeView &&iv) { rows.add(std::move(iv)); },
+                                      [&] { return rows.kept(); });
+    const uint64_t generation = head.generation;
+    TopData d = std::move(rows).finish(std::move(head));
+    *last =
+        Ranking{true, generation, key, reverse, f, limit, {}, d.totals, d.matched, d.paths_unknown};
+    last->keys.reserve(d.snap.inodes.size());
+    for (const auto &iv : d.snap.inodes)
+        last->keys.push_back(iv.key);
+    return d;
 }
 
 uint64_t drops(const Health &h) {

@@ -322,7 +322,8 @@ int run_tty(Session &s, const TopOptions &, const HeaderInfo &base) {
     TopData latest;
     uint64_t gen = 0;
     std::atomic<bool> quit{false}, data_done{false};
-    Refresh refresh{monotonic_ns()};
+    Refresh refresh;
+    refresh.last_census_ns = monotonic_ns();
     Query query;
     query.set(base);
     TopData first = take_rows(s, base, kScreenRows, &refresh); // holders from the census at open

@@ -181,10 +181,12 @@ int run_trace(const SessionOptions &so_in, const TraceOptions &to) {
         return code;
     std::unordered_map<InodeKey, std::string, InodeKeyHash> paths;
     auto refresh_paths = [&] { // every refresh: no copy of the whole model
-        s->model().snapshot_each([&](InodeView &&iv) {
-            if (!iv.path.empty())
-                paths[iv.key] = std::move(iv.path);
-        });
+        s->model().snapshot_each(
+            [&](InodeView &&iv) {
+                if (!iv.path.empty())
+                    paths[iv.key] = std::move(iv.path);
+            },
+            ViewDetail::Brief);
     };
     refresh_paths();
     // Where trace starts matters: the census tells who already holds cache mode.

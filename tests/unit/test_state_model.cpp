@@ -486,3 +486,71 @@ TEST(StateModelPrograms, ThreadsOfOneProcessAreOneProgram) {
 
 } // namespace
 } // namespace fusescope::test
+
+TEST(StateModelViews, BriefViewsRankAndOnlyTheKeptOnesAreMadeFull) {
+    StateModel model;
+    model.on_event(event(EventType::Open, key(1), 100, evflag::Holder | evflag::EnteredCache, 1,
+                         10, "cat", 0xf1, 1));
+    model.on_event(event(EventType::Open, key(2), 110, evflag::Holder | evflag::EnteredCache, 1,
+                         11, "idx", 0xf2, 2));
+    InodeCounters c = counters(key(2), 10, 20);
+    c.writes[0] = 7;
+    model.on_counter_changes({{c}, {}}, 1 * kSec);
+    std::vector<InodeView> seen;
+    model.snapshot_each([&](InodeView &&iv) { seen.push_back(std::move(iv)); }, ViewDetail::Brief);
+    ASSERT_EQ(seen.size(), 2u);
+    for (const auto &iv : seen) {
+        EXPECT_TRUE(iv.holders.empty()); // what a brief view leaves out
+        EXPECT_TRUE(iv.holder_programs.empty());
+        EXPECT_TRUE(iv.transitions.empty());
+        EXPECT_EQ(iv.mode.kind, ModeKind::Cached); // what it keeps
+    }
+    // keep only inode 2: it comes back full, inode 1 was never made full
+    std::vector<InodeView> kept;
+    size_t taken = 0;
+    model.snapshot_ranked(
+        [&](InodeView &&iv) {
+            ++taken;
+            if (iv.key == key(2))
+                kept.push_back(std::move(iv));
+        },
+        [&] { return std::vector<InodeView *>{&kept[0]}; });
+    EXPECT_EQ(taken, 2u);
+    ASSERT_EQ(kept.size(), 1u);
+    ASSERT_EQ(kept[0].holders.size(), 1u);
+    EXPECT_EQ(kept[0].holders[0].comm, "idx");
+    EXPECT_FALSE(kept[0].transitions.empty());
+    EXPECT_EQ(kept[0].interval.writes[0], 7u);
+    const Snapshot of = model.snapshot_of({key(2), key(9)}); // 9: not tracked
+    ASSERT_EQ(of.inodes.size(), 1u);
+    EXPECT_EQ(of.inodes[0].holders.size(), 1u);
+}
+
+TEST(StateModelViews, GenerationStandsOnlyWhileNoViewCanChange) {
+    StateModel model;
+    InodeCounters c = counters(key(1), 10, 20);
+    c.writes[0] = 3;
+    uint64_t g = model.generation();
+    model.on_counter_changes({{c}, {}}, 1 * kSec);
+    EXPECT_NE(model.generation(), g) << "a read that changed an inode";
+    g = model.generation();
+    model.on_counter_changes({}, 2 * kSec);
+    EXPECT_NE(model.generation(), g) << "the first idle read clears the last interval";
+    g = model.generation();
+    model.on_counter_changes({}, 3 * kSec);
+    model.on_health(Health{});
+    (void)model.names_wanted();
+    EXPECT_EQ(model.generation(), g) << "idle reads, health, names asked: no view changes";
+    EXPECT_EQ(model.snapshot().generation, g);
+    model.on_counter_changes({{}, {key(1)}}, 4 * kSec);
+    EXPECT_NE(model.generation(), g) << "a kernel entry gone";
+    g = model.generation();
+    model.on_event(event(EventType::Mmap, key(1), 5 * kSec, 0, 0));
+    EXPECT_NE(model.generation(), g) << "an event";
+    g = model.generation();
+    model.set_path(key(1), "/mnt/f");
+    EXPECT_NE(model.generation(), g) << "a path";
+    g = model.generation();
+    model.on_census({}, 6 * kSec);
+    EXPECT_NE(model.generation(), g) << "a census";
+}

@@ -2,6 +2,8 @@
 // formatting, column layout, batch text.
 #include "fusescope/views/top_render.h"
 
+#include "fusescope/model/state_model.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -286,7 +288,7 @@ TEST(TopRender, RowCollectorKeepsTheFirstRowsOfTheFullOrder) {
             EXPECT_EQ(inos(order_rows(d.snap, key, reverse, {})), full)
                 << to_string(key) << (reverse ? " reversed" : "");
             EXPECT_EQ(d.matched, 60u);
-            EXPECT_TRUE(d.path_unknown);
+            EXPECT_EQ(d.paths_unknown, 8u); // i % 7 == 0
             EXPECT_EQ(d.totals.inodes, 60u);
             EXPECT_EQ(d.totals.cached, 6u);
             EXPECT_DOUBLE_EQ(d.totals.shared_wps, shared_wps);
@@ -373,4 +375,43 @@ TEST(TopRender, WatchedCountsTheMountsOfEachRefresh) {
     EXPECT_EQ(watched_text(h, s), "all FUSE (3)  pid 42");
     h.mount = "/mnt/fuse";
     EXPECT_EQ(watched_text(h, s), "/mnt/fuse  pid 42");
+}
+
+TEST(TopRender, RankRowsReranksOnlyWhenTheModelOrTheQueryChanged) {
+    StateModel model;
+    CountersDelta d;
+    for (uint64_t i = 1; i <= 50; ++i) {
+        InodeCounters c;
+        c.key = {(0u << 20) | 53u, i};
+        c.first_seen_ns = 1;
+        c.writes[0] = i * 7 % 23;
+        c.write_wait_ns[0] = i * 11 % 31 * 1000;
+        d.changed.push_back(c);
+    }
+    model.on_counter_changes(d, 1'000'000'000);
+    // what a fresh ranking of the whole snapshot says
+    auto fresh = [&](SortKey k) {
+        return inos(order_rows(collect_rows(model.snapshot(), k, false, {}, 5).snap, k, false, {}));
+    };
+    auto ranked = [&](SortKey k, Ranking *last) {
+        TopData t = rank_rows(model, k, false, {}, 5, last);
+        EXPECT_EQ(t.matched, 50u);
+        EXPECT_EQ(t.totals.inodes, 50u);
+        return inos(order_rows(t.snap, k, false, {}));
+    };
+    Ranking last;
+    EXPECT_EQ(ranked(SortKey::Writes, &last), fresh(SortKey::Writes));
+    const uint64_t g = last.generation;
+    EXPECT_EQ(ranked(SortKey::Writes, &last), fresh(SortKey::Writes)); // kept: nothing moved
+    EXPECT_EQ(last.generation, g);
+    EXPECT_EQ(ranked(SortKey::Wait, &last), fresh(SortKey::Wait)); // another query
+    // ino 50 becomes the busiest: the next refresh ranks again
+    InodeCounters c = d.changed.back();
+    c.writes[0] += 1000;
+    model.on_counter_changes({{c}, {}}, 2'000'000'000);
+    const auto busiest = ranked(SortKey::Writes, &last);
+    ASSERT_FALSE(busiest.empty());
+    EXPECT_EQ(busiest.front(), 50u);
+    EXPECT_EQ(busiest, fresh(SortKey::Writes));
+    EXPECT_NE(last.generation, g);
 }

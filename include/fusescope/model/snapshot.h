@@ -254,6 +254,7 @@ struct Snapshot {
     ModelStats stats;
     // Devices whose transport a census saw on an open file: true = FUSE over io_uring
     std::map<uint32_t, bool> uring_by_dev;
+    uint64_t generation = 0; // StateModel::generation() when taken
 
     const InodeView *find(const InodeKey &k) const;
 };

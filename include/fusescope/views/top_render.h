@@ -14,6 +14,10 @@
 #include <string_view>
 #include <vector>
 
+namespace fusescope {
+class StateModel;
+}
+
 namespace fusescope::top {
 
 enum class SortKey : uint8_t { Wait, Writes, Excl, P99, Drain, Path, Mode };
@@ -28,6 +32,7 @@ struct Filter {
     std::string path;  // substring of the displayed path ("" = any)
     std::string mount; // substring of the mount point ("" = any)
     bool empty() const { return path.empty() && mount.empty(); }
+    bool operator==(const Filter &) const = default;
 };
 
 // The inode's path, or "ino N (maj:min)" while unresolved.
@@ -92,19 +97,21 @@ class TotalsSum {
 // What one refresh of top shows: the model's snapshot holding only the rows
 // that can be shown, and what the header says about all inodes.
 struct TopData {
-    Snapshot snap;             // inodes: the first rows in display order, at most the limit
-    Totals totals;             // over every inode
-    size_t matched = 0;        // inodes that pass the filter, shown or not
-    bool path_unknown = false; // some inode's path is not known yet (a census may tell)
+    Snapshot snap;            // inodes: the first rows in display order, at most the limit
+    Totals totals;            // over every inode
+    size_t matched = 0;       // inodes that pass the filter, shown or not
+    size_t paths_unknown = 0; // inodes whose path is not known yet (a census may tell)
 };
 
-// Builds TopData from one pass over the model's views (StateModel::snapshot_each)
+// Builds TopData from one pass over the model's views (StateModel::snapshot_ranked)
 // keeping at most @limit rows (0: all): top's memory does not grow with the
 // number of inodes tracked.
 class RowCollector {
   public:
     RowCollector(SortKey key, bool reverse, Filter filter, size_t limit);
     void add(InodeView &&iv);
+    // The rows kept so far, for the model to make full in place (their order stays).
+    std::vector<InodeView *> kept();
     // @head: the snapshot's other fields; its inodes become the kept rows.
     TopData finish(Snapshot head) &&;
 
@@ -116,10 +123,29 @@ class RowCollector {
     std::vector<InodeView> kept_; // a heap whose front is the last kept row in display order
     TotalsSum totals_;
     size_t matched_ = 0;
-    bool path_unknown_ = false;
+    size_t paths_unknown_ = 0;
 };
 // The same from a snapshot already taken (tests, one-shot callers).
 TopData collect_rows(Snapshot s, SortKey key, bool reverse, const Filter &f, size_t limit);
+
+// The last ranking rank_rows made, and what it was made for.
+struct Ranking {
+    bool valid = false;
+    uint64_t generation = 0; // the model's (StateModel::generation) when ranked
+    SortKey key = SortKey::Wait;
+    bool reverse = false;
+    Filter filter;
+    size_t limit = 0;
+    std::vector<InodeKey> keys; // the rows kept, by key
+    Totals totals;
+    size_t matched = 0, paths_unknown = 0;
+};
+// TopData of the model now, like collect_rows over its snapshot. Every inode is ranked
+// again only when something a row's rank or the totals depend on changed (the model's
+// generation moved) or the query did; else the rows @last kept are read again (their
+// holds age). Idle, a refresh over 16k inodes then reads only the rows it shows.
+TopData rank_rows(const StateModel &m, SortKey key, bool reverse, const Filter &f, size_t limit,
+                  Ranking *last);
 
 uint64_t drops(const Health &h); // events lost + map-full counts
 
