@@ -77,8 +77,12 @@ static __always_inline __u8 fs_reason_lock_mode(__u8 reason)
  * shared lock. The first reasons follow from the open and the call alone, so
  * they hold whichever task the write was seen from; the rest need the lock
  * itself to have been seen.
+ *
+ * In two steps: i_size at the decision costs the tracepoint backend a lookup of
+ * the writer's state, so it is read only when every other reason is ruled out
+ * (fs_classify_without_isize() returns FS_REASON_COUNT; not for an append).
  */
-static __always_inline __u8 fs_classify_write(const struct fs_write_obs *o)
+static __always_inline __u8 fs_classify_without_isize(const struct fs_write_obs *o)
 {
 	if (o->path == FS_PATH_PASSTHROUGH)
 		return FS_REASON_PASSTHROUGH;
@@ -98,9 +102,20 @@ static __always_inline __u8 fs_classify_write(const struct fs_write_obs *o)
 		return FS_REASON_FALLBACK;
 	if (o->cache_mode)
 		return FS_REASON_CACHE_IO_MODE;
-	if (o->pos + o->count > o->isize)
-		return FS_REASON_PAST_EOF;
-	return FS_REASON_FALLBACK;
+	return FS_REASON_COUNT;
+}
+
+/* The last step: past EOF by o->isize, else the kernel's re-check under the shared lock. */
+static __always_inline __u8 fs_classify_by_isize(const struct fs_write_obs *o)
+{
+	return o->pos + o->count > o->isize ? FS_REASON_PAST_EOF : FS_REASON_FALLBACK;
+}
+
+static __always_inline __u8 fs_classify_write(const struct fs_write_obs *o)
+{
+	__u8 reason = fs_classify_without_isize(o);
+
+	return reason != FS_REASON_COUNT ? reason : fs_classify_by_isize(o);
 }
 
 /*

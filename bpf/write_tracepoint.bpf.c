@@ -285,13 +285,15 @@ static __always_inline void fs_tp_dio_write(struct fuse_req *req, struct fuse_io
 		o.lock_seen = 1;
 		o.exclusive = fs_rwsem_held_exclusive_by_current(&inode->i_rwsem);
 		o.cache_mode = bit || ctr > 0;
-		/* only an exclusive writer that no earlier reason explains needs i_size */
-		o.isize = o.exclusive && !o.cache_mode ? fs_isize_at_decision(inode) : ~0ULL;
 	} else {
 		/* the kernel makes an async write blocking when it extends the file */
 		o.extending = io->async && io->blocking && async;
 	}
-	reason = fs_classify_write(&o);
+	reason = fs_classify_without_isize(&o);
+	if (reason == FS_REASON_COUNT) { /* an exclusive writer that no earlier reason explains */
+		o.isize = fs_isize_at_decision(inode);
+		reason = fs_classify_by_isize(&o);
+	}
 
 	/* classified by its writer, same inode and mode as this CPU's last write: the slot */
 	cache = cfg_write_cache && by_writer && reason < FS_DIO_REASONS ? fs_wcache_this_cpu()
