@@ -77,6 +77,13 @@ CompactStats &CompactStats::operator+=(const WriteStats &d) {
 }
 
 WriteStats CompactStats::expand() const {
+    WriteStats s = expand_counts();
+    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m)
+        s.contention_hist[m] = contention_hist[m].expand();
+    return s;
+}
+
+WriteStats CompactStats::expand_counts() const {
     WriteStats s;
     s.writes = writes;
     s.bytes = bytes;
@@ -86,8 +93,6 @@ WriteStats CompactStats::expand() const {
     s.writeback_bytes = writeback_bytes;
     s.contentions = contentions;
     s.contention_ns = contention_ns;
-    for (size_t m = 0; m < static_cast<size_t>(kLockModes); ++m)
-        s.contention_hist[m] = contention_hist[m].expand();
     s.drain_waits = drain_waits;
     s.drain_wait_ns = drain_wait_ns;
     s.mode_changes = mode_changes;

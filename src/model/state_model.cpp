@@ -1019,7 +1019,7 @@ InodeView StateModel::Impl::make_view(const InodeState &s, ViewDetail detail) co
     v.mode_observed_ns = s.mode_obs_ns;
     v.holders_unknown = s.holders_unknown;
     v.holders_stale = s.holders_stale;
-    v.total = s.total.expand();
+    v.total = detail == ViewDetail::Full ? s.total.expand() : s.total.expand_counts();
     if (auto it = intervals.find(s.key); it != intervals.end())
         v.interval = it->second.expand();
     v.interval_ns = interval_ns;

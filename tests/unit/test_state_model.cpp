@@ -489,12 +489,13 @@ TEST(StateModelPrograms, ThreadsOfOneProcessAreOneProgram) {
 
 TEST(StateModelViews, BriefViewsRankAndOnlyTheKeptOnesAreMadeFull) {
     StateModel model;
-    model.on_event(event(EventType::Open, key(1), 100, evflag::Holder | evflag::EnteredCache, 1,
-                         10, "cat", 0xf1, 1));
-    model.on_event(event(EventType::Open, key(2), 110, evflag::Holder | evflag::EnteredCache, 1,
-                         11, "idx", 0xf2, 2));
+    model.on_event(event(EventType::Open, key(1), 100, evflag::Holder | evflag::EnteredCache, 1, 10,
+                         "cat", 0xf1, 1));
+    model.on_event(event(EventType::Open, key(2), 110, evflag::Holder | evflag::EnteredCache, 1, 11,
+                         "idx", 0xf2, 2));
     InodeCounters c = counters(key(2), 10, 20);
     c.writes[0] = 7;
+    c.contention_hist[0][10] = 3;
     model.on_counter_changes({{c}, {}}, 1 * kSec);
     std::vector<InodeView> seen;
     model.snapshot_each([&](InodeView &&iv) { seen.push_back(std::move(iv)); }, ViewDetail::Brief);
@@ -503,6 +504,7 @@ TEST(StateModelViews, BriefViewsRankAndOnlyTheKeptOnesAreMadeFull) {
         EXPECT_TRUE(iv.holders.empty()); // what a brief view leaves out
         EXPECT_TRUE(iv.holder_programs.empty());
         EXPECT_TRUE(iv.transitions.empty());
+        EXPECT_TRUE(iv.total.wait_hist().empty());
         EXPECT_EQ(iv.mode.kind, ModeKind::Cached); // what it keeps
     }
     // keep only inode 2: it comes back full, inode 1 was never made full
@@ -521,6 +523,7 @@ TEST(StateModelViews, BriefViewsRankAndOnlyTheKeptOnesAreMadeFull) {
     EXPECT_EQ(kept[0].holders[0].comm, "idx");
     EXPECT_FALSE(kept[0].transitions.empty());
     EXPECT_EQ(kept[0].interval.writes[0], 7u);
+    EXPECT_EQ(kept[0].total.wait_hist().count(), 3u);
     const Snapshot of = model.snapshot_of({key(2), key(9)}); // 9: not tracked
     ASSERT_EQ(of.inodes.size(), 1u);
     EXPECT_EQ(of.inodes[0].holders.size(), 1u);

@@ -59,6 +59,8 @@ struct CompactStats {
 
     CompactStats &operator+=(const WriteStats &d);
     WriteStats expand() const;
+    // The same without the histograms (left empty): what a brief view's totals need.
+    WriteStats expand_counts() const;
     bool operator==(const CompactStats &) const = default;
 };
 

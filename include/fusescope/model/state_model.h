@@ -55,7 +55,8 @@ std::optional<std::string> proc_map_path(uint32_t pid, uint64_t vm_start);
 enum class ViewDetail : uint8_t {
     Full,
     // Key, mount, path, mode, counters and times: what sorts, filters and totals rows.
-    // No holders, holder or writer programs, mmap and drain figures, or transitions.
+    // No holders, holder or writer programs, mmap and drain figures, or transitions, and
+    // no histograms in `total` (`interval` keeps them: the p99 sort reads them).
     Brief,
 };
 
