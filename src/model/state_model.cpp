@@ -1080,50 +1080,52 @@ void fill_header(const S &m, uint64_t &now, uint64_t &interval, bool &iomodes, H
     stats.max_inodes = m.opts.max_inodes;
     stats.census_wanted = m.census_wanted;
 }
+
+// A snapshot's fields besides its inodes (the caller holds the lock).
+template <typename M> Snapshot snapshot_head(const M &m) {
+    Snapshot snap;
+    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
+                snap.stats, snap.uring_by_dev);
+    snap.generation = m.generation;
+    return snap;
+}
+
+// Each inode's view (those the pid filter lists) to @take (the caller holds the lock).
+template <typename M>
+void each_view(const M &m, ViewDetail detail, const std::function<void(InodeView &&)> &take) {
+    for (const auto &[key, s] : m.inodes)
+        if (!m.opts.pid || s.pid_match)
+            take(m.make_view(s, detail));
+}
 } // namespace
 
 Snapshot StateModel::snapshot_each(const std::function<void(InodeView &&)> &take,
                                    ViewDetail detail) const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
-    Snapshot snap;
-    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
-                snap.stats, snap.uring_by_dev);
-    for (const auto &[key, s] : m.inodes)
-        if (!m.opts.pid || s.pid_match)
-            take(m.make_view(s, detail));
-    snap.generation = m.generation;
-    return snap;
+    each_view(m, detail, take);
+    return snapshot_head(m);
 }
 
 Snapshot StateModel::snapshot_ranked(const std::function<void(InodeView &&)> &take,
                                      const std::function<std::vector<InodeView *>()> &kept) const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
-    Snapshot snap;
-    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
-                snap.stats, snap.uring_by_dev);
-    for (const auto &[key, s] : m.inodes)
-        if (!m.opts.pid || s.pid_match)
-            take(m.make_view(s, ViewDetail::Brief));
+    each_view(m, ViewDetail::Brief, take);
     // same lock, same state: the full view ranks exactly where its brief one did
     for (InodeView *v : kept())
         if (auto it = m.inodes.find(v->key); it != m.inodes.end())
             *v = m.make_view(it->second);
-    snap.generation = m.generation;
-    return snap;
+    return snapshot_head(m);
 }
 
 Snapshot StateModel::snapshot_of(const std::vector<InodeKey> &keys) const {
     const Impl &m = *impl_;
     std::lock_guard lk(m.mu);
-    Snapshot snap;
-    fill_header(m, snap.now_ns, snap.interval_ns, snap.io_modes_available, snap.health, snap.mounts,
-                snap.stats, snap.uring_by_dev);
+    Snapshot snap = snapshot_head(m);
     for (const auto &k : keys)
         if (auto it = m.inodes.find(k); it != m.inodes.end())
             snap.inodes.push_back(m.make_view(it->second));
-    snap.generation = m.generation;
     return snap;
 }
 
