@@ -58,18 +58,13 @@
 	}
 
 /*
- * Per-CPU count of updates to inode_stats: the counter reader skips its walk of
- * the whole map while the sum (and the write cache slots, which it compares
- * itself) stand still, so an idle exporter costs one lookup per refresh, not a
- * batch copy of 16k entries. Over-counting is harmless (one more walk); every
- * update of an entry must count.
+ * Keys of changed inode_stats entries, for the counter reader (FS_DIRTY_RING_BYTES;
+ * fs_stats_mark). No wakeups: the reader drains it at each read.
  */
-#define FS_MAP_CHANGES                                                                             \
+#define FS_MAP_DIRTY_KEYS                                                                          \
 	struct {                                                                                   \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                           \
-		__uint(max_entries, 1);                                                            \
-		__type(key, __u32);                                                                \
-		__type(value, __u64);                                                              \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                                                \
+		__uint(max_entries, FS_DIRTY_RING_BYTES);                                          \
 	}
 
 /* Zeroed template for new fs_inode_stats: too big for the 512-byte stack. */
@@ -159,7 +154,7 @@ FS_MAP_COUNTERS counters SEC(".maps");
 FS_MAP_ZERO_STATS zero_stats SEC(".maps");
 FS_MAP_TASKS tasks SEC(".maps");
 FS_MAP_WATCHED_LOCKS watched_locks SEC(".maps");
-FS_MAP_CHANGES changes SEC(".maps");
+FS_MAP_DIRTY_KEYS dirty_keys SEC(".maps");
 
 /* ---- configuration, set by userspace before load ----------------------- */
 
@@ -296,14 +291,33 @@ static __always_inline __u32 fs_hist_slot(__u64 ns)
 	return s < FS_HIST_SLOTS ? s : FS_HIST_SLOTS - 1;
 }
 
-/* Some inode's counters are about to change (see FS_MAP_CHANGES). */
-static __always_inline void fs_stats_changed(void)
-{
-	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&changes, &zero);
+/*
+ * Shared with the counter reader: its generation, which it bumps as each read
+ * begins, and the keys that could not be posted (dirty_keys full), after which
+ * it walks the whole map.
+ */
+#define FS_RB_NO_WAKEUP 1ULL /* BPF_RB_NO_WAKEUP, uapi linux/bpf.h (not in kernel_types.h) */
 
-	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
+__u64 fs_read_gen = 1; /* .data: entries start at 0, so a fresh one is posted */
+__u64 fs_dirty_lost = 0;
+
+/*
+ * @st (@key's entry) is about to change: post its key once per read. Before the
+ * change, so a reader that looks the key up too early sees the change at its
+ * next read, when it looks the keys of this one up again (src/backend/dirty_keys.h).
+ * Two CPUs may both post a key: harmless.
+ */
+static __always_inline void fs_stats_mark(struct fs_inode_stats *st, const struct fs_inode_key *key)
+{
+	__u64 gen = *(volatile __u64 *)&fs_read_gen;
+
+	if (st->dirty_gen == gen)
+		return;
+	/* marked even if the ring is full: the reader then walks the map, and a reader that
+	 * does not read (trace) leaves the ring full without every write paying for it */
+	if (bpf_ringbuf_output(&dirty_keys, (void *)key, sizeof(*key), FS_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&fs_dirty_lost, 1);
+	st->dirty_gen = gen;
 }
 
 /* The per-inode stats entry, created on first use. NULL if the map is full. */
@@ -314,9 +328,10 @@ static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode
 	__u32 zero = 0;
 	void *tmpl;
 
-	fs_stats_changed();
-	if (st)
+	if (st) {
+		fs_stats_mark(st, key);
 		return st;
+	}
 	tmpl = bpf_map_lookup_elem(&zero_stats, &zero);
 	if (!tmpl)
 		return NULL;
@@ -331,6 +346,7 @@ static __always_inline struct fs_inode_stats *fs_stats_get(const struct fs_inode
 		st->nodeid = nodeid;
 		st->first_seen_ns = bpf_ktime_get_ns();
 	}
+	fs_stats_mark(st, key);
 	return st;
 }
 

@@ -86,7 +86,7 @@ static __always_inline struct fs_inode_stats *fs_stats_of_inode(const struct fs_
 
 	if (!st)
 		return fs_stats_get(key, fs_fi_nodeid(inode));
-	fs_stats_changed();
+	fs_stats_mark(st, key);
 	return st;
 }
 

@@ -465,13 +465,13 @@ static __always_inline void fs_tp_release(struct fuse_args *args)
 	bit = fs_fi_cache_bit(inode);
 	st = bpf_map_lookup_elem(&inode_stats, &key);
 	was_cached = st && (st->cache_io_mode || st->iocachectr > 0);
-	if (st)
-		fs_stats_changed();
 	/* only releases that can matter to io mode, unless trace asks for all */
 	if (!cfg_emit_all_opens && !was_cached && ctr <= 0 && !bit)
 		return;
-	if (st)
+	if (st) {
+		fs_stats_mark(st, &key);
 		fs_stats_observe_mode(st, ctr, bit);
+	}
 	e = fs_event_reserve(FS_EV_RELEASE);
 	if (!e)
 		return;
@@ -585,8 +585,9 @@ int BPF_PROG(fs_request_end, struct fuse_req *req)
 		return 0; /* overwritten while we read */
 	slot->req = 0;
 	st = bpf_map_lookup_elem(&inode_stats, &key);
-	fs_stats_changed();
-	if (st)
+	if (st) {
+		fs_stats_mark(st, &key);
 		__sync_fetch_and_add(&st->write_service_ns[mode & 1], bpf_ktime_get_ns() - start);
+	}
 	return 0;
 }

@@ -23,6 +23,13 @@
 /* direct-mapped in-flight FUSE_WRITE starts, until userspace sizes them (kRequestSlotsDefault) */
 #define FS_REQ_SLOTS 4096
 #define FS_RINGBUF_BYTES (1 << 20)
+/*
+ * Ring of the inode keys whose entries changed (bpf/common.bpf.h
+ * fs_stats_mark): each entry is posted once per counter read, so the reader
+ * looks up what changed instead of copying the whole map. A record is 24
+ * bytes (8 of header): 5461 keys per read; more and the reader walks the map.
+ */
+#define FS_DIRTY_RING_BYTES (1 << 17)
 
 #include "fusescope/abi_tables.h"
 
@@ -81,6 +88,7 @@ struct fs_inode_stats {
 	__s32 iocachectr;    /* value seen then (6.9+), 0 elsewhere */
 	__u32 cache_io_mode; /* FUSE_I_CACHE_IO_MODE bit seen then */
 	__s64 unclaimed_waits; /* tracepoint backend: threads whose i_rwsem wait no write took yet */
+	__u64 dirty_gen;       /* fs_read_gen when the key was last posted to dirty_keys */
 	__u64 writes[FS_REASON_COUNT];
 	__u64 write_bytes[FS_WRITE_LOCK_MODES];      /* sent to the server (or written) */
 	__u64 write_wait_ns[FS_WRITE_LOCK_MODES];    /* queued i_rwsem wait of writers */

@@ -6,6 +6,7 @@
 #include "fusescope/backend/backend.h"
 
 #include "decode.h"
+#include "dirty_keys.h"
 #include "entry_sums.h"
 #include "skeleton.h"
 #include "write_cache.h"
@@ -21,6 +22,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -175,6 +177,12 @@ template <typename Skel> class BpfBackend final : public Backend {
             *error = "cannot open the event ring buffer: " + errno_text(errno);
             return false;
         }
+        dirty_ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.dirty_keys),
+                                       &BpfBackend::on_dirty_key, this, nullptr);
+        if (!dirty_ring_) {
+            *error = "cannot open the changed-keys ring buffer: " + errno_text(errno);
+            return false;
+        }
         census_files_ = skel_->progs.fs_census_files;
         census_vmas_ = skel_->progs.fs_census_vmas;
         if constexpr (T::kind == BackendKind::Tracepoint) {
@@ -189,6 +197,8 @@ template <typename Skel> class BpfBackend final : public Backend {
             munmap(const_cast<fs_write_cache *>(wcache_), wcache_bytes_);
         if (ring_)
             ring_buffer__free(ring_);
+        if (dirty_ring_)
+            ring_buffer__free(dirty_ring_);
         links_.clear(); // before the skeleton: links first, then programs
         if (stats_fd_ >= 0)
             close(stats_fd_);
@@ -208,61 +218,68 @@ template <typename Skel> class BpfBackend final : public Backend {
         return n;
     }
 
-    // Only entries that changed since the last read are decoded and handed on
-    // (EntrySums remembers a checksum of each value), so an idle map costs one
-    // batched copy and a hash per entry instead of two syscalls per entry.
+    // Only entries that changed since the last read are looked at: the BPF side
+    // posts their keys (DirtyKeys), and EntrySums remembers a checksum of each
+    // value. A walk of the whole map (one batched copy and a hash per entry) is
+    // left for when the keys cannot tell (dirty_keys.h).
     const CountersDelta &read_counters() override {
         CountersDelta &out = counters_;
-        // Nothing updated the entries or slots since the read before the last one: nothing
-        // to walk. (A program counts its update before it makes it, so the first read that
-        // sees no new count still walks: an update counted just before the last walk may have
-        // landed after it. A refresh interval later it has certainly landed.)
-        uint64_t changes = sum_percpu(bpf_map__fd(skel_->maps.changes), 0);
-        for (size_t i = 0; wcache_ && i < wcache_slots_; ++i) // a slot hit counts only there
-            changes += value_checksum<sizeof(fs_write_cache)>(&wcache_[i]);
-        const bool quiet = read_once_ && !reread_ && changes == last_changes_;
-        if (quiet && walked_quiet_) {
-            out.changed.clear();
-            out.gone.clear();
+        // From here on a change posts its key for the next read (fs_stats_mark).
+        __atomic_fetch_add(&skel_->data->fs_read_gen, 1, __ATOMIC_SEQ_CST);
+        if (ring_buffer__consume(dirty_ring_) < 0)
+            lost_locally_++; // cannot tell what was posted: walk
+        const uint64_t lost =
+            __atomic_load_n(&skel_->bss->fs_dirty_lost, __ATOMIC_RELAXED) + lost_locally_;
+        uint64_t slots_sum = 0;
+        for (size_t i = 0; wcache_ && i < wcache_slots_; ++i) // a slot hit posts no key
+            slots_sum += value_checksum<sizeof(fs_write_cache)>(&wcache_[i]);
+        const uint64_t now = monotonic_ns();
+        out.changed.clear();
+        out.gone.clear();
+        if (dirty_.quiet(now, lost) && slots_sum == last_slots_sum_)
             return out;
-        }
-        walked_quiet_ = quiet;
-        last_changes_ = changes;
-        reread_ = false;
-        read_once_ = true;
+        last_slots_sum_ = slots_sum;
         // Reused between reads: fresh buffers of this size come from mmap, and their
         // page faults were most of the exporter's time while files were being created.
         // A buffer far larger than the last reads needed (start-up) is given back.
         if (out.changed.capacity() > 4 * std::max<size_t>(out.changed.size(), 256))
             std::vector<InodeCounters>().swap(out.changed);
-        out.changed.clear();
-        out.gone.clear();
         const int fd = bpf_map__fd(skel_->maps.inode_stats);
         auto report = [&](const fs_inode_key &k, const fs_inode_stats &st) {
             if (sums_.changed(key_of(k), value_checksum<sizeof(st)>(&st)))
                 out.changed.push_back(decode_counters(k, st));
         };
         auto read_slot = [this](size_t i) { return copy_wcache_slot(&wcache_[i]); };
-        sums_.begin();
-        if (wcache_)
+        if (wcache_) {
             wcache_merge_.begin(wcache_slots_, read_slot);
+            wcache_merge_.held_keys(held_keys_);
+        }
+        const bool walk = dirty_.plan(now, lost, sums_.size(), held_keys_, dirty_list_);
         auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
             if (!wcache_ || !wcache_merge_.hold(k, st))
                 report(k, st);
         };
-        if (!batch_ok_ || !read_batched(fd, visit))
-            read_one_by_one(fd, visit);
+        if (walk) {
+            sums_.begin();
+            if (!batch_ok_ || !read_batched(fd, visit))
+                read_one_by_one(fd, visit);
+        } else {
+            for (const fs_inode_key &k : dirty_list_)
+                if (bpf_map_lookup_elem(fd, &k, &one_) == 0) // else evicted: the next walk says
+                    visit(k, one_);
+        }
         if (wcache_) {
             auto lookup = [fd](const fs_inode_key &k, fs_inode_stats &st) {
                 return bpf_map_lookup_elem(fd, &k, &st) == 0;
             };
             auto keep = [this](const fs_inode_key &k) {
                 sums_.keep(key_of(k));
-                reread_ = true; // left unsettled: the next read must look again
+                dirty_.again(k); // left unsettled: the next read must look again
             };
             wcache_merge_.finish(wcache_slots_, read_slot, lookup, report, keep);
         }
-        sums_.end(out.gone);
+        if (walk)
+            sums_.end(out.gone);
         return out;
     }
 
@@ -424,6 +441,22 @@ template <typename Skel> class BpfBackend final : public Backend {
         return 0;
     }
 
+    static int on_dirty_key(void *ctx, void *data, size_t size) {
+        fs_inode_key k;
+        if (size < sizeof(k))
+            return 0;
+        std::memcpy(&k, data, sizeof(k));
+        static_cast<BpfBackend *>(ctx)->dirty_.posted(k);
+        return 0;
+    }
+
+    static uint64_t monotonic_ns() {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+               static_cast<uint64_t>(ts.tv_nsec);
+    }
+
     SkeletonPtr<Skel, T::destroy> skel_;
     std::vector<LinkPtr> links_;
     std::vector<AttachedProgram> attached_;
@@ -449,10 +482,14 @@ template <typename Skel> class BpfBackend final : public Backend {
         return decode_name(n);
     }
 
-    // The change count (map `changes`) at the last complete read; reread_: a key was left
-    // unsettled then, so the next read walks again whatever the count says.
-    uint64_t last_changes_ = 0;
-    bool read_once_ = false, reread_ = false, walked_quiet_ = false;
+    // Which entries the next read looks at: the keys drained from dirty_ring_, and
+    // when to walk the whole map instead.
+    DirtyKeys dirty_;
+    ring_buffer *dirty_ring_ = nullptr;
+    uint64_t lost_locally_ = 0; // drains that failed
+    std::vector<fs_inode_key> dirty_list_, held_keys_;
+    fs_inode_stats one_{};
+    uint64_t last_slots_sum_ = 0;
     std::vector<__u64> percpu_vals_;
     // Per-CPU write cache (tracepoint backend): mapped slots, one per possible CPU.
     const fs_write_cache *wcache_ = nullptr;

@@ -95,6 +95,14 @@ class WriteCacheMerge {
         }
     }
 
+    // After begin(): the keys whose entries must be read during the walk (a read of
+    // only some entries must include these).
+    void held_keys(std::vector<fs_inode_key> &out) const {
+        out.clear();
+        for (const auto &[k, h] : held_)
+            out.push_back(h.key);
+    }
+
     // During the walk: keeps @st and returns true if @k's entry is settled in finish().
     bool hold(const fs_inode_key &k, const fs_inode_stats &st) {
         if (held_.empty())

@@ -6,12 +6,13 @@
 #include <vector>
 
 #include "../../src/backend/entry_sums.h"
+#include "fusescope/abi.h"
 
 using namespace fusescope;
 
 namespace {
 struct Value {
-    uint64_t words[59]; // the size of fs_inode_stats
+    uint64_t words[sizeof(fs_inode_stats) / 8]; // the size of fs_inode_stats
 };
 uint64_t sum_of(const Value &v) { return value_checksum<sizeof(Value)>(&v); }
 } // namespace
@@ -19,7 +20,7 @@ uint64_t sum_of(const Value &v) { return value_checksum<sizeof(Value)>(&v); }
 TEST(EntrySums, ChecksumSeesEveryOneWordChange) {
     Value v{};
     const uint64_t base = sum_of(v);
-    for (size_t w = 0; w < 59; ++w) {
+    for (size_t w = 0; w < std::size(v.words); ++w) {
         for (uint64_t d : {uint64_t{1}, uint64_t{1} << 32, uint64_t{1} << 63, ~uint64_t{0}}) {
             Value c = v;
             c.words[w] += d;
@@ -49,7 +50,7 @@ TEST(EntrySums, ReportsNewChangedAndGoneKeys) {
     EXPECT_FALSE(s.changed({1, 10}, 100));
     EXPECT_TRUE(s.changed({1, 11}, 201));
     EXPECT_FALSE(s.changed({1, 11}, 201)); // a walk that restarted lists it again
-    s.end(gone);                            // {2, 10} not listed: gone
+    s.end(gone);                           // {2, 10} not listed: gone
     ASSERT_EQ(gone.size(), 1u);
     EXPECT_EQ(gone[0], (InodeKey{2, 10}));
     EXPECT_EQ(s.size(), 2u);

@@ -13,6 +13,8 @@
 
 #include "write_core_host.h"
 
+#include "../../src/backend/dirty_keys.h"
+#include "../../src/backend/entry_sums.h"
 #include "../../src/backend/write_cache.h"
 
 using namespace fusescope;
@@ -27,10 +29,14 @@ fs_inode_key key_of(uint64_t ino) { return fs_inode_key{ino, kDev, 0}; }
 struct Totals {
     uint64_t writes = 0; // over every reason
     uint64_t bytes = 0;
-    bool operator==(const Totals &o) const { return writes == o.writes && bytes == o.bytes; }
+    uint64_t waits = 0; // lock waits: counted in the entry, never in a slot
+    bool operator==(const Totals &o) const {
+        return writes == o.writes && bytes == o.bytes && waits == o.waits;
+    }
 };
 Totals totals_of(const fs_inode_stats &st) {
     Totals t;
+    t.waits = st.contentions[FS_LOCK_EXCLUSIVE];
     for (uint64_t w : st.writes)
         t.writes += w;
     for (uint64_t b : st.write_bytes)
@@ -65,14 +71,37 @@ class SimKernel {
             if (!may_hit)
                 k_.waits_epoch++;
             __u64 epoch = 0;
-            fs_inode_stats *st = fs_count_dio_request(c, &k, k.ino, static_cast<__u8>(reason),
-                                                      true, bytes, 0, 0, &epoch);
+            fs_inode_stats *st = fs_count_dio_request(c, &k, k.ino, static_cast<__u8>(reason), true,
+                                                      bytes, 0, 0, &epoch);
             if (st)
                 fs_wcache_take(c, &k, st, epoch, 0, 0);
         });
     }
 
+    // Queue one lock wait on @cpu, counted as fs_contention_end does: the entry
+    // (which posts its key) first, the count a step later.
+    void wait(size_t cpu, uint64_t ino) {
+        const fs_inode_key k = key_of(ino);
+        truth[k].waits++;
+        cpus_.queue(cpu, [k] {
+            fs_inode_stats *st = fs_core_stats_get(&k, k.ino);
+            FS_CORE_STEP();
+            st->contentions[FS_LOCK_EXCLUSIVE] += 1;
+        });
+    }
+
     bool step(size_t cpu) { return cpus_.step(cpu); }
+    std::vector<uint64_t> jobs_in_progress() {
+        std::vector<uint64_t> jobs(cpus_.size());
+        for (size_t c = 0; c < jobs.size(); ++c)
+            jobs[c] = cpus_.job_in_progress(c);
+        return jobs;
+    }
+    void finish_jobs(const std::vector<uint64_t> &jobs) {
+        for (size_t c = 0; c < jobs.size(); ++c)
+            cpus_.finish_job(c, jobs[c]);
+    }
+    host_core::Kernel &kernel() { return k_; }
     bool busy() { return cpus_.busy(); }
     void drain() {
         while (cpus_.busy())
@@ -85,16 +114,39 @@ class SimKernel {
     host_core::HostCpus cpus_;
 };
 
-// The reader, as BpfBackend::read_counters drives WriteCacheMerge, with
-// kernel steps run between each of its own.
+// The reader, as BpfBackend::read_counters drives DirtyKeys and WriteCacheMerge,
+// with kernel steps run between each of its own. @by_keys false: every read
+// walks the whole map (as when the keys cannot tell).
 class SimReader {
   public:
-    SimReader(SimKernel &k, std::mt19937 &rng) : k_(k), rng_(rng) {}
+    SimReader(SimKernel &k, std::mt19937 &rng, bool by_keys = false)
+        : k_(k), rng_(rng), by_keys_(by_keys) {}
 
     std::map<fs_inode_key, Totals, KeyLess> reported; // the last value reported per inode
 
     void read() {
+        // By keys: a program in flight when one read began has ended when the next
+        // begins (what the keys' three reads rely on); it may still run during the
+        // first. A walk of every entry needs no such thing.
+        if (by_keys_)
+            k_.finish_jobs(in_flight_at_start_);
+        host_core::Kernel &kern = k_.kernel();
+        ++kern.read_gen;
+        in_flight_at_start_ = k_.jobs_in_progress();
+        interleave();
+        for (const fs_inode_key &key : kern.posted)
+            dirty_.posted(key);
+        kern.posted.clear();
         const size_t n = k_.slots.size();
+        uint64_t slots_sum = 0;
+        for (const fs_write_cache &c : k_.slots)
+            slots_sum += value_checksum<sizeof(c)>(&c);
+        now_ns_ += 1'000'000'000;
+        if (by_keys_ && dirty_.quiet(now_ns_, 0) && slots_sum == last_slots_sum_) {
+            ++quiet_reads;
+            return;
+        }
+        last_slots_sum_ = slots_sum;
         auto read_slot = [&](size_t i) {
             interleave();
             const fs_write_cache &c = k_.slots[i];
@@ -116,12 +168,23 @@ class SimReader {
             return s;
         };
         merge_.begin(n, read_slot);
-        std::vector<fs_inode_key> keys;
-        for (const auto &[key, st] : k_.map)
-            keys.push_back(key);
+        std::vector<fs_inode_key> held, keys;
+        merge_.held_keys(held);
+        const bool walk = !by_keys_ || dirty_.plan(now_ns_, 0, k_.map.size(), held, keys);
+        if (walk) {
+            keys.clear();
+            for (const auto &[key, st] : k_.map)
+                keys.push_back(key);
+            ++walks;
+        } else {
+            ++keyed_reads;
+        }
         for (const fs_inode_key &key : keys) {
             interleave();
-            const fs_inode_stats st = k_.map.at(key);
+            auto it = k_.map.find(key);
+            if (it == k_.map.end())
+                continue;
+            const fs_inode_stats st = it->second;
             if (!merge_.hold(key, st))
                 report(key, st);
         }
@@ -136,9 +199,13 @@ class SimReader {
         auto on_report = [&](const fs_inode_key &key, const fs_inode_stats &st) {
             report(key, st);
         };
-        merge_.finish(n, read_slot, lookup, on_report, [&](const fs_inode_key &) { ++kept; });
+        merge_.finish(n, read_slot, lookup, on_report, [&](const fs_inode_key &key) {
+            dirty_.again(key);
+            ++kept;
+        });
     }
 
+    size_t walks = 0, keyed_reads = 0, quiet_reads = 0;
     size_t kept = 0;
     size_t reports = 0;
 
@@ -148,9 +215,11 @@ class SimReader {
         const Totals &truth = k_.truth[key];
         ASSERT_LE(t.writes, truth.writes) << "counted twice: ino " << key.ino;
         ASSERT_LE(t.bytes, truth.bytes) << "counted twice: ino " << key.ino;
+        ASSERT_LE(t.waits, truth.waits) << "counted twice: ino " << key.ino;
         Totals &last = reported[key];
         ASSERT_GE(t.writes, last.writes) << "reported less than before: ino " << key.ino;
         ASSERT_GE(t.bytes, last.bytes) << "reported less than before: ino " << key.ino;
+        ASSERT_GE(t.waits, last.waits) << "reported less than before: ino " << key.ino;
         last = t;
         ++reports;
     }
@@ -163,7 +232,11 @@ class SimReader {
 
     SimKernel &k_;
     std::mt19937 &rng_;
+    bool by_keys_;
     WriteCacheMerge merge_;
+    DirtyKeys dirty_;
+    uint64_t now_ns_ = 0, last_slots_sum_ = 0;
+    std::vector<uint64_t> in_flight_at_start_; // per CPU: its job in progress at the last read
 };
 
 } // namespace
@@ -215,4 +288,53 @@ TEST(WriteCacheMerge, ASlotMovingDuringTheReadIsNeitherCountedTwiceNorLost) {
     // The interleavings did reach the re-read path and its give-up path.
     EXPECT_GT(reports, 1000u);
     EXPECT_GT(kept, 0u);
+}
+
+TEST(WriteCacheMerge, ReadingOnlyThePostedKeysMissesNothing) {
+    // As above, but reads look up only the keys the writes and waits posted (and
+    // what the slots hold), the whole map being walked only at the first read,
+    // every 30 s and when the keys are many: most inodes are idle, as on a
+    // machine with many files and few written.
+    size_t kept = 0, keyed = 0, quiet = 0, walks = 0;
+    for (uint32_t seed = 1; seed <= 200; ++seed) {
+        std::mt19937 rng(seed);
+        const size_t cpus = 1 + seed % 4;
+        constexpr uint64_t kInodes = 40;
+        SimKernel k(cpus);
+        SimReader r(k, rng, true);
+        for (uint64_t ino = 1; ino <= kInodes; ++ino)
+            k.write(ino % cpus, ino, FS_REASON_SHARED, 1, true);
+        for (int round = 0; round < 40 && !::testing::Test::HasFatalFailure(); ++round) {
+            const int writes = round % 8 >= 5 ? 0 : static_cast<int>(rng() % 6); // 3 idle reads
+            const uint64_t hot = 1 + rng() % kInodes;
+            for (int w = 0; w < writes; ++w) {
+                if (rng() % 3 == 0) { // on a few inodes no write takes to a slot
+                    k.wait(rng() % cpus, kInodes + 1 + rng() % 2);
+                    continue;
+                }
+                k.write(rng() % cpus, rng() % 3 ? hot : 1 + rng() % kInodes,
+                        static_cast<int>(rng() % FS_DIO_REASONS), 1 + rng() % 8192, rng() % 8 != 0);
+            }
+            r.read();
+            if (round % 3 != 2)
+                continue;
+            // Now and then the writers pause: the next read reports what they wrote.
+            k.drain();
+            r.read();
+            ASSERT_FALSE(::testing::Test::HasFatalFailure()) << "seed " << seed;
+            for (const auto &[key, t] : k.truth)
+                ASSERT_EQ(r.reported[key], t)
+                    << "seed " << seed << " round " << round << " ino " << key.ino;
+        }
+        kept += r.kept;
+        keyed += r.keyed_reads;
+        quiet += r.quiet_reads;
+        walks += r.walks;
+    }
+    // The reads did go by keys, did skip when nothing was posted, and did leave
+    // unsettled entries to the next read.
+    EXPECT_GT(keyed, 200u * 20);
+    EXPECT_GT(quiet, 200u);
+    EXPECT_GT(kept, 0u);
+    EXPECT_LT(walks, keyed / 3) << "keyed " << keyed << " quiet " << quiet << " kept " << kept;
 }

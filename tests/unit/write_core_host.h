@@ -34,6 +34,9 @@ struct Kernel {
     uint64_t waits_epoch = 0;
     uint64_t clock_ns = 1;
     std::vector<fs_inode_key> flips; // fs_core_mode_flipped calls
+    // fs_stats_mark (bpf/common.bpf.h): the reader's generation, and the keys posted
+    uint64_t read_gen = 1;
+    std::vector<fs_inode_key> posted;
 };
 inline Kernel *g_kernel = nullptr;
 
@@ -73,6 +76,16 @@ class HostCpus {
         c.cv.wait(lk, [&] { return !c.running; });
         return true;
     }
+    // The number of @cpu's job in progress (counted from 1), or 0 if it has none.
+    uint64_t job_in_progress(size_t cpu) {
+        std::unique_lock lk(mu_);
+        return cpus_[cpu].busy ? cpus_[cpu].started : 0;
+    }
+    // Runs @cpu's job number @job to its end, if it is still in progress.
+    void finish_job(size_t cpu, uint64_t job) {
+        while (job && job_in_progress(cpu) == job)
+            step(cpu);
+    }
     bool busy() {
         std::unique_lock lk(mu_);
         for (const Cpu &c : cpus_)
@@ -97,6 +110,7 @@ class HostCpus {
         std::condition_variable cv;
         std::deque<std::function<void()>> jobs;
         bool running = false, busy = false, quit = false;
+        uint64_t started = 0; // jobs begun
         std::thread th;
     };
     void loop(Cpu &c) {
@@ -115,6 +129,7 @@ class HostCpus {
             auto job = std::move(c.jobs.front());
             c.jobs.pop_front();
             c.busy = true;
+            ++c.started;
             lk.unlock();
             job();
             lk.lock();
@@ -137,9 +152,14 @@ class HostCpus {
 
 static inline struct fs_inode_stats *fs_core_stats_get(const struct fs_inode_key *key,
                                                        __u64 nodeid) {
-    auto [it, fresh] = host_core::g_kernel->map.try_emplace(*key);
+    host_core::Kernel &k = *host_core::g_kernel;
+    auto [it, fresh] = k.map.try_emplace(*key);
     if (fresh)
         it->second.nodeid = nodeid;
+    if (it->second.dirty_gen != k.read_gen) { // fs_stats_mark: before the caller's change
+        k.posted.push_back(*key);
+        it->second.dirty_gen = k.read_gen;
+    }
     return &it->second;
 }
 static inline __u64 fs_core_now_ns(void) { return host_core::g_kernel->clock_ns++; }
