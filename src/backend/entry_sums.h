@@ -100,26 +100,19 @@ class EntrySums {
     }
 
     // End the walk: forget keys it did not list, and append them to @gone.
+    // In place (backward-shift deletion): no second table, no page faults.
     void end(std::vector<InodeKey> &gone) {
         if (listed_ == count_)
             return;
-        // Rebuilt into the spare table (kept: a fresh one would page-fault in
-        // every read while files are being created and others evicted).
-        spare_.assign(slots_.size(), Slot{});
-        spare_.swap(slots_);
-        const std::vector<Slot> &old = spare_;
-        count_ = 0;
-        for (const Slot &s : old) {
-            if (s.gen == 0)
-                continue;
-            if (s.gen != gen_) {
-                gone.push_back(InodeKey{s.dev, s.ino});
-                continue;
+        const size_t mask = slots_.size() - 1;
+        for (size_t p = 0; p < slots_.size(); ++p) {
+            // A deletion may shift a later key into p: look at p until it stays.
+            while (slots_[p].gen != 0 && slots_[p].gen != gen_) {
+                gone.push_back(InodeKey{slots_[p].dev, slots_[p].ino});
+                erase_at(p, mask);
             }
-            insert(s);
         }
     }
-
     size_t size() const { return count_; }
 
   private:
@@ -135,6 +128,22 @@ class EntrySums {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         return static_cast<size_t>(z ^ (z >> 31)) & (slots_.size() - 1);
+    }
+
+    // Empties slot @hole and moves later keys of its probe run back, so that no
+    // key sits after an empty slot on its way from its home slot.
+    void erase_at(size_t hole, size_t mask) {
+        for (size_t j = (hole + 1) & mask; slots_[j].gen != 0; j = (j + 1) & mask) {
+            const size_t home = index(InodeKey{slots_[j].dev, slots_[j].ino});
+            // j's key may fill the hole if its home is not in (hole, j], cyclically
+            const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+            if (stays)
+                continue;
+            slots_[hole] = slots_[j];
+            hole = j;
+        }
+        slots_[hole] = Slot{};
+        --count_;
     }
 
     void insert(const Slot &s) {
@@ -161,7 +170,6 @@ class EntrySums {
     }
 
     std::vector<Slot> slots_; // power-of-two size, at most half full
-    std::vector<Slot> spare_; // the previous table, reused by end()
     size_t count_ = 0;
     size_t listed_ = 0;
     uint32_t gen_ = 0;

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <cstring>
 #include <vector>
 
@@ -85,4 +87,40 @@ TEST(EntrySums, GrowsAndChurnsLikeTheLruMap) {
     }
     std::sort(gone.begin(), gone.end());
     EXPECT_EQ(gone.front(), (InodeKey{7, first - 2000}));
+}
+
+TEST(EntrySums, ForgettingKeysInPlaceKeepsEveryOtherKeyFindable) {
+    // Random walks over a few hundred keys in a 1024-slot table (probe runs
+    // long enough to wrap around its end), each listing a random part: end()
+    // must report exactly the unlisted keys, and every kept key must still be
+    // found (with its sum) at the next walk.
+    std::mt19937_64 rng(7);
+    EntrySums s;
+    std::map<InodeKey, uint64_t> live; // what the table should hold
+    for (int walk = 0; walk < 400; ++walk) {
+        s.begin();
+        std::map<InodeKey, uint64_t> listed;
+        for (const auto &[k, sum] : live)
+            if (rng() % 4 != 0) { // a quarter disappears
+                EXPECT_FALSE(s.changed(k, sum)) << "walk " << walk << " lost ino " << k.ino;
+                listed.emplace(k, sum);
+            }
+        for (int n = static_cast<int>(rng() % 200); n > 0; --n) {
+            const InodeKey k{static_cast<uint32_t>(rng() % 3), rng() % 5000};
+            if (listed.count(k))
+                continue;
+            EXPECT_EQ(s.changed(k, k.ino), !live.count(k) || live.at(k) != k.ino);
+            listed[k] = k.ino;
+        }
+        std::vector<InodeKey> gone;
+        s.end(gone);
+        std::vector<InodeKey> want;
+        for (const auto &[k, sum] : live)
+            if (!listed.count(k))
+                want.push_back(k);
+        std::sort(gone.begin(), gone.end());
+        ASSERT_EQ(gone, want) << "walk " << walk;
+        live = std::move(listed);
+        ASSERT_EQ(s.size(), live.size());
+    }
 }
