@@ -269,6 +269,12 @@ struct StateModel::Impl {
     ModelStats stats;
     // StateModel::generation(): bumped under the lock by every change a brief view may show.
     uint64_t generation = 0;
+    // The lock for such a change, with the generation bumped: what mutators take.
+    std::unique_lock<std::mutex> lock_for_change() {
+        std::unique_lock lk(mu);
+        ++generation;
+        return lk;
+    }
     uint64_t now_ns = 0;
     uint64_t last_counters_ns = 0;
     uint64_t interval_ns = 0;
@@ -631,8 +637,7 @@ void StateModel::Impl::take_counters(const InodeCounters &c) {
 
 void StateModel::on_counters(const std::vector<InodeCounters> &counters, uint64_t now_ns) {
     Impl &m = *impl_;
-    std::lock_guard lk(m.mu);
-    ++m.generation;
+    auto lk = m.lock_for_change();
     m.begin_counters(now_ns);
     for (const auto &c : counters)
         m.take_counters(c);
@@ -670,8 +675,7 @@ void StateModel::on_counter_changes(const CountersDelta &delta, uint64_t now_ns)
 
 void StateModel::on_event(const Event &ev) {
     Impl &m = *impl_;
-    std::lock_guard lk(m.mu);
-    ++m.generation;
+    auto lk = m.lock_for_change();
     ++m.stats.events;
     m.now_ns = std::max(m.now_ns, ev.ts_ns);
     if (ev.type == EventType::OpenSent)
@@ -753,8 +757,7 @@ void StateModel::on_event(const Event &ev) {
 
 void StateModel::on_census(const std::vector<CensusRecord> &records, uint64_t now_ns) {
     Impl &m = *impl_;
-    std::lock_guard lk(m.mu);
-    ++m.generation;
+    auto lk = m.lock_for_change();
     ++m.stats.census_runs;
     m.now_ns = std::max(m.now_ns, now_ns);
 
@@ -880,8 +883,7 @@ Health StateModel::health() const {
 
 void StateModel::set_mounts(const Mounts &mounts) {
     Impl &m = *impl_;
-    std::lock_guard lk(m.mu);
-    ++m.generation;
+    auto lk = m.lock_for_change();
     m.mounts = mounts;
     if (m.mounts.all().empty())
         return; // no table read: keep every device
@@ -906,8 +908,7 @@ void StateModel::set_mounts(const Mounts &mounts) {
 }
 
 void StateModel::set_path(const InodeKey &key, std::string path, PathSource source) {
-    std::lock_guard lk(impl_->mu);
-    ++impl_->generation;
+    auto lk = impl_->lock_for_change();
     auto it = impl_->inodes.find(key);
     if (it == impl_->inodes.end())
         return;
@@ -918,8 +919,7 @@ void StateModel::set_path(const InodeKey &key, std::string path, PathSource sour
 }
 
 void StateModel::set_kernel_path(const InodeKey &key, std::string path, uint64_t captured_ns) {
-    std::lock_guard lk(impl_->mu);
-    ++impl_->generation;
+    auto lk = impl_->lock_for_change();
     auto it = impl_->inodes.find(key);
     if (it == impl_->inodes.end() || path.empty())
         return;
@@ -964,8 +964,7 @@ void StateModel::resolve_paths_from_census(const std::vector<CensusRecord> &reco
     for (const auto &w : wants)
         if (auto p = w.map ? map_path(w.pid, w.vm_start) : readlink(w.pid, w.fd); p && !p->empty())
             found.emplace_back(w.key, std::move(*p));
-    std::lock_guard lk(impl_->mu);
-    ++impl_->generation;
+    auto lk = impl_->lock_for_change();
     for (auto &[key, path] : found) {
         auto it = impl_->inodes.find(key);
         if (it != impl_->inodes.end() && wanted(it->second)) {

@@ -522,8 +522,17 @@ TopData rank_rows(const StateModel &m, SortKey key, bool reverse, const Filter &
                                       [&] { return rows.kept(); });
     const uint64_t generation = head.generation;
     TopData d = std::move(rows).finish(std::move(head));
-    *last =
-        Ranking{true, generation, key, reverse, f, limit, {}, d.totals, d.matched, d.paths_unknown};
+    *last = Ranking{true,
+                    generation,
+                    key,
+                    reverse,
+                    f,
+                    limit,
+                    {},
+                    d.totals,
+                    d.matched,
+                    d.paths_unknown,
+                    last->rankings + 1};
     last->keys.reserve(d.snap.inodes.size());
     for (const auto &iv : d.snap.inodes)
         last->keys.push_back(iv.key);

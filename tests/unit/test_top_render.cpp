@@ -402,9 +402,12 @@ TEST(TopRender, RankRowsReranksOnlyWhenTheModelOrTheQueryChanged) {
     Ranking last;
     EXPECT_EQ(ranked(SortKey::Writes, &last), fresh(SortKey::Writes));
     const uint64_t g = last.generation;
+    EXPECT_EQ(last.rankings, 1u);
     EXPECT_EQ(ranked(SortKey::Writes, &last), fresh(SortKey::Writes)); // kept: nothing moved
     EXPECT_EQ(last.generation, g);
+    EXPECT_EQ(last.rankings, 1u) << "the last ranking was not reused";
     EXPECT_EQ(ranked(SortKey::Wait, &last), fresh(SortKey::Wait)); // another query
+    EXPECT_EQ(last.rankings, 2u);
     // ino 50 becomes the busiest: the next refresh ranks again
     InodeCounters c = d.changed.back();
     c.writes[0] += 1000;
@@ -414,4 +417,5 @@ TEST(TopRender, RankRowsReranksOnlyWhenTheModelOrTheQueryChanged) {
     EXPECT_EQ(busiest.front(), 50u);
     EXPECT_EQ(busiest, fresh(SortKey::Writes));
     EXPECT_NE(last.generation, g);
+    EXPECT_EQ(last.rankings, 3u);
 }

@@ -139,6 +139,7 @@ struct Ranking {
     std::vector<InodeKey> keys; // the rows kept, by key
     Totals totals;
     size_t matched = 0, paths_unknown = 0;
+    uint64_t rankings = 0; // times every inode was ranked (the rest reused the last)
 };
 // TopData of the model now, like collect_rows over its snapshot. Every inode is ranked
 // again only when something a row's rank or the totals depend on changed (the model's
