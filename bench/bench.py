@@ -10,7 +10,8 @@ Measures, on fusescope-testfs --direct-io --parallel-direct-writes (no write del
     for fusescope-load's scenarios and for fio's psync, libaio and io_uring engines (4 KiB
     in-EOF O_DIRECT random writes; the async ones as FUSE_ASYNC_DIO background requests);
   * frontend CPU (/proc/PID/stat utime+stime) idle and at the highest write rate we reach,
-    and RSS; the same after touching --inodes distinct files (create + one direct write);
+    and RSS; the same after touching --inodes distinct files (create + one direct write),
+    then idle, then with one of those files rewritten 20 times a second;
   * start to first data: exec of `fusescope trace --json --mount MNT` until its "watching"
     line on stderr and until its first write event, with writers running; `export` until
     its "serving" line.
@@ -33,6 +34,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import sys
 import time
 import urllib.request
@@ -575,6 +577,28 @@ def many_inodes(a, mnt, kind):
         time.sleep(a.steady_s)
         cpu_after = (proc_cpu_s(fe.pid) - c0) / (time.monotonic() - w0)
         mem2 = proc_mem_kb(fe.pid)
+        # one of them rewritten 20 times a second, the rest idle: a counter read should
+        # cost what changed, not the whole kernel map
+        stop = threading.Event()
+
+        def rewrite_one():
+            fd = os.open(os.path.join(d, "f000000"), os.O_WRONLY)
+            try:
+                while not stop.wait(0.05):
+                    os.pwrite(fd, b"y" * 4096, 0)
+            finally:
+                os.close(fd)
+
+        writer = threading.Thread(target=rewrite_one)
+        writer.start()
+        try:
+            time.sleep(1)
+            c0, w0 = proc_cpu_s(fe.pid), time.monotonic()
+            time.sleep(a.steady_s)
+            cpu_one = (proc_cpu_s(fe.pid) - c0) / (time.monotonic() - w0)
+        finally:
+            stop.set()
+            writer.join()
     finally:
         fe.stop()
     shutil.rmtree(d, ignore_errors=True)
@@ -582,6 +606,7 @@ def many_inodes(a, mnt, kind):
             "rss_kb_start": mem0.get("VmRSS"), "rss_kb_after": mem1.get("VmRSS"),
             "rss_kb_later": mem2.get("VmRSS"), "hwm_kb": mem2.get("VmHWM"),
             "cpu_during_create": cpu_create, "cpu_idle_after": cpu_after,
+            "cpu_one_written": cpu_one,
             **({"model_inodes": metric_sum(m, "fusescope_model_inodes"),
                 "model_evictions": metric_sum(m, "fusescope_model_evictions_total"),
                 "map_full": metric_sum(m, "fusescope_map_full_total")} if m else {})}
