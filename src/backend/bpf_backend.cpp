@@ -254,7 +254,9 @@ template <typename Skel> class BpfBackend final : public Backend {
             wcache_merge_.begin(wcache_slots_, read_slot);
             wcache_merge_.held_keys(held_keys_);
         }
-        const bool walk = dirty_.plan(now, lost, sums_.size(), held_keys_, dirty_list_);
+        const bool walk =
+            dirty_.plan(now, lost, sums_.size(), bpf_map__max_entries(skel_->maps.inode_stats),
+                        held_keys_, dirty_list_);
         auto visit = [&](const fs_inode_key &k, const fs_inode_stats &st) {
             if (!wcache_ || !wcache_merge_.hold(k, st))
                 report(k, st);

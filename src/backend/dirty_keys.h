@@ -15,6 +15,8 @@
 //    programs that took it as posted, have landed by then);
 //  - when the keys to look up are more than half the entries known (one lookup
 //    per key costs about what the batched copy costs per entry);
+//  - when more entries are known than the map holds: the LRU map evicted some
+//    to make room for new ones, and the reader's table of them would grow;
 //  - every kFullWalkNs, to learn which entries the LRU map evicted (nobody
 //    posts those; a re-created entry is told apart by its first_seen_ns).
 //
@@ -52,11 +54,11 @@ class DirtyKeys {
     // Plans the coming read: true if it walks the whole map; else @keys gets
     // the keys to look up (sorted, each once): the recent ones, those asked
     // again, and @extra (say, what the write cache holds). @entries: how many
-    // entries the reader knows of.
-    bool plan(uint64_t now_ns, uint64_t lost, size_t entries,
+    // entries the reader knows of; @capacity: how many the map holds at most.
+    bool plan(uint64_t now_ns, uint64_t lost, size_t entries, size_t capacity,
               const std::vector<fs_inode_key> &extra, std::vector<fs_inode_key> &keys) {
         keys.clear();
-        if (!walk_due(now_ns, lost)) {
+        if (!walk_due(now_ns, lost) && entries <= capacity) {
             for (const auto &v : recent_)
                 keys.insert(keys.end(), v.begin(), v.end());
             keys.insert(keys.end(), again_.begin(), again_.end());

@@ -29,11 +29,11 @@ struct Reads {
 
     // true: a walk; else keys holds the plan
     bool read(std::vector<uint64_t> posted, uint64_t lost = 0, size_t entries = 1000,
-              std::vector<fs_inode_key> extra = {}) {
+              std::vector<fs_inode_key> extra = {}, size_t capacity = 16384) {
         now += kSecond;
         for (uint64_t ino : posted)
             d.posted(key(ino));
-        return d.plan(now, lost, entries, extra, keys);
+        return d.plan(now, lost, entries, capacity, extra, keys);
     }
 };
 
@@ -82,6 +82,13 @@ TEST(DirtyKeys, ManyKeysWalkInstead) {
     EXPECT_FALSE(r.read({1, 2, 3}, 0, 6)); // 3 of 6: by keys
     EXPECT_TRUE(r.read({4}, 0, 6));        // 1 + 3 carried = 4 of 6: a walk
     EXPECT_TRUE(r.keys.empty());
+}
+
+TEST(DirtyKeys, MoreEntriesKnownThanTheMapHoldsWalk) {
+    Reads r;
+    r.read({});
+    EXPECT_FALSE(r.read({1}, 0, 100, {}, 100));
+    EXPECT_TRUE(r.read({2}, 0, 101, {}, 100)) << "the LRU evicted one: which, a walk says";
 }
 
 TEST(DirtyKeys, ALostKeyWalksThatReadAndTheNext) {

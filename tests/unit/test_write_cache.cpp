@@ -170,7 +170,8 @@ class SimReader {
         merge_.begin(n, read_slot);
         std::vector<fs_inode_key> held, keys;
         merge_.held_keys(held);
-        const bool walk = !by_keys_ || dirty_.plan(now_ns_, 0, k_.map.size(), held, keys);
+        const bool walk =
+            !by_keys_ || dirty_.plan(now_ns_, 0, k_.map.size(), k_.map.size(), held, keys);
         if (walk) {
             keys.clear();
             for (const auto &[key, st] : k_.map)
