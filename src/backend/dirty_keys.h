@@ -85,7 +85,7 @@ class DirtyKeys {
         return true;
     }
 
-    // Also false before the first plan: a fresh reader has no base to compare with.
+    // Whether a plan walked the map yet (the first always does: no base to compare with).
     bool walked() const { return walked_; }
 
   private:

@@ -113,6 +113,7 @@ class EntrySums {
             }
         }
     }
+
     size_t size() const { return count_; }
 
   private:
