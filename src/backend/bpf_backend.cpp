@@ -22,7 +22,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -222,7 +221,7 @@ template <typename Skel> class BpfBackend final : public Backend {
     // posts their keys (DirtyKeys), and EntrySums remembers a checksum of each
     // value. A walk of the whole map (one batched copy and a hash per entry) is
     // left for when the keys cannot tell (dirty_keys.h).
-    const CountersDelta &read_counters() override {
+    const CountersDelta &read_counters(uint64_t now) override {
         CountersDelta &out = counters_;
         // From here on a change posts its key for the next read (fs_stats_mark).
         __atomic_fetch_add(&skel_->data->fs_read_gen, 1, __ATOMIC_SEQ_CST);
@@ -233,7 +232,6 @@ template <typename Skel> class BpfBackend final : public Backend {
         uint64_t slots_sum = 0;
         for (size_t i = 0; wcache_ && i < wcache_slots_; ++i) // a slot hit posts no key
             slots_sum += value_checksum<sizeof(fs_write_cache)>(&wcache_[i]);
-        const uint64_t now = monotonic_ns();
         out.changed.clear();
         out.gone.clear();
         if (dirty_.quiet(now, lost) && slots_sum == last_slots_sum_)
@@ -450,13 +448,6 @@ template <typename Skel> class BpfBackend final : public Backend {
         std::memcpy(&k, data, sizeof(k));
         static_cast<BpfBackend *>(ctx)->dirty_.posted(k);
         return 0;
-    }
-
-    static uint64_t monotonic_ns() {
-        timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-               static_cast<uint64_t>(ts.tv_nsec);
     }
 
     SkeletonPtr<Skel, T::destroy> skel_;

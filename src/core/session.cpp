@@ -196,7 +196,7 @@ void Session::watching() const { status::watching(view_, to_string(plan_.backend
 
 void Session::refresh() {
     uint64_t now = monotonic_ns();
-    model_->on_counter_changes(backend_->read_counters(), now);
+    model_->on_counter_changes(backend_->read_counters(now), now);
     model_->on_health(health());
     if (auto diff = mounts_.reload(); diff && !diff->empty())
         model_->set_mounts(mounts_);

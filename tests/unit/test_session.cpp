@@ -32,7 +32,7 @@ class FakeBackend : public Backend {
             on_event(e);
         return static_cast<int>(batch.size());
     }
-    const CountersDelta &read_counters() override {
+    const CountersDelta &read_counters(uint64_t) override {
         ++read_calls;
         current_ = {};
         if (!reads.empty()) {

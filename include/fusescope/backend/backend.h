@@ -66,8 +66,9 @@ class Backend {
     virtual int poll(int timeout_ms, const std::function<void(const Event &)> &on_event) = 0;
     // The per-inode counters that changed since the previous call, and the
     // entries that are gone (the first call lists every entry as changed).
-    // Valid until the next call (the backend reuses the buffers).
-    virtual const CountersDelta &read_counters() = 0;
+    // Valid until the next call (the backend reuses the buffers). @now_ns: the
+    // caller's CLOCK_MONOTONIC (the backend walks the whole map now and then).
+    virtual const CountersDelta &read_counters(uint64_t now_ns) = 0;
     // Counters, and per loaded program its run time and runs as the kernel accounts them.
     virtual Health read_health() = 0;
     // Every open FUSE file and shared mapping of the machine (@pid 0), or of one process.
